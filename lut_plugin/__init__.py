@@ -1,0 +1,1 @@
+"""LUT for OpenMMLab."""
