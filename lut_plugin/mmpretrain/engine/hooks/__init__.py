@@ -1,0 +1,3 @@
+from .momentum_teacher_hook import MomentumTeacherHook
+
+__all__ = ["MomentumTeacherHook"]

@@ -1,0 +1,3 @@
+from .lut_vit import LUTViT, TwoViewLatents
+
+__all__ = ["LUTViT", "TwoViewLatents"]

@@ -1,0 +1,120 @@
+"""ViT encoder that encodes two disjointly-masked views in one batched pass."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from mmpretrain.models.selfsup.mae import MAEViT
+from mmpretrain.registry import MODELS
+
+from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, gather_tokens, keep_count
+
+
+class TwoViewLatents(NamedTuple):
+    """Encoder outputs of the two masked views.
+
+    ``z1``/``z2`` are ``(B, 1 + keep, C)`` with the cls token first and the
+    visible patch tokens in ``masks.ids_keep*`` order.
+    """
+
+    z1: torch.Tensor
+    z2: torch.Tensor
+    masks: DisjointMasks
+
+
+@MODELS.register_module()
+class LUTViT(MAEViT):
+    """MAE ViT whose two views keep disjoint patch sets drawn from one noise.
+
+    Identical to mmpretrain's ``MAEViT`` (fixed 2-D sin-cos position embedding,
+    cls token, final LayerNorm) and loads its weights; adds
+    :meth:`forward_views` (METHOD.md steps 2-3) and :meth:`forward_full`.
+
+    Args:
+        arch (str | dict): ViT architecture, as in ``VisionTransformer``.
+            Defaults to ``'b'``.
+        img_size (int | tuple): Input image size. Defaults to 224.
+        patch_size (int | tuple): Patch size. Defaults to 16.
+        mask_ratio (float): Fraction of patches removed from each view; must lie
+            in ``[0.5, 1)`` so that the two visible sets are disjoint. Defaults
+            to 0.75.
+        **kwargs: Other arguments of ``MAEViT`` (``out_indices``,
+            ``drop_path_rate``, ``norm_cfg``, ``out_type``, ``init_cfg``...).
+    """
+
+    def __init__(
+        self,
+        arch: str | dict = "b",
+        img_size: int | tuple = 224,
+        patch_size: int | tuple = 16,
+        mask_ratio: float = 0.75,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            arch=arch, img_size=img_size, patch_size=patch_size, mask_ratio=mask_ratio, **kwargs
+        )
+        # Fail at build time, not at the first iteration.
+        self.num_keep = keep_count(self.num_patches, mask_ratio)
+
+    def _embed_patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch tokens with their position embedding, ``(B, L, C)``."""
+        tokens, patch_resolution = self.patch_embed(x)
+        if tuple(patch_resolution) != tuple(self.patch_resolution):
+            raise ValueError(
+                f"input gives a {tuple(patch_resolution)} patch grid, the encoder was built for "
+                f"{tuple(self.patch_resolution)} (img_size / patch_size)"
+            )
+        return tokens + self.pos_embed[:, 1:, :]
+
+    def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
+        """Prepend the cls token, run the blocks and the final norm."""
+        cls_token = (self.cls_token + self.pos_embed[:, :1, :]).expand(patch_tokens.shape[0], -1, -1)
+        x = torch.cat((cls_token, patch_tokens), dim=1)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm1(x) if self.final_norm else x
+
+    def draw_noise(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        """The per-sample noise that defines both masks, ``(B, L)``."""
+        return torch.rand(batch_size, self.num_patches, device=device)
+
+    def forward_views(
+        self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> TwoViewLatents:
+        """Encode the visible tokens of two views whose visible sets are disjoint.
+
+        Args:
+            x1 (torch.Tensor): View 1, ``(B, 3, H, W)``.
+            x2 (torch.Tensor): View 2, ``(B, 3, H, W)``.
+            noise (torch.Tensor, optional): ``(B, L)`` noise; drawn with
+                ``torch.rand`` when omitted.
+
+        Returns:
+            TwoViewLatents: Latents of both views and their masks.
+        """
+        if x1.shape != x2.shape:
+            raise ValueError(f"views differ in shape: {tuple(x1.shape)} vs {tuple(x2.shape)}")
+        batch = x1.shape[0]
+        if noise is None:
+            noise = self.draw_noise(batch, x1.device)
+        if noise.shape != (batch, self.num_patches):
+            raise ValueError(
+                f"noise must be (batch, num_patches) = {(batch, self.num_patches)}, "
+                f"got {tuple(noise.shape)}"
+            )
+        masks = disjoint_masks_from_noise(noise, self.mask_ratio)
+        tokens = self._embed_patches(torch.cat([x1, x2]))
+        visible = torch.cat(
+            [
+                gather_tokens(tokens[:batch], masks.ids_keep1),
+                gather_tokens(tokens[batch:], masks.ids_keep2),
+            ]
+        )
+        # One pass for both views: the encoder has no cross-sample layer.
+        z1, z2 = self._encode(visible).split(batch)
+        return TwoViewLatents(z1, z2, masks)
+
+    def forward_full(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode every patch (no masking): ``(B, 1 + L, C)`` after the final norm."""
+        return self._encode(self._embed_patches(x))

@@ -1,0 +1,3 @@
+from .broader_context_loss import BroaderContextLoss
+
+__all__ = ["BroaderContextLoss"]

@@ -1,0 +1,3 @@
+from .projection_mlp import LUTProjectionMLP
+
+__all__ = ["LUTProjectionMLP"]

@@ -1,0 +1,47 @@
+"""LUT's projector / predictor MLP as an mmpretrain neck."""
+
+from __future__ import annotations
+
+import torch
+from mmengine.model import BaseModule
+from mmpretrain.registry import MODELS
+
+from lut_plugin.core import build_projection_mlp
+
+
+@MODELS.register_module()
+class LUTProjectionMLP(BaseModule):
+    """``Linear -> norm -> act -> Linear`` on pooled features (METHOD.md step 5).
+
+    Used twice in LUT: as the projector ``h`` and as the predictor ``q``.
+
+    Args:
+        in_channels (int): Input width (the encoder width D).
+        hid_channels (int): Hidden width. Defaults to 4096.
+        out_channels (int, optional): Output width. Defaults to ``in_channels``.
+        num_layers (int): Number of linear layers. Defaults to 2.
+        norm (str): ``'bn'``, ``'syncbn'``, ``'ln'`` or ``'none'``. Defaults to ``'bn'``.
+        act (str): ``'relu'`` or ``'gelu'``. Defaults to ``'relu'``.
+        with_bias (bool): Bias in the linear layers. Defaults to False.
+        init_cfg (dict | list[dict], optional): Initialization config.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hid_channels: int = 4096,
+        out_channels: int | None = None,
+        num_layers: int = 2,
+        norm: str = "bn",
+        act: str = "relu",
+        with_bias: bool = False,
+        init_cfg: dict | list[dict] | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.mlp = build_projection_mlp(
+            in_channels, hid_channels, out_channels, num_layers, norm, act, with_bias
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, C_in)`` features to ``(B, C_out)``."""
+        return self.mlp(x)

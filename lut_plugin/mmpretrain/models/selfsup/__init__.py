@@ -1,0 +1,3 @@
+from .lut import LUT, LUTOutputs
+
+__all__ = ["LUT", "LUTOutputs"]

@@ -1,0 +1,238 @@
+"""LUT: MAE plus the broader-context loss on the unmasked tokens."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import torch
+from mmengine.logging import MessageHub
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from lut_plugin.core import DisjointMasks, MomentumTeacher, cosine_momentum
+
+
+class LUTOutputs(NamedTuple):
+    """Everything one LUT step computes (unweighted losses)."""
+
+    loss_mim: torch.Tensor | None
+    loss_bc: torch.Tensor | None
+    masks: DisjointMasks
+    p1: torch.Tensor | None
+    p2: torch.Tensor | None
+    t1: torch.Tensor | None
+    t2: torch.Tensor | None
+
+
+def _check_weight(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite, non-negative loss weight, got {value}")
+    return value
+
+
+@MODELS.register_module()
+class LUT(BaseSelfSupervisor):
+    """LUT (MAE flavour).
+
+    Implementation of `Learning with Unmasked Tokens Drives Stronger Vision
+    Learners <https://arxiv.org/abs/2310.13593>`_. Each image comes as two
+    views with disjoint visible patch sets. The MAE decoder reconstructs view 1;
+    the pooled visible tokens of each view, passed through the projector and
+    predictor, regress the momentum teacher's projection of the *other* full
+    view.
+
+    Args:
+        backbone (dict): ``LUTViT`` config.
+        neck (dict, optional): MAE decoder (``MAEPretrainDecoder``). Needed
+            when ``w_mim > 0``.
+        head (dict, optional): Reconstruction head (``MAEPretrainHead``).
+            Needed when ``w_mim > 0``.
+        projector (dict, optional): Projector ``h`` (``LUTProjectionMLP``).
+            Needed when ``w_bc > 0``.
+        predictor (dict, optional): Predictor ``q`` (``LUTProjectionMLP``).
+            Needed when ``w_bc > 0``.
+        loss_bc (dict): The broader-context loss. Defaults to
+            ``dict(type='BroaderContextLoss')``.
+        w_mim (float): Weight of the reconstruction loss. Defaults to 1.0.
+        w_bc (float): Weight of the broader-context loss. Defaults to 0.25.
+        base_momentum (float): Teacher momentum at the first iteration.
+            Defaults to 0.996.
+        end_momentum (float): Teacher momentum at the last iteration.
+            Defaults to 1.0.
+        pretrained (str, optional): Checkpoint to initialise from.
+        data_preprocessor (dict, optional): Defaults to
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict | list[dict], optional): Initialization config.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict | None = None,
+        head: dict | None = None,
+        projector: dict | None = None,
+        predictor: dict | None = None,
+        loss_bc: dict | None = None,
+        w_mim: float = 1.0,
+        w_bc: float = 0.25,
+        base_momentum: float = 0.996,
+        end_momentum: float = 1.0,
+        pretrained: str | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | list[dict] | None = None,
+    ) -> None:
+        self.w_mim = _check_weight("w_mim", w_mim)
+        self.w_bc = _check_weight("w_bc", w_bc)
+        if self.w_mim == 0 and self.w_bc == 0:
+            raise ValueError("w_mim and w_bc are both 0: LUT would have nothing to learn")
+        if self.w_mim > 0 and (neck is None or head is None):
+            raise ValueError("w_mim > 0 needs the MAE decoder (neck) and its head")
+        if self.w_bc > 0 and (projector is None or predictor is None):
+            raise ValueError("w_bc > 0 needs a projector and a predictor")
+        # Validate now rather than at the first teacher update.
+        cosine_momentum(0, 2, base_momentum, end_momentum)
+        super().__init__(
+            backbone=backbone,
+            neck=neck if self.w_mim > 0 else None,
+            head=head if self.w_mim > 0 else None,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
+        self.base_momentum = float(base_momentum)
+        self.end_momentum = float(end_momentum)
+        self.teacher: MomentumTeacher | None = None
+        if self.w_bc > 0:
+            self.projector = MODELS.build(projector)
+            self.predictor = MODELS.build(predictor)
+            self.loss_bc = MODELS.build(loss_bc or dict(type="BroaderContextLoss"))
+            self.teacher = MomentumTeacher(
+                {"backbone": self.backbone, "projector": self.projector}
+            )
+        self._steps_since_teacher_update = 0
+
+    # -- teacher -------------------------------------------------------------
+    def _student_parts(self) -> dict:
+        return {"backbone": self.backbone, "projector": self.projector}
+
+    def init_weights(self) -> None:
+        """Initialise the student, then start the teacher as its exact copy."""
+        super().init_weights()
+        if self.teacher is not None:
+            self.teacher.update(self._student_parts(), momentum=0.0)
+
+    def update_teacher(self, cur_iter: int, max_iters: int) -> float:
+        """EMA step of the teacher after an optimiser step (METHOD.md step 9).
+
+        Args:
+            cur_iter (int): The iteration whose optimiser step just happened (0-based).
+            max_iters (int): Iterations of the whole run.
+
+        Returns:
+            float: The momentum used.
+        """
+        self._steps_since_teacher_update = 0
+        if self.teacher is None:
+            return 1.0
+        momentum = cosine_momentum(cur_iter, max_iters, self.base_momentum, self.end_momentum)
+        self.teacher.update(self._student_parts(), momentum)
+        return momentum
+
+    # -- forward -------------------------------------------------------------
+    def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Encoder features of unmasked images (as ``MAE.extract_feat``)."""
+        return self.backbone(inputs, mask=None)
+
+    def forward_lut(
+        self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> LUTOutputs:
+        """Run one LUT step on two views and return every intermediate result.
+
+        Args:
+            x1 (torch.Tensor): View 1, normalised, ``(B, 3, H, W)``.
+            x2 (torch.Tensor): View 2, normalised, ``(B, 3, H, W)``.
+            noise (torch.Tensor, optional): ``(B, L)`` noise defining both masks.
+
+        Returns:
+            LUTOutputs: Unweighted losses, masks, predictions and targets.
+        """
+        z1, z2, masks = self.backbone.forward_views(x1, x2, noise)
+        loss_mim = None
+        if self.w_mim > 0:
+            pred = self.neck(z1, masks.ids_restore1)
+            loss_mim = self.head.loss(pred, x1, masks.mask1)
+        loss_bc = p1 = p2 = t1 = t2 = None
+        if self.w_bc > 0:
+            # Heads run once per view: BN must normalise each view with its own statistics.
+            p1 = self.predictor(self.projector(z1[:, 1:].mean(dim=1)))
+            p2 = self.predictor(self.projector(z2[:, 1:].mean(dim=1)))
+            with torch.no_grad():
+                teacher_tokens = self.teacher["backbone"].forward_full(torch.cat([x1, x2]))
+                g1_t, g2_t = teacher_tokens[:, 1:].mean(dim=1).split(x1.shape[0])
+                t1 = self.teacher["projector"](g1_t)
+                t2 = self.teacher["projector"](g2_t)
+            loss_bc = self.loss_bc(p1, p2, t1, t2)
+        return LUTOutputs(loss_mim, loss_bc, masks, p1, p2, t1, t2)
+
+    def loss(
+        self,
+        inputs: list[torch.Tensor],
+        data_samples: list[DataSample] | None = None,
+        noise: torch.Tensor | None = None,
+        **kwargs,
+    ) -> dict[str, torch.Tensor]:
+        """Weighted losses of one step.
+
+        Args:
+            inputs (list[torch.Tensor]): The two views.
+            data_samples (list[DataSample], optional): Unused.
+            noise (torch.Tensor, optional): ``(B, L)`` noise defining the masks.
+
+        Returns:
+            dict[str, torch.Tensor]: ``loss_mim`` (``w_mim * L_MIM``) and
+            ``loss_bc`` (``w_bc * L_BC``), whichever are enabled.
+        """
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(
+                "LUT needs two views per image: use MultiView with num_views=[1, 1] in the "
+                "train pipeline"
+            )
+        self._warn_if_teacher_is_stale()
+        out = self.forward_lut(inputs[0], inputs[1], noise)
+        losses = {}
+        if out.loss_mim is not None:
+            losses["loss_mim"] = self.w_mim * out.loss_mim
+        if out.loss_bc is not None:
+            losses["loss_bc"] = self.w_bc * out.loss_bc
+        _raise_if_not_finite(losses)
+        return losses
+
+    def _warn_if_teacher_is_stale(self) -> None:
+        if self.teacher is None or not self.training:
+            return
+        self._steps_since_teacher_update += 1
+        if self._steps_since_teacher_update == 3:
+            warnings.warn(
+                "LUT's momentum teacher has not been updated for 2 training steps; add "
+                "custom_hooks=[dict(type='MomentumTeacherHook')] to the config",
+                stacklevel=3,
+            )
+
+
+def _raise_if_not_finite(losses: dict[str, torch.Tensor]) -> None:
+    """Stop before the backward pass so that no bad update reaches a checkpoint."""
+    bad = {k: v for k, v in losses.items() if not torch.isfinite(v.detach()).all()}
+    if not bad:
+        return
+    hub = MessageHub.get_current_instance()
+    cur_iter = hub.get_info("iter")
+    where = f"at iteration {cur_iter}" if cur_iter is not None else "in this step"
+    terms = ", ".join(f"{k}={v.detach().float().item()}" for k, v in bad.items())
+    raise FloatingPointError(
+        f"non-finite LUT loss {where}: {terms}. Training stopped before the optimiser "
+        f"step; checkpoints already written are untouched"
+    )

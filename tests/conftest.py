@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny LUT models that run in milliseconds on a CPU."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import lut_plugin  # noqa: E402,F401  (registers the components)
+
+GOLDEN = ROOT.parent / "shared" / "golden" / "lut_step_tiny.pt"
+
+
+def tiny_lut_cfg(**overrides) -> dict:
+    """The golden step's architecture: 32 px, patch 4, 64-d x 2 blocks, 32-d decoder."""
+    cfg = dict(
+        type="LUT",
+        backbone=dict(
+            type="LUTViT",
+            arch=dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=256),
+            img_size=32,
+            patch_size=4,
+            mask_ratio=0.75,
+        ),
+        neck=dict(
+            type="MAEPretrainDecoder",
+            num_patches=64,
+            patch_size=4,
+            in_chans=3,
+            embed_dim=64,
+            decoder_embed_dim=32,
+            decoder_depth=1,
+            decoder_num_heads=4,
+            mlp_ratio=4,
+        ),
+        head=dict(
+            type="MAEPretrainHead",
+            norm_pix=True,
+            patch_size=4,
+            loss=dict(type="PixelReconstructionLoss", criterion="L2"),
+        ),
+        projector=dict(type="LUTProjectionMLP", in_channels=64, hid_channels=128),
+        predictor=dict(type="LUTProjectionMLP", in_channels=64, hid_channels=128),
+        w_mim=1.0,
+        w_bc=0.25,
+    )
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    return copy.deepcopy(cfg)
+
+
+def build_tiny_lut(**overrides):
+    from mmpretrain.registry import MODELS
+
+    model = MODELS.build(tiny_lut_cfg(**overrides))
+    model.init_weights()
+    return model
+
+
+@pytest.fixture
+def tiny_lut():
+    return build_tiny_lut()

@@ -1,0 +1,79 @@
+"""One LUT step reproduces the reference implementation's numbers exactly.
+
+``shared/golden/lut_step_tiny.pt`` holds weights, inputs, noise and outputs of one
+step computed by a reference that matches the authors' code to the last float.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import GOLDEN, build_tiny_lut
+
+from lut_plugin.mmpretrain.checkpoint import convert_timm_lut
+
+ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def golden():
+    if not GOLDEN.exists():
+        pytest.fail(f"golden file missing: {GOLDEN}")
+    return torch.load(GOLDEN, weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def step(golden):
+    torch.manual_seed(0)
+    model = build_tiny_lut()
+    state = convert_timm_lut(golden["student"], golden["teacher"])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # Only the data preprocessor's own buffers may be absent from the reference weights.
+    assert [k for k in missing if not k.startswith("data_preprocessor.")] == []
+    assert unexpected == []
+    model.train()
+    out = model.forward_lut(golden["x1"], golden["x2"], noise=golden["noise"])
+    return model, out
+
+
+def test_config_matches(golden):
+    cfg = golden["config"]
+    assert cfg["mask_ratio"] == 0.75
+
+
+@pytest.mark.parametrize("name", ["mask1", "mask2"])
+def test_masks(golden, step, name):
+    _, out = step
+    mask = getattr(out.masks, name)
+    assert torch.equal(mask, golden["expected"][name].to(mask.dtype))
+
+
+@pytest.mark.parametrize("name", ["p1", "p2", "t1", "t2"])
+def test_features(golden, step, name):
+    _, out = step
+    torch.testing.assert_close(getattr(out, name), golden["expected"][name], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["loss_mim", "loss_bc"])
+def test_losses(golden, step, name):
+    _, out = step
+    torch.testing.assert_close(getattr(out, name), golden["expected"][name], atol=ATOL, rtol=0)
+
+
+def test_weighted_loss_dict(golden):
+    """``loss()`` returns the same terms, multiplied by ``w_mim`` and ``w_bc``."""
+    model = build_tiny_lut(w_mim=2.0, w_bc=0.5)
+    model.load_state_dict(convert_timm_lut(golden["student"], golden["teacher"]), strict=False)
+    model.train()
+    losses = model.loss([golden["x1"], golden["x2"]], noise=golden["noise"])
+    exp = golden["expected"]
+    torch.testing.assert_close(losses["loss_mim"], 2.0 * exp["loss_mim"], atol=2 * ATOL, rtol=0)
+    torch.testing.assert_close(losses["loss_bc"], 0.5 * exp["loss_bc"], atol=ATOL, rtol=0)
+
+
+def test_teacher_stays_in_eval_mode(step):
+    model, _ = step
+    model.train()
+    assert model.training and model.projector.training
+    assert not model.teacher.training
+    assert not any(m.training for m in model.teacher.modules())
