@@ -69,3 +69,11 @@ def build_tiny_lut(**overrides):
 @pytest.fixture
 def tiny_lut():
     return build_tiny_lut()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail a run in which no test passed (everything skipped or deselected)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = len(reporter.stats.get("passed", [])) if reporter else 0
+    if exitstatus == 0 and passed == 0:
+        session.exitstatus = 1

@@ -1,0 +1,70 @@
+# LUT ViT-B/16 pre-training on ImageNet-1K, 400 epochs, 8 GPUs x 512 = 4096 images per step.
+# Upstream MAE recipe (AdamW (0.9, 0.95), wd 0.05, lr 1.5e-4 * 4096 / 256 = 2.4e-3, 40 warm-up
+# epochs + cosine, mask ratio 0.75, norm_pix_loss, decoder 512-d x 8 x 16 heads, AMP) plus LUT's
+# two views, projector/predictor, broader-context loss (w_bc 0.25) and momentum teacher.
+_base_ = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
+
+custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
+
+# model settings: the MAE encoder/decoder/head of the base, plus LUT's parts
+model = dict(
+    type='LUT',
+    backbone=dict(type='LUTViT', arch='b', patch_size=16, mask_ratio=0.75),
+    projector=dict(
+        type='LUTProjectionMLP',
+        in_channels=768,
+        hid_channels=4096,
+        num_layers=2,
+        norm='syncbn',  # reverted to BN by mmengine when not distributed
+        act='relu'),
+    predictor=dict(
+        type='LUTProjectionMLP',
+        in_channels=768,
+        hid_channels=4096,
+        num_layers=2,
+        norm='syncbn',
+        act='relu'),
+    loss_bc=dict(type='BroaderContextLoss'),
+    w_mim=1.0,
+    w_bc=0.25,
+    base_momentum=0.996,
+    end_momentum=1.0)
+
+# data: two views of each image, the second one colour-distorted
+img_size = 224
+view_pipeline1 = [
+    dict(
+        type='ResizeEdge',
+        scale=img_size,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomCrop', crop_size=img_size, padding=4, padding_mode='reflect'),
+    dict(type='RandomFlip', prob=0.5),
+]
+view_pipeline2 = view_pipeline1 + [
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(
+                type='ColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.2,
+                hue=0.1)
+        ],
+        prob=0.8),
+    dict(type='OneOfGraySolarizeBlur'),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1],
+        transforms=[view_pipeline1, view_pipeline2]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# EMA of the teacher after every optimiser step, momentum 0.996 -> 1 (cosine)
+custom_hooks = [dict(type='MomentumTeacherHook')]
