@@ -58,10 +58,10 @@ def test_teacher_is_a_frozen_eval_copy():
     with torch.no_grad():
         student[0].weight.fill_(4.0)
     assert torch.all(teacher["net"][0].weight == 2.0)  # a copy, not a view
-    teacher.update({"net": student}, momentum=0.5)
+    teacher.update_from({"net": student}, momentum=0.5)
     assert torch.all(teacher["net"][0].weight == 3.0)
     with pytest.raises(KeyError):
-        teacher.update({"other": student}, momentum=0.5)
+        teacher.update_from({"other": student}, momentum=0.5)
 
 
 def test_teacher_gets_no_gradient():

@@ -6,7 +6,7 @@ lightly adapters are thin layers over these functions and modules.
 
 from .losses import broader_context_loss, negative_cosine_loss
 from .masking import DisjointMasks, disjoint_masks_from_noise, gather_tokens, keep_count
-from .mlp import build_projection_mlp
+from .mlp import build_projection_mlp, projection_mlp_blocks
 from .momentum import MomentumTeacher, cosine_momentum, momentum_update
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "keep_count",
     "momentum_update",
     "negative_cosine_loss",
+    "projection_mlp_blocks",
 ]

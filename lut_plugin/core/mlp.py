@@ -16,6 +16,40 @@ NORMS: dict[str, Callable[[int], nn.Module] | None] = {
 ACTS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
+def projection_mlp_blocks(
+    in_dim: int,
+    hidden_dim: int = 4096,
+    out_dim: int | None = None,
+    depth: int = 2,
+    norm: str = "bn",
+    act: str = "relu",
+    bias: bool = False,
+) -> list[tuple]:
+    """Block spec of LUT's MLP for lightly's ``ProjectionHead``.
+
+    See :func:`build_projection_mlp` for the arguments.
+    """
+    norm_key, act_key = str(norm).lower(), str(act).lower()
+    if norm_key not in NORMS:
+        raise ValueError(f"unknown norm {norm!r} for the projection MLP; choose one of {list(NORMS)}")
+    if act_key not in ACTS:
+        raise ValueError(f"unknown act {act!r} for the projection MLP; choose one of {list(ACTS)}")
+    if depth < 1:
+        raise ValueError(f"projection MLP depth must be >= 1, got {depth}")
+    if min(in_dim, hidden_dim) < 1 or (out_dim is not None and out_dim < 1):
+        raise ValueError(f"projection MLP widths must be positive: {in_dim}, {hidden_dim}, {out_dim}")
+    out_dim = in_dim if out_dim is None else out_dim
+    norm_layer, act_layer = NORMS[norm_key], ACTS[act_key]
+    dims = [in_dim] + [hidden_dim] * (depth - 1) + [out_dim]
+    blocks = []
+    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+        last = i == depth - 1
+        block_norm = None if last or norm_layer is None else norm_layer(d_out)
+        block_act = None if last else act_layer()
+        blocks.append((d_in, d_out, block_norm, block_act, bias))
+    return blocks
+
+
 def build_projection_mlp(
     in_dim: int,
     hidden_dim: int = 4096,
@@ -43,22 +77,4 @@ def build_projection_mlp(
     Returns:
         ProjectionHead: The MLP.
     """
-    norm_key, act_key = str(norm).lower(), str(act).lower()
-    if norm_key not in NORMS:
-        raise ValueError(f"unknown norm {norm!r} for the projection MLP; choose one of {list(NORMS)}")
-    if act_key not in ACTS:
-        raise ValueError(f"unknown act {act!r} for the projection MLP; choose one of {list(ACTS)}")
-    if depth < 1:
-        raise ValueError(f"projection MLP depth must be >= 1, got {depth}")
-    if min(in_dim, hidden_dim) < 1 or (out_dim is not None and out_dim < 1):
-        raise ValueError(f"projection MLP widths must be positive: {in_dim}, {hidden_dim}, {out_dim}")
-    out_dim = in_dim if out_dim is None else out_dim
-    norm_layer, act_layer = NORMS[norm_key], ACTS[act_key]
-    dims = [in_dim] + [hidden_dim] * (depth - 1) + [out_dim]
-    blocks = []
-    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-        last = i == depth - 1
-        block_norm = None if last or norm_layer is None else norm_layer(d_out)
-        block_act = None if last else act_layer()
-        blocks.append((d_in, d_out, block_norm, block_act, bias))
-    return ProjectionHead(blocks)
+    return ProjectionHead(projection_mlp_blocks(in_dim, hidden_dim, out_dim, depth, norm, act, bias))

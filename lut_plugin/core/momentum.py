@@ -83,7 +83,7 @@ class MomentumTeacher(nn.ModuleDict):
         return super().train(False)
 
     @torch.no_grad()
-    def update(self, students: Mapping[str, nn.Module], momentum: float) -> None:
+    def update_from(self, students: Mapping[str, nn.Module], momentum: float) -> None:
         """Average every teacher module towards its student.
 
         Args:

@@ -123,7 +123,7 @@ class LUT(BaseSelfSupervisor):
         """Initialise the student, then start the teacher as its exact copy."""
         super().init_weights()
         if self.teacher is not None:
-            self.teacher.update(self._student_parts(), momentum=0.0)
+            self.teacher.update_from(self._student_parts(), momentum=0.0)
 
     def update_teacher(self, cur_iter: int, max_iters: int) -> float:
         """EMA step of the teacher after an optimiser step (METHOD.md step 9).
@@ -139,7 +139,7 @@ class LUT(BaseSelfSupervisor):
         if self.teacher is None:
             return 1.0
         momentum = cosine_momentum(cur_iter, max_iters, self.base_momentum, self.end_momentum)
-        self.teacher.update(self._student_parts(), momentum)
+        self.teacher.update_from(self._student_parts(), momentum)
         return momentum
 
     # -- forward -------------------------------------------------------------
@@ -167,16 +167,37 @@ class LUT(BaseSelfSupervisor):
             loss_mim = self.head.loss(pred, x1, masks.mask1)
         loss_bc = p1 = p2 = t1 = t2 = None
         if self.w_bc > 0:
-            # Heads run once per view: BN must normalise each view with its own statistics.
-            p1 = self.predictor(self.projector(z1[:, 1:].mean(dim=1)))
-            p2 = self.predictor(self.projector(z2[:, 1:].mean(dim=1)))
-            with torch.no_grad():
-                teacher_tokens = self.teacher["backbone"].forward_full(torch.cat([x1, x2]))
-                g1_t, g2_t = teacher_tokens[:, 1:].mean(dim=1).split(x1.shape[0])
-                t1 = self.teacher["projector"](g1_t)
-                t2 = self.teacher["projector"](g2_t)
-            loss_bc = self.loss_bc(p1, p2, t1, t2)
+            # Student global feature: mean of the visible patch tokens (cls excluded).
+            g1, g2 = z1[:, 1:].mean(dim=1), z2[:, 1:].mean(dim=1)
+            loss_bc, p1, p2, t1, t2 = self.broader_context(g1, g2, x1, x2)
         return LUTOutputs(loss_mim, loss_bc, masks, p1, p2, t1, t2)
+
+    def broader_context(
+        self, g1: torch.Tensor, g2: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """L_BC from the student's pooled features of both views (METHOD.md steps 5-7).
+
+        Shared by every LUT flavour: only how ``g1``/``g2`` are pooled differs.
+
+        Args:
+            g1 (torch.Tensor): Student global feature of view 1, ``(B, C)``.
+            g2 (torch.Tensor): Student global feature of view 2, ``(B, C)``.
+            x1 (torch.Tensor): View 1 images, for the teacher.
+            x2 (torch.Tensor): View 2 images, for the teacher.
+
+        Returns:
+            tuple[torch.Tensor, ...]: ``(loss_bc, p1, p2, t1, t2)``, loss unweighted.
+        """
+        # Heads run once per view: BN must normalise each view with its own statistics.
+        p1 = self.predictor(self.projector(g1))
+        p2 = self.predictor(self.projector(g2))
+        with torch.no_grad():
+            # The teacher sees the full views; both go through its encoder in one batch.
+            tokens = self.teacher["backbone"].forward_full(torch.cat([x1, x2]))
+            g1_t, g2_t = tokens[:, 1:].mean(dim=1).split(x1.shape[0])
+            t1 = self.teacher["projector"](g1_t)
+            t2 = self.teacher["projector"](g2_t)
+        return self.loss_bc(p1, p2, t1, t2), p1, p2, t1, t2
 
     def loss(
         self,
