@@ -28,14 +28,15 @@ PIP=("$PY" -m pip install --disable-pip-version-check)
 
 log "installing $TORCH_SPEC"
 "${PIP[@]}" $TORCH_SPEC
-# mmcv's setup.py imports pkg_resources (gone from setuptools >= 70).
-"${PIP[@]}" "setuptools<70" wheel ninja "mmengine==0.10.7"
+"${PIP[@]}" wheel ninja "mmengine==0.10.7"
 
 mkdir -p "$WHEEL_CACHE"
 TORCH_TAG="$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
 MMCV_WHEEL_DIR="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_TAG-cpu"
 if ! ls "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
   log "building mmcv $MMCV_VERSION with CPU ops (one-off, ~8 min)"
+  # mmcv's setup.py needs an old setuptools; the final install below restores the pinned one.
+  "${PIP[@]}" "setuptools<70"
   BUILD="$(mktemp -d)"
   trap 'rm -rf "$BUILD"' EXIT
   "$PY" -m pip download --disable-pip-version-check --no-deps --no-binary :all: \
