@@ -4,7 +4,9 @@
 when mmsegmentation is installed, its segmentation pieces in mmseg's.
 """
 
-from . import core  # noqa: F401
-from . import mmpretrain  # noqa: F401
+from . import (
+    core,  # noqa: F401
+    mmpretrain,  # noqa: F401
+)
 
 __version__ = "0.1.0"

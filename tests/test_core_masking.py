@@ -60,8 +60,12 @@ def test_disjoint_exact_counts_and_mask_agrees_with_gather(seed):
 
 
 def test_seeded_reproducibility():
-    a = disjoint_masks_from_noise(torch.rand(3, 16, generator=torch.Generator().manual_seed(7)), 0.75)
-    b = disjoint_masks_from_noise(torch.rand(3, 16, generator=torch.Generator().manual_seed(7)), 0.75)
+    a = disjoint_masks_from_noise(
+        torch.rand(3, 16, generator=torch.Generator().manual_seed(7)), 0.75
+    )
+    b = disjoint_masks_from_noise(
+        torch.rand(3, 16, generator=torch.Generator().manual_seed(7)), 0.75
+    )
     assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 

@@ -30,9 +30,17 @@ def test_hand_computed_forward_in_eval_mode():
 @pytest.mark.parametrize(
     ("norm", "act", "types"),
     [
-        ("ln", "gelu", [nn.Linear, nn.LayerNorm, nn.GELU, nn.Linear, nn.LayerNorm, nn.GELU, nn.Linear]),
+        (
+            "ln",
+            "gelu",
+            [nn.Linear, nn.LayerNorm, nn.GELU, nn.Linear, nn.LayerNorm, nn.GELU, nn.Linear],
+        ),
         ("none", "relu", [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]),
-        ("syncbn", "relu", [nn.Linear, nn.SyncBatchNorm, nn.ReLU, nn.Linear, nn.SyncBatchNorm, nn.ReLU, nn.Linear]),
+        (
+            "syncbn",
+            "relu",
+            [nn.Linear, nn.SyncBatchNorm, nn.ReLU, nn.Linear, nn.SyncBatchNorm, nn.ReLU, nn.Linear],
+        ),
     ],
 )
 def test_options(norm, act, types):
@@ -43,7 +51,11 @@ def test_options(norm, act, types):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [(dict(norm="batchnorm"), "unknown norm"), (dict(act="tanh"), "unknown act"), (dict(depth=0), "depth")],
+    [
+        (dict(norm="batchnorm"), "unknown norm"),
+        (dict(act="tanh"), "unknown act"),
+        (dict(depth=0), "depth"),
+    ],
 )
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -2,7 +2,10 @@
 # Upstream MAE recipe (AdamW (0.9, 0.95), wd 0.05, lr 1.5e-4 * 4096 / 256 = 2.4e-3, 40 warm-up
 # epochs + cosine, mask ratio 0.75, norm_pix_loss, decoder 512-d x 8 x 16 heads, AMP) plus LUT's
 # two views, projector/predictor, broader-context loss (w_bc 0.25) and momentum teacher.
-_base_ = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py',
+    './_base_/lut_pipeline.py',
+]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 
@@ -30,41 +33,8 @@ model = dict(
     base_momentum=0.996,
     end_momentum=1.0)
 
-# data: two views of each image, the second one colour-distorted
-img_size = 224
-view_pipeline1 = [
-    dict(
-        type='ResizeEdge',
-        scale=img_size,
-        edge='short',
-        backend='pillow',
-        interpolation='bicubic'),
-    dict(type='RandomCrop', crop_size=img_size, padding=4, padding_mode='reflect'),
-    dict(type='RandomFlip', prob=0.5),
-]
-view_pipeline2 = view_pipeline1 + [
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(type='OneOfGraySolarizeBlur'),
-]
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='MultiView',
-        num_views=[1, 1],
-        transforms=[view_pipeline1, view_pipeline2]),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# data: two views of each image, the second one colour-distorted (see _base_/lut_pipeline.py)
+train_dataloader = dict(dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
 
 # EMA of the teacher after every optimiser step, momentum 0.996 -> 1 (cosine)
 custom_hooks = [dict(type='MomentumTeacherHook')]

@@ -31,13 +31,17 @@ def projection_mlp_blocks(
     """
     norm_key, act_key = str(norm).lower(), str(act).lower()
     if norm_key not in NORMS:
-        raise ValueError(f"unknown norm {norm!r} for the projection MLP; choose one of {list(NORMS)}")
+        raise ValueError(
+            f"unknown norm {norm!r} for the projection MLP; choose one of {list(NORMS)}"
+        )
     if act_key not in ACTS:
         raise ValueError(f"unknown act {act!r} for the projection MLP; choose one of {list(ACTS)}")
     if depth < 1:
         raise ValueError(f"projection MLP depth must be >= 1, got {depth}")
     if min(in_dim, hidden_dim) < 1 or (out_dim is not None and out_dim < 1):
-        raise ValueError(f"projection MLP widths must be positive: {in_dim}, {hidden_dim}, {out_dim}")
+        raise ValueError(
+            f"projection MLP widths must be positive: {in_dim}, {hidden_dim}, {out_dim}"
+        )
     out_dim = in_dim if out_dim is None else out_dim
     norm_layer, act_layer = NORMS[norm_key], ACTS[act_key]
     dims = [in_dim] + [hidden_dim] * (depth - 1) + [out_dim]
@@ -77,4 +81,6 @@ def build_projection_mlp(
     Returns:
         ProjectionHead: The MLP.
     """
-    return ProjectionHead(projection_mlp_blocks(in_dim, hidden_dim, out_dim, depth, norm, act, bias))
+    return ProjectionHead(
+        projection_mlp_blocks(in_dim, hidden_dim, out_dim, depth, norm, act, bias)
+    )

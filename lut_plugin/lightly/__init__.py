@@ -4,11 +4,11 @@ Thin wrappers over :mod:`lut_plugin.core`; see ``tests/test_lightly_adapter.py``
 complete LUT step with lightly's ``MaskedVisionTransformerTIMM`` and ``MAEDecoderTIMM``.
 """
 
+from lut_plugin.core import MomentumTeacher, cosine_momentum  # noqa: E402  (re-exported)
+
 from .heads import LUTPredictionHead, LUTProjectionHead
 from .loss import BroaderContextLoss
 from .masking import disjoint_token_masks
-
-from lut_plugin.core import MomentumTeacher, cosine_momentum  # noqa: E402  (re-exported)
 
 __all__ = [
     "BroaderContextLoss",

@@ -54,7 +54,10 @@ def timm_to_mmpretrain_key(key: str) -> str:
     }
     if key in simple:
         return simple[key]
-    if re.match(r"^(decoder_embed|decoder_pred)\.", key) or key in {"mask_token", "decoder_pos_embed"}:
+    if re.match(r"^(decoder_embed|decoder_pred)\.", key) or key in {
+        "mask_token",
+        "decoder_pos_embed",
+    }:
         return f"neck.{key}"
     raise KeyError(f"no mapping for timm-style key {key!r}")
 

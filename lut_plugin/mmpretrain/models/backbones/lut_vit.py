@@ -69,7 +69,9 @@ class LUTViT(MAEViT):
 
     def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
         """Prepend the cls token, run the blocks and the final norm."""
-        cls_token = (self.cls_token + self.pos_embed[:, :1, :]).expand(patch_tokens.shape[0], -1, -1)
+        cls_token = (self.cls_token + self.pos_embed[:, :1, :]).expand(
+            patch_tokens.shape[0], -1, -1
+        )
         x = torch.cat((cls_token, patch_tokens), dim=1)
         for layer in self.layers:
             x = layer(x)

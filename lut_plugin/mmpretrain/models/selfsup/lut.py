@@ -110,9 +110,7 @@ class LUT(BaseSelfSupervisor):
             self.projector = MODELS.build(projector)
             self.predictor = MODELS.build(predictor)
             self.loss_bc = MODELS.build(loss_bc or dict(type="BroaderContextLoss"))
-            self.teacher = MomentumTeacher(
-                {"backbone": self.backbone, "projector": self.projector}
-            )
+            self.teacher = MomentumTeacher({"backbone": self.backbone, "projector": self.projector})
         self._steps_since_teacher_update = 0
 
     # -- teacher -------------------------------------------------------------

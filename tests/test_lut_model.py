@@ -1,0 +1,231 @@
+"""The LUT algorithm on a tiny model: losses, teacher, bad configurations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import build_tiny_lut, tiny_lut_cfg
+from mmengine.logging import MessageHub
+from mmpretrain.registry import HOOKS, MODELS
+
+
+def _views(batch: int = 4, seed: int = 0) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, 3, 32, 32, generator=gen) for _ in range(2)]
+
+
+def test_loss_is_finite_and_weighted(tiny_lut):
+    tiny_lut.train()
+    x = _views()
+    noise = torch.rand(4, 64, generator=torch.Generator().manual_seed(1))
+    losses = tiny_lut.loss(x, noise=noise)
+    assert set(losses) == {"loss_mim", "loss_bc"}
+    out = tiny_lut.forward_lut(*x, noise=noise)
+    torch.testing.assert_close(losses["loss_mim"], out.loss_mim)
+    torch.testing.assert_close(losses["loss_bc"], 0.25 * out.loss_bc)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_loss_mim_is_upstream_mae_on_view1_masked_patches():
+    """Same weights and noise: LUT's loss_mim equals mmpretrain's MAE loss of view 1."""
+    lut = build_tiny_lut()
+    cfg = tiny_lut_cfg()
+    mae = MODELS.build(
+        dict(
+            type="MAE",
+            backbone={**cfg["backbone"], "type": "MAEViT"},
+            neck=cfg["neck"],
+            head=cfg["head"],
+        )
+    )
+    missing, unexpected = mae.load_state_dict(
+        {
+            k: v
+            for k, v in lut.state_dict().items()
+            if k.split(".")[0] in {"backbone", "neck", "head"}
+        },
+        strict=False,
+    )
+    assert [k for k in missing if not k.startswith("data_preprocessor")] == [] and unexpected == []
+    x1, x2 = _views(seed=3)
+    torch.manual_seed(123)
+    expected = mae.loss(x1, data_samples=None)["loss"]
+    torch.manual_seed(123)
+    noise = torch.rand(4, 64)  # the draw MAEViT.random_masking makes after the same seed
+    out = lut.forward_lut(x1, x2, noise=noise)
+    torch.testing.assert_close(out.loss_mim, expected, atol=1e-6, rtol=0)
+
+
+def test_loss_mim_by_hand_uses_masked_patches_only(tiny_lut):
+    x1, x2 = _views(seed=5)
+    noise = torch.rand(4, 64, generator=torch.Generator().manual_seed(2))
+    z1, _, masks = tiny_lut.backbone.forward_views(x1, x2, noise)
+    pred = tiny_lut.neck(z1, masks.ids_restore1)
+    # patchify (p = 4): (B, 3, 8*4, 8*4) -> (B, 64, 4*4*3), MAE's (h, w, p, q, c) order
+    target = x1.reshape(4, 3, 8, 4, 8, 4).permute(0, 2, 4, 3, 5, 1).reshape(4, 64, 48)
+    mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)  # Bessel
+    target = (target - mean) / (var + 1e-6) ** 0.5
+    per_patch = ((pred - target) ** 2).mean(-1)
+    by_hand = (per_patch * masks.mask1).sum() / masks.mask1.sum()
+    out = tiny_lut.forward_lut(x1, x2, noise=noise)
+    torch.testing.assert_close(out.loss_mim, by_hand, atol=1e-6, rtol=0)
+    assert not torch.isclose(by_hand, per_patch.mean())  # the visible patches are left out
+
+
+def test_bc_features_pool_visible_tokens_and_teacher_sees_full_views(tiny_lut):
+    tiny_lut.train()
+    x1, x2 = _views(seed=6)
+    noise = torch.rand(4, 64, generator=torch.Generator().manual_seed(3))
+    out = tiny_lut.forward_lut(x1, x2, noise=noise)
+    z1, z2, _ = tiny_lut.backbone.forward_views(x1, x2, noise)
+    p1 = tiny_lut.predictor(tiny_lut.projector(z1[:, 1:].mean(1)))
+    torch.testing.assert_close(out.p1, p1)
+    full = tiny_lut.teacher["backbone"].forward_full(x2)
+    t2 = tiny_lut.teacher["projector"](full[:, 1:].mean(1))
+    torch.testing.assert_close(out.t2, t2)
+
+
+def test_heads_run_per_view_not_as_one_batch(tiny_lut):
+    """BN statistics per view: feeding both views as one 2B batch gives other numbers."""
+    tiny_lut.train()
+    g1, g2 = torch.randn(4, 64), torch.randn(4, 64) + 3.0
+    per_view = tiny_lut.projector(g1)
+    joint = tiny_lut.projector(torch.cat([g1, g2]))[:4]
+    assert not torch.allclose(per_view, joint, atol=1e-3)
+    x1, x2 = _views(seed=7)
+    out = tiny_lut.forward_lut(x1, x2)
+    assert out.p1.shape == (4, 64)
+
+
+def test_gradients_reach_student_only(tiny_lut):
+    tiny_lut.train()
+    losses = tiny_lut.loss(_views(seed=8))
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in tiny_lut.teacher.parameters())
+    assert tiny_lut.backbone.cls_token.grad is not None
+    assert tiny_lut.predictor.mlp.layers[0].weight.grad.abs().sum() > 0
+    assert tiny_lut.neck.decoder_pred.weight.grad.abs().sum() > 0
+
+
+def test_teacher_starts_as_copy_of_initialised_student(tiny_lut):
+    s = tiny_lut.backbone.state_dict()
+    t = tiny_lut.teacher["backbone"].state_dict()
+    assert all(torch.equal(s[k], t[k]) for k in s)
+
+
+def test_update_teacher_momentum_first_and_last_iteration(tiny_lut):
+    with torch.no_grad():
+        for p in tiny_lut.backbone.parameters():
+            p.add_(1.0)
+    before = tiny_lut.teacher["backbone"].cls_token.clone()
+    student = tiny_lut.backbone.cls_token.clone()
+    m = tiny_lut.update_teacher(0, 100)
+    assert m == pytest.approx(0.996)
+    torch.testing.assert_close(
+        tiny_lut.teacher["backbone"].cls_token, 0.996 * before + 0.004 * student
+    )
+    snapshot = tiny_lut.teacher["backbone"].cls_token.clone()
+    assert tiny_lut.update_teacher(99, 100) == pytest.approx(1.0)
+    torch.testing.assert_close(tiny_lut.teacher["backbone"].cls_token, snapshot)
+
+
+def test_teacher_bn_running_stats_follow_the_student(tiny_lut):
+    tiny_lut.train()
+    tiny_lut.loss(_views(seed=9))  # the student's BN running stats move
+    s_mean = tiny_lut.projector.mlp.layers[1].running_mean.clone()
+    t_mean = tiny_lut.teacher["projector"].mlp.layers[1].running_mean.clone()
+    assert not torch.allclose(s_mean, t_mean)
+    tiny_lut.update_teacher(0, 10)
+    torch.testing.assert_close(
+        tiny_lut.teacher["projector"].mlp.layers[1].running_mean, 0.996 * t_mean + 0.004 * s_mean
+    )
+
+
+class _FakeWrapper:
+    def __init__(self, update: bool) -> None:
+        self.update = update
+
+    def should_update(self) -> bool:
+        return self.update
+
+
+class _FakeRunner:
+    def __init__(self, model, cur_iter, max_iters, update=True) -> None:
+        self.model, self.iter, self.max_iters = model, cur_iter, max_iters
+        self.optim_wrapper = _FakeWrapper(update)
+        self.message_hub = MessageHub.get_instance("lut_test_hook")
+
+
+def test_hook_updates_after_optimiser_steps_only(tiny_lut):
+    hook = HOOKS.build(dict(type="MomentumTeacherHook"))
+    with torch.no_grad():
+        tiny_lut.backbone.cls_token.add_(1.0)
+    before = tiny_lut.teacher["backbone"].cls_token.clone()
+    hook.after_train_iter(_FakeRunner(tiny_lut, 0, 10, update=False), 0)
+    assert torch.equal(tiny_lut.teacher["backbone"].cls_token, before)  # accumulation step
+    runner = _FakeRunner(tiny_lut, 0, 10)
+    hook.after_train_iter(runner, 0)
+    assert not torch.equal(tiny_lut.teacher["backbone"].cls_token, before)
+    assert runner.message_hub.get_scalar("train/teacher_momentum").current() == pytest.approx(0.996)
+
+
+# -- bad configurations -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.49, 1.0, 1.2])
+def test_impossible_mask_ratio_fails_at_build(ratio):
+    with pytest.raises(ValueError, match="mask_ratio"):
+        build_tiny_lut(backbone=dict(mask_ratio=ratio))
+
+
+def test_mask_ratio_leaving_no_visible_token_fails_at_build():
+    # 8 px / patch 4 -> 4 patches; int(4 * (1 - 0.8)) = 0 visible patches
+    with pytest.raises(ValueError, match="no visible patch"):
+        build_tiny_lut(backbone=dict(img_size=8, mask_ratio=0.8), neck=dict(num_patches=4))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (dict(w_bc=-0.1), "w_bc must be a finite, non-negative"),
+        (dict(w_mim=-1.0), "w_mim must be a finite, non-negative"),
+        (dict(w_bc=math.nan), "w_bc must be a finite"),
+        (dict(w_mim=0.0, w_bc=0.0), "both 0"),
+        (dict(projector=dict(norm="groupnorm")), "unknown norm"),
+        (dict(predictor=dict(act="swish")), "unknown act"),
+        (dict(base_momentum=1.5), "momentum"),
+    ],
+)
+def test_bad_values_fail_at_build(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        build_tiny_lut(**overrides)
+
+
+def test_one_view_is_rejected(tiny_lut):
+    with pytest.raises(ValueError, match="two views"):
+        tiny_lut.loss([torch.randn(2, 3, 32, 32)])
+
+
+def test_bc_only_and_mim_only_variants():
+    bc_only = build_tiny_lut(w_mim=0.0, neck=None, head=None)
+    assert bc_only.neck is None and set(bc_only.loss(_views())) == {"loss_bc"}
+    mim_only = build_tiny_lut(w_bc=0.0, projector=None, predictor=None)
+    assert mim_only.teacher is None and set(mim_only.loss(_views())) == {"loss_mim"}
+
+
+def test_non_finite_loss_names_iteration_and_term(tiny_lut):
+    hub = MessageHub.get_current_instance()
+    hub.update_info("iter", 41)
+    with torch.no_grad():
+        tiny_lut.projector.mlp.layers[0].weight.fill_(math.nan)
+    with pytest.raises(FloatingPointError, match=r"iteration 41: loss_bc=nan"):
+        tiny_lut.loss(_views())
+
+
+def test_stale_teacher_warns(tiny_lut):
+    tiny_lut.train()
+    with pytest.warns(UserWarning, match="MomentumTeacherHook"):
+        for _ in range(3):
+            tiny_lut.loss(_views())
