@@ -1,0 +1,461 @@
+"""The launchers (tools/train.py, tools/test.py) and the runtime fixes they apply."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+import os
+import re
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from utils import (  # noqa: E402
+    CONFIGS,
+    ROOT,
+    assert_state_dicts_equal,
+    load_checkpoint,
+    run_tool,
+    run_train,
+    state_dict_max_diff,
+    write_tiny_images,
+    write_tiny_seg_dataset,
+)
+
+from lut_plugin.utils import (  # noqa: E402
+    add_resumable_rng_hook,
+    amp_fallback_without_gpu,
+    check_checkpoint_file,
+    checkpoint_safe_globals,
+    dist_fallback_without_gpu,
+    merge_test_args,
+    merge_train_args,
+    register_checkpoint_safe_globals,
+    reseed_all,
+    strip_collate_fn_scope,
+)
+
+MAE_CFG = CONFIGS / "mae_tiny_resume.py"
+SEG_CFG = CONFIGS / "seg_tiny_upernet.py"
+
+
+def _train_args(config: Path | str = MAE_CFG, **kw) -> Namespace:
+    args = dict(
+        config=str(config),
+        work_dir=None,
+        resume=None,
+        amp=False,
+        no_validate=False,
+        auto_scale_lr=False,
+        no_pin_memory=False,
+        no_persistent_workers=False,
+        cfg_options=None,
+        launcher="none",
+    )
+    args.update(kw)
+    return Namespace(**args)
+
+
+def _test_args(checkpoint: str, config: Path | str = MAE_CFG, **kw) -> Namespace:
+    args = dict(
+        config=str(config),
+        checkpoint=checkpoint,
+        work_dir=None,
+        out=None,
+        show=False,
+        show_dir=None,
+        wait_time=2,
+        interval=1,
+        amp=False,
+        tta=False,
+        no_pin_memory=False,
+        cfg_options=None,
+        launcher="none",
+    )
+    args.update(kw)
+    return Namespace(**args)
+
+
+# ----------------------------------------------------------------------------------
+# (a) checkpoints load with torch's weights-only loader
+# ----------------------------------------------------------------------------------
+
+
+class _ToyModel(BaseModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, x, mode="loss"):
+        return dict(loss=self.fc(x).pow(2).mean())
+
+
+class _ToyData(Dataset):
+    metainfo = dict(classes=("a", "b"))
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i):
+        return dict(x=torch.full((2,), float(i)))
+
+
+@pytest.fixture(scope="module")
+def mmengine_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint written by mmengine's Runner (message hub, optimizer, schedulers)."""
+    work_dir = tmp_path_factory.mktemp("toy_run")
+    runner = Runner(
+        model=_ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=_ToyData(),
+            batch_size=2,
+            sampler=dict(type="DefaultSampler", shuffle=False),
+            collate_fn=dict(type="default_collate"),
+        ),
+        optim_wrapper=dict(optimizer=dict(type="AdamW", lr=0.01)),
+        param_scheduler=[dict(type="LinearLR", start_factor=0.5, by_epoch=False, end=2)],
+        train_cfg=dict(by_epoch=True, max_epochs=1),
+        default_hooks=dict(logger=dict(type="LoggerHook", interval=1)),
+        randomness=dict(seed=0),
+    )
+    runner.train()
+    return work_dir / "epoch_1.pth"
+
+
+@pytest.fixture
+def saved_safe_globals():
+    """Restore torch's allow-list after a test that clears it."""
+    saved = list(torch.serialization.get_safe_globals())
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)
+
+
+def test_weights_only_load_of_mmengine_checkpoint(mmengine_checkpoint, saved_safe_globals):
+    torch.serialization.clear_safe_globals()
+    with pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(mmengine_checkpoint)
+    # Every global the checkpoint needs is one of ours, by its pickled name.
+    needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(mmengine_checkpoint)))
+    ours = {
+        e[1] if isinstance(e, tuple) else f"{e.__module__}.{e.__qualname__}"
+        for e in checkpoint_safe_globals()
+    }
+    assert "mmengine.logging.history_buffer.HistoryBuffer" in needed
+    assert needed <= ours, needed - ours
+
+    assert register_checkpoint_safe_globals() is True
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(mmengine_checkpoint)) == []
+    ckpt = torch.load(mmengine_checkpoint)  # weights_only=True is torch's default here
+    trusted = torch.load(mmengine_checkpoint, weights_only=False)
+    assert set(ckpt) == set(trusted) >= {"meta", "state_dict", "message_hub", "optimizer"}
+    for key, value in trusted["state_dict"].items():
+        assert torch.equal(ckpt["state_dict"][key], value)
+    loss = ckpt["message_hub"]["log_scalars"]["train/loss"]
+    assert isinstance(loss, HistoryBuffer)
+    ref = trusted["message_hub"]["log_scalars"]["train/loss"]
+    assert loss.mean() == ref.mean() and loss.current() == ref.current()
+    assert loss.statistics("max") == ref.max()
+    assert ckpt["meta"]["epoch"] == 1 and ckpt["meta"]["seed"] == 0
+
+
+class _GetattrOther:
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, "__init__"))
+
+
+class _System:
+    def __reduce__(self):
+        return (os.system, ("echo unsafe",))
+
+
+@pytest.mark.parametrize("payload", [_GetattrOther(), _System()])
+def test_weights_only_load_still_refuses_other_globals(payload):
+    register_checkpoint_safe_globals()
+    buffer = io.BytesIO()
+    torch.save({"x": payload}, buffer)
+    buffer.seek(0)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(buffer)
+
+
+# ----------------------------------------------------------------------------------
+# (b) _scope_ in collate_fn of configs inheriting mmpretrain:: bases
+# ----------------------------------------------------------------------------------
+
+
+def test_strip_collate_fn_scope_makes_the_dataloader_work(tmp_path):
+    from mmengine.registry import init_default_scope
+
+    images = write_tiny_images(tmp_path / "imgs", n=4)
+    cfg = Config.fromfile(MAE_CFG)
+    cfg.train_dataloader.dataset.data_root = str(images)
+    assert cfg.train_dataloader.collate_fn == {"type": "default_collate", "_scope_": "mmpretrain"}
+    init_default_scope("mmpretrain")
+
+    with pytest.raises(TypeError, match="_scope_"):
+        next(iter(Runner.build_dataloader(cfg.train_dataloader.to_dict())))
+
+    assert strip_collate_fn_scope(cfg) == ["train_dataloader"]
+    assert cfg.train_dataloader.collate_fn == {"type": "default_collate"}
+    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader.to_dict())))
+    assert batch["inputs"].shape == (4, 3, 32, 32)
+    assert strip_collate_fn_scope(cfg) == []
+
+
+# ----------------------------------------------------------------------------------
+# (c) AMP without a GPU
+# ----------------------------------------------------------------------------------
+
+
+def test_amp_fallback_replaces_amp_wrapper_without_gpu():
+    from mmengine.optim import OptimWrapper, build_optim_wrapper
+
+    cfg = Config.fromfile(MAE_CFG)
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper"
+    assert cfg.optim_wrapper.loss_scale == "dynamic"
+    cfg.optim_wrapper.dtype = "bfloat16"
+    cfg.test_cfg = dict(fp16=True)
+
+    assert amp_fallback_without_gpu(cfg, has_accelerator=True) is False
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper"
+
+    assert amp_fallback_without_gpu(cfg, has_accelerator=False) is True
+    assert cfg.optim_wrapper.type == "OptimWrapper"
+    assert "loss_scale" not in cfg.optim_wrapper and "dtype" not in cfg.optim_wrapper
+    assert cfg.test_cfg.fp16 is False
+    # The rest of the recipe is kept, and it builds on this CPU.
+    assert cfg.optim_wrapper.optimizer.lr == pytest.approx(2.4e-3)
+    wrapper = build_optim_wrapper(nn.Linear(2, 2), cfg.optim_wrapper)
+    assert type(wrapper) is OptimWrapper
+    assert type(wrapper.optimizer).__name__ == "AdamW"
+
+
+def test_amp_fallback_multiple_optim_wrappers():
+    cfg = Config(
+        dict(
+            optim_wrapper=dict(
+                constructor="Custom",
+                generator=dict(type="AmpOptimWrapper", loss_scale=512.0, optimizer=dict()),
+                discriminator=dict(type="mmengine.AmpOptimWrapper", optimizer=dict()),
+            )
+        )
+    )
+    assert amp_fallback_without_gpu(cfg, has_accelerator=False)
+    assert cfg.optim_wrapper.generator == {"type": "OptimWrapper", "optimizer": {}}
+    assert cfg.optim_wrapper.discriminator.type == "OptimWrapper"
+    assert cfg.optim_wrapper.constructor == "Custom"
+
+
+def test_amp_flag_then_fallback():
+    cfg = Config.fromfile(MAE_CFG)
+    cfg.optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.1))
+    merge_train_args(cfg, _train_args(amp=True))
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper" and cfg.optim_wrapper.loss_scale == "dynamic"
+    amp_fallback_without_gpu(cfg, has_accelerator=False)
+    assert cfg.optim_wrapper == {"type": "OptimWrapper", "optimizer": {"type": "SGD", "lr": 0.1}}
+
+
+def test_dist_fallback_without_gpu():
+    cfg = Config.fromfile(SEG_CFG)
+    assert cfg.model.decode_head.norm_cfg.type == "SyncBN"
+    assert dist_fallback_without_gpu(cfg, has_accelerator=False) is False  # launcher none
+    cfg.launcher = "pytorch"
+    assert dist_fallback_without_gpu(cfg, has_accelerator=True) is False
+    assert dist_fallback_without_gpu(cfg, has_accelerator=False) is True
+    assert cfg.env_cfg.dist_cfg.backend == "gloo"
+    assert cfg.model.decode_head.norm_cfg.type == "BN"
+    assert cfg.model.auxiliary_head.norm_cfg.type == "BN"
+
+
+# ----------------------------------------------------------------------------------
+# (d) missing checkpoint files
+# ----------------------------------------------------------------------------------
+
+
+def test_missing_resume_and_test_checkpoint_are_named(tmp_path):
+    missing = tmp_path / "nope" / "epoch_7.pth"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        merge_train_args(Config.fromfile(MAE_CFG), _train_args(resume=str(missing)))
+    with pytest.raises(FileNotFoundError, match="--resume checkpoint"):
+        merge_train_args(Config.fromfile(MAE_CFG), _train_args(resume=str(missing)))
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        merge_test_args(Config.fromfile(MAE_CFG), _test_args(str(missing)))
+    with pytest.raises(FileNotFoundError, match="is a directory"):
+        check_checkpoint_file(str(tmp_path))
+    # Not checked: auto-resume, remote files; an existing file passes.
+    check_checkpoint_file("auto")
+    check_checkpoint_file("https://example.com/x.pth")
+    (tmp_path / "ok.pth").write_bytes(b"")
+    cfg = merge_train_args(Config.fromfile(MAE_CFG), _train_args(resume=str(tmp_path / "ok.pth")))
+    assert cfg.resume is True and cfg.load_from == str(tmp_path / "ok.pth")
+    cfg = merge_train_args(Config.fromfile(MAE_CFG), _train_args(resume="auto"))
+    assert cfg.resume is True and cfg.load_from is None
+
+
+def test_train_cli_reports_missing_checkpoint_even_if_plugin_import_fails(tmp_path):
+    """The launcher starts without ``lut_plugin`` (utils loaded on their own) and names
+    the missing file before building anything."""
+    missing = tmp_path / "missing.pth"
+    code = (
+        "import runpy, sys; sys.modules['lut_plugin'] = None; "
+        f"sys.argv = ['train.py', {str(MAE_CFG)!r}, '--resume', {str(missing)!r}]; "
+        f"runpy.run_path({str(ROOT / 'tools' / 'train.py')!r}, run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "`import lut_plugin` failed" in proc.stdout
+    assert f"FileNotFoundError: --resume checkpoint file '{missing}' does not exist" in proc.stdout
+
+
+# ----------------------------------------------------------------------------------
+# launcher config handling
+# ----------------------------------------------------------------------------------
+
+
+def test_merge_train_args_follows_the_scope():
+    cfg = merge_train_args(
+        Config.fromfile(MAE_CFG),
+        _train_args(work_dir="wd", cfg_options={"train_dataloader.batch_size": 2}),
+    )
+    assert cfg.work_dir == "wd" and cfg.launcher == "none"
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.train_dataloader.pin_memory is True  # mmpretrain launcher default
+
+    seg = merge_train_args(Config.fromfile(SEG_CFG), _train_args(SEG_CFG, no_pin_memory=True))
+    assert seg.work_dir == os.path.join("./work_dirs", "seg_tiny_upernet")
+    assert "collate_fn" not in seg.train_dataloader  # mmseg keeps mmengine's pseudo_collate
+    assert seg.train_dataloader.pin_memory is False
+    assert add_resumable_rng_hook(seg) is True and add_resumable_rng_hook(seg) is False
+    assert [h["type"] for h in seg.custom_hooks] == ["ResumableRNGHook"]
+
+
+def test_reseed_all_depends_only_on_seed_stream_and_index():
+    import random
+
+    import numpy as np
+
+    def draw():
+        return torch.rand(3).tolist(), np.random.rand(), random.random()
+
+    reseed_all(0, 1, 5)
+    a = draw()
+    torch.rand(100)  # history does not matter
+    reseed_all(0, 1, 5)
+    assert draw() == a
+    reseed_all(0, 1, 6)
+    assert draw()[0] != a[0]
+    reseed_all(1, 1, 5)
+    assert draw()[0] != a[0]
+    reseed_all(0, 0, 5)
+    assert draw()[0] != a[0]
+
+
+# ----------------------------------------------------------------------------------
+# end to end: upstream MAE config through tools/train.py, resume == uninterrupted
+# ----------------------------------------------------------------------------------
+
+
+def test_train_resume_matches_uninterrupted_run(tmp_path):
+    images = write_tiny_images(tmp_path / "images", n=8)
+    data = [f"train_dataloader.dataset.data_root={images}"]
+    first, straight = tmp_path / "first", tmp_path / "straight"
+
+    out = run_train(MAE_CFG, first, cfg_options=data).stdout  # epochs 1-2, 4 iterations
+    assert "AmpOptimWrapper replaced by OptimWrapper" in out
+    assert (first / "epoch_1.pth").is_file() and (first / "epoch_2.pth").is_file()
+    out = run_train(
+        MAE_CFG,
+        first,
+        "--resume",
+        str(first / "epoch_2.pth"),
+        cfg_options=[*data, "train_cfg.max_epochs=3"],
+    ).stdout
+    assert "resumed epoch: 2, iter: 4" in out
+    run_train(MAE_CFG, straight, cfg_options=[*data, "train_cfg.max_epochs=3"])
+
+    resumed, uninterrupted = (
+        load_checkpoint(first / "epoch_3.pth"),
+        load_checkpoint(straight / "epoch_3.pth"),
+    )
+    assert resumed["meta"]["iter"] == uninterrupted["meta"]["iter"] == 6
+    assert_state_dicts_equal(resumed["state_dict"], uninterrupted["state_dict"])
+    # Optimizer moments too, and training really moved the weights after the resume.
+    for a, b in zip(
+        resumed["optimizer"]["state"].values(), uninterrupted["optimizer"]["state"].values()
+    ):
+        assert torch.equal(a["exp_avg"], b["exp_avg"])
+    moved = state_dict_max_diff(
+        load_checkpoint(first / "epoch_2.pth")["state_dict"], resumed["state_dict"]
+    )
+    assert max(moved.values()) > 1e-4
+    assert len(resumed["state_dict"]) > 20
+
+
+def test_seg_config_trains_and_tests(tmp_path):
+    data_root = write_tiny_seg_dataset(tmp_path / "ade", n_train=4, n_val=2)
+    opts = [f"{k}.dataset.data_root={data_root}" for k in ("train_dataloader", "val_dataloader")]
+    opts.append(f"test_dataloader.dataset.data_root={data_root}")
+    work = tmp_path / "seg"
+    run_train(SEG_CFG, work, cfg_options=opts)
+    ckpt = work / "iter_2.pth"
+    assert ckpt.is_file()
+
+    out = run_tool("test.py", SEG_CFG, ckpt, "--work-dir", work, "--cfg-options", *opts).stdout
+    match = re.search(r"mIoU: (\S+)", out)
+    assert match, out[-2000:]
+    assert math.isfinite(float(match.group(1))) and 0.0 <= float(match.group(1)) <= 100.0
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tool_parsers_accept_upstream_flags():
+    train = _load_tool("train").parse_args(
+        [
+            "c.py",
+            "--work-dir",
+            "w",
+            "--resume",
+            "--amp",
+            "--auto-scale-lr",
+            "--launcher",
+            "pytorch",
+            "--cfg-options",
+            "a=1",
+            "--local-rank",
+            "0",
+        ]
+    )
+    assert (train.resume, train.amp, train.auto_scale_lr, train.launcher) == (
+        "auto",
+        True,
+        True,
+        "pytorch",
+    )
+    assert train.cfg_options == {"a": 1}
+    test = _load_tool("test").parse_args(["c.py", "k.pth", "--out", "r.pkl", "--show-dir", "s"])
+    assert (test.checkpoint, test.out, test.show_dir) == ("k.pth", "r.pkl", "s")

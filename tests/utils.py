@@ -1,0 +1,247 @@
+"""Plain helpers for tests that run the launchers in ``tools/``.
+
+Import as ``from utils import ...`` (pytest puts ``tests/`` on ``sys.path``; do not use
+``tests.utils``: mmsegmentation's wheel installs a top-level ``tests`` package).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"
+CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
+
+
+def write_tiny_images(folder: str | os.PathLike, n: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """Write ``n`` random RGB PNGs (``size`` x ``size``) for ``CustomDataset``.
+
+    Args:
+        folder: Directory to create (``CustomDataset(data_root=folder, with_label=False)``
+            reads every image under it).
+        n: Number of images.
+        size: Side length in pixels.
+        seed: Seed of the pixel values.
+
+    Returns:
+        Path: ``folder``.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        # Smooth structure plus noise, so that reconstruction has something to learn.
+        base = (np.sin(xx / (2 + i % 5)) + np.cos(yy / (3 + i % 3)))[..., None] * 60 + 128
+        img = base + rng.normal(0, 20, (size, size, 3)) + rng.integers(-40, 40, 3)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"img_{i:03d}.png")
+    return folder
+
+
+def write_tiny_seg_dataset(
+    root: str | os.PathLike,
+    n_train: int = 4,
+    n_val: int = 2,
+    size: int = 32,
+    num_classes: int = 4,
+    seed: int = 0,
+) -> Path:
+    """Write an ADE20K-layout folder: ``images/{training,validation}/*.jpg`` and
+    ``annotations/{training,validation}/*.png`` (label 0 = ignore after
+    ``reduce_zero_label``, labels 1..num_classes are classes 0..num_classes-1).
+
+    Args:
+        root: Dataset root (``ADE20KDataset(data_root=root)``).
+        n_train: Training images.
+        n_val: Validation images.
+        size: Side length in pixels.
+        num_classes: Number of foreground labels drawn.
+        seed: Seed.
+
+    Returns:
+        Path: ``root``.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(0, 255, (num_classes + 1, 3))
+    for split, n in (("training", n_train), ("validation", n_val)):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "annotations" / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            label = np.zeros((size, size), np.uint8)
+            step = size // 4
+            for by in range(0, size, step):
+                for bx in range(0, size, step):
+                    label[by : by + step, bx : bx + step] = rng.integers(0, num_classes + 1)
+            img = palette[label] + rng.normal(0, 10, (size, size, 3))
+            name = f"ADE_{split}_{i:08d}"
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
+                root / "images" / split / f"{name}.jpg"
+            )
+            Image.fromarray(label).save(root / "annotations" / split / f"{name}.png")
+    return root
+
+
+def run_tool(
+    script: str,
+    *args: str | os.PathLike,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run ``tools/<script>`` with this interpreter, on one CPU thread.
+
+    Args:
+        script: ``'train.py'``, ``'test.py'``, ...
+        *args: Its command line.
+        cwd: Working directory (defaults to the repository root).
+        env: Extra environment variables.
+        timeout: Seconds.
+        check: Raise ``AssertionError`` with the output's tail if it fails.
+
+    Returns:
+        subprocess.CompletedProcess: With ``stdout`` (stderr merged into it).
+    """
+    full_env = dict(os.environ)
+    full_env.update(
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+    )
+    if env:
+        full_env.update(env)
+    cmd = [sys.executable, str(TOOLS / script), *map(str, args)]
+    proc = subprocess.run(
+        cmd,
+        cwd=str(cwd or ROOT),
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-6000:]}"
+        )
+    return proc
+
+
+def run_train(
+    config: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    *args: str,
+    cfg_options: Sequence[str] = (),
+    **kwargs,
+) -> subprocess.CompletedProcess:
+    """``tools/train.py CONFIG --work-dir WORK_DIR [ARGS] [--cfg-options ...]``.
+
+    Args:
+        config: Config file.
+        work_dir: Work directory.
+        *args: More command-line arguments (``'--resume'``, path, ...).
+        cfg_options: ``key=value`` strings for ``--cfg-options``.
+        **kwargs: Passed to :func:`run_tool`.
+
+    Returns:
+        subprocess.CompletedProcess: The finished process.
+    """
+    cmd = [str(config), "--work-dir", str(work_dir), *args]
+    if cfg_options:
+        cmd += ["--cfg-options", *cfg_options]
+    return run_tool("train.py", *cmd, **kwargs)
+
+
+def latest_checkpoint(work_dir: str | os.PathLike) -> Path:
+    """The checkpoint named in ``work_dir/last_checkpoint`` (written by mmengine).
+
+    Args:
+        work_dir: Work directory of a finished run.
+
+    Returns:
+        Path: The checkpoint file.
+    """
+    text = (Path(work_dir) / "last_checkpoint").read_text().strip()
+    return Path(text)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """``torch.load`` of an mmengine checkpoint with torch's default (weights-only) loader.
+
+    Args:
+        path: Checkpoint file.
+
+    Returns:
+        dict: The checkpoint (``state_dict``, ``meta``, ``optimizer``, ...).
+    """
+    from lut_plugin.utils import register_checkpoint_safe_globals
+
+    register_checkpoint_safe_globals()
+    return torch.load(path, map_location="cpu")
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model ``state_dict`` of an mmengine checkpoint.
+
+    Args:
+        path: Checkpoint file.
+
+    Returns:
+        dict[str, torch.Tensor]: Parameters and buffers.
+    """
+    return load_checkpoint(path)["state_dict"]
+
+
+def state_dict_max_diff(
+    a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]
+) -> dict[str, float]:
+    """Max absolute difference per key; asserts both have the same keys and shapes.
+
+    Args:
+        a: First state dict.
+        b: Second state dict.
+
+    Returns:
+        dict[str, float]: ``key -> max |a - b|`` (0.0 for equal integer buffers).
+    """
+    missing, extra = sorted(set(b) - set(a)), sorted(set(a) - set(b))
+    assert not missing and not extra, f"keys differ: only in b {missing[:5]}, only in a {extra[:5]}"
+    diffs = {}
+    for key in a:
+        ta, tb = a[key], b[key]
+        assert ta.shape == tb.shape, f"{key}: shape {tuple(ta.shape)} != {tuple(tb.shape)}"
+        if ta.numel() == 0:
+            diffs[key] = 0.0
+        else:
+            diffs[key] = (ta.double() - tb.double()).abs().max().item()
+    return diffs
+
+
+def assert_state_dicts_equal(
+    a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], atol: float = 0.0
+) -> None:
+    """Assert two state dicts have the same keys, shapes and values (within ``atol``).
+
+    Args:
+        a: First state dict.
+        b: Second state dict.
+        atol: Largest allowed absolute difference.
+    """
+    diffs = state_dict_max_diff(a, b)
+    bad = {k: v for k, v in diffs.items() if not v <= atol}
+    assert not bad, f"{len(bad)}/{len(diffs)} tensors differ (> {atol}): " + ", ".join(
+        f"{k}: {v:.3g}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1])[:8]
+    )

@@ -1,0 +1,141 @@
+"""Train with an mmpretrain or mmsegmentation config (LUT's components registered).
+
+Usage::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH|auto]] [--amp]
+        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+Multi-GPU: ``tools/dist_train.sh CONFIG GPUS [ARGS]``; slurm: ``tools/slurm_train.sh``.
+The config's ``default_scope`` says whether it is an mmpretrain or an mmseg config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import sys
+import warnings
+from types import ModuleType
+
+from mmengine.config import Config, DictAction
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_plugin() -> ModuleType:
+    """Import ``lut_plugin`` (registers LUT) and return ``lut_plugin.utils``.
+
+    If the package fails to import, the launcher still runs upstream configs: the
+    self-contained ``lut_plugin/utils`` package is loaded on its own.
+    """
+    if REPO_ROOT not in sys.path:
+        sys.path.insert(0, REPO_ROOT)
+    try:
+        import lut_plugin  # noqa: F401  (registers LUT's components)
+        import lut_plugin.utils as utils
+    except Exception as exc:  # noqa: BLE001 - keep the launcher usable
+        warnings.warn(
+            f"`import lut_plugin` failed ({type(exc).__name__}: {exc}); LUT components are "
+            "not registered, running with the runtime fixes only.",
+            stacklevel=1,
+        )
+        utils = sys.modules.get("lut_plugin.utils")  # imported before the failure
+        if utils is not None:
+            utils.register_checkpoint_safe_globals()
+            return utils
+        name = "_lut_plugin_utils"
+        utils_dir = osp.join(REPO_ROOT, "lut_plugin", "utils")
+        spec = importlib.util.spec_from_file_location(
+            name, osp.join(utils_dir, "__init__.py"), submodule_search_locations=[utils_dir]
+        )
+        utils = importlib.util.module_from_spec(spec)
+        sys.modules[name] = utils
+        spec.loader.exec_module(utils)
+    utils.register_checkpoint_safe_globals()
+    return utils
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train a model (mmpretrain or mmseg config)")
+    parser.add_argument("config", help="train config file path")
+    parser.add_argument("--work-dir", help="the dir to save logs and models")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        type=str,
+        const="auto",
+        help="resume from this checkpoint; without a path, from the latest checkpoint "
+        "in the work directory",
+    )
+    parser.add_argument(
+        "--amp", action="store_true", help="enable automatic-mixed-precision training"
+    )
+    parser.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="whether not to evaluate the checkpoint during training",
+    )
+    parser.add_argument(
+        "--auto-scale-lr",
+        action="store_true",
+        help="scale the learning rate by the actual over the config's base batch size",
+    )
+    parser.add_argument(
+        "--no-pin-memory",
+        action="store_true",
+        help="whether to disable the pin_memory option in dataloaders.",
+    )
+    parser.add_argument(
+        "--no-persistent-workers",
+        action="store_true",
+        help="whether to disable the persistent_workers option in dataloaders.",
+    )
+    parser.add_argument(
+        "--no-resumable-rng",
+        action="store_true",
+        help="do not add ResumableRNGHook (which makes a resumed run draw the same "
+        "random numbers as an uninterrupted one)",
+    )
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override some settings in the used config, the key-value pair "
+        "in xxx=yyy format will be merged into config file. If the value to "
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        "Note that the quotation marks are necessary and that no white space "
+        "is allowed.",
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=["none", "pytorch", "slurm", "mpi"],
+        default="none",
+        help="job launcher",
+    )
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    utils = load_plugin()
+
+    cfg = Config.fromfile(args.config)
+    cfg = utils.merge_train_args(cfg, args)
+    cfg = utils.apply_runtime_fixes(cfg)
+    if not args.no_resumable_rng:
+        utils.add_resumable_rng_hook(cfg)
+
+    runner = utils.build_runner(cfg)
+    runner.train()
+
+
+if __name__ == "__main__":
+    main()
