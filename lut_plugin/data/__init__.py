@@ -1,0 +1,21 @@
+"""Framework-agnostic data helpers (procedural toy datasets)."""
+
+from .toy import (
+    TOY_CLASSES,
+    TOY_PALETTE,
+    ensure_toy_dataset,
+    render_classification_sample,
+    render_segmentation_sample,
+    write_toy_ade20k,
+    write_toy_classification,
+)
+
+__all__ = [
+    "TOY_CLASSES",
+    "TOY_PALETTE",
+    "ensure_toy_dataset",
+    "render_classification_sample",
+    "render_segmentation_sample",
+    "write_toy_ade20k",
+    "write_toy_classification",
+]
