@@ -1,0 +1,94 @@
+"""The LUT two-view training pipeline as mmpretrain config dicts (METHOD.md step 1).
+
+``configs/mmpretrain/_base_/lut_pipeline.py`` spells out the same dicts at 224 px (a test
+checks both agree); this function gives them at any size, e.g. for a 32 px CPU config::
+
+    _base_ = ['mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py']
+    from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines
+
+    view_pipeline1, view_pipeline2, lut_train_pipeline = lut_view_pipelines(32)
+
+(mmengine parses such a config normally as long as ``_base_`` is assigned before the
+import; the imported function is dropped from the final config.)
+"""
+
+from __future__ import annotations
+
+
+def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, list, list]:
+    """Build ``(view_pipeline1, view_pipeline2, lut_train_pipeline)``.
+
+    Both views: resize the short side to ``img_size`` (PIL bicubic), random ``img_size``
+    crop after ``padding`` px of reflect padding, random horizontal flip. View 2 then:
+    colour jitter (0.4, 0.4, 0.2, 0.1) with p = 0.8, and exactly one of {grayscale,
+    solarize (threshold 128), Gaussian blur (radius uniform in [0.1, 2.0])}, chosen
+    uniformly. Normalisation is left to the data preprocessor.
+
+    Args:
+        img_size (int): Output side length of both views. Defaults to 224.
+        padding (int): Reflect padding on every border before the crop. Defaults to 4.
+
+    Returns:
+        tuple[list, list, list]: The two view pipelines and the full training pipeline
+        (``LoadImageFromFile`` → ``MultiView`` → ``PackInputs``).
+    """
+    view_pipeline1 = [
+        dict(
+            type="ResizeEdge",
+            scale=img_size,
+            edge="short",
+            backend="pillow",
+            interpolation="bicubic",
+        ),
+        dict(
+            type="PaddedRandomCrop",
+            crop_size=img_size,
+            padding=padding,
+            padding_mode="reflect",
+        ),
+        dict(type="RandomFlip", prob=0.5, direction="horizontal"),
+    ]
+    view_pipeline2 = [dict(t) for t in view_pipeline1] + [
+        dict(
+            type="RandomApply",
+            transforms=[
+                dict(
+                    type="PILColorJitter",
+                    brightness=0.4,
+                    contrast=0.4,
+                    saturation=0.2,
+                    hue=0.1,
+                )
+            ],
+            prob=0.8,
+        ),
+        dict(
+            type="RandomChoice",
+            transforms=[
+                # images are BGR here (LoadImageFromFile): PIL's 'L' weights, reversed
+                [
+                    dict(
+                        type="RandomGrayscale",
+                        prob=1.0,
+                        keep_channels=True,
+                        channel_weights=(0.114, 0.587, 0.299),
+                    )
+                ],
+                [dict(type="Solarize", thr=128, prob=1.0)],
+                [
+                    dict(
+                        type="GaussianBlur",
+                        magnitude_range=(0.1, 2.0),
+                        magnitude_std="inf",
+                        prob=1.0,
+                    )
+                ],
+            ],
+        ),
+    ]
+    lut_train_pipeline = [
+        dict(type="LoadImageFromFile"),
+        dict(type="MultiView", num_views=[1, 1], transforms=[view_pipeline1, view_pipeline2]),
+        dict(type="PackInputs"),
+    ]
+    return view_pipeline1, view_pipeline2, lut_train_pipeline

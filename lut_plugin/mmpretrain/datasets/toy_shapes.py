@@ -1,0 +1,70 @@
+"""``ToyShapesDataset``: the embedded classification / pre-training dataset."""
+
+from __future__ import annotations
+
+import os.path as osp
+
+from mmpretrain.datasets import CustomDataset
+from mmpretrain.registry import DATASETS
+
+from lut_plugin.data.toy import TOY_CLASSES, ensure_toy_dataset
+
+
+@DATASETS.register_module()
+class ToyShapesDataset(CustomDataset):
+    """Procedural shapes in an ImageNet-like folder, generated on first use.
+
+    If ``data_root`` holds no dataset yet, it is generated there (atomically, so that
+    several ranks or workers may start at once) by :func:`lut_plugin.data.toy.ensure_toy_dataset`;
+    then it is read like mmpretrain's :class:`CustomDataset` from ``<data_root>/<split>/``
+    with the annotation file ``<data_root>/meta/<split>.txt``. The class label is the
+    shape kind (``TOY_CLASSES``: circle, cross, ring, square, stripes, triangle).
+
+    Args:
+        data_root (str): Dataset folder, relative to the working directory or absolute.
+            Defaults to ``'data/generated/toy_shapes'``.
+        split (str): ``'train'`` or ``'val'``. Defaults to ``'train'``.
+        image_size (int): Side of the generated square images. Defaults to 64.
+        num_train (int): Number of generated training images. Defaults to 512.
+        num_val (int): Number of generated validation images. Defaults to 128.
+        seed (int): Generation seed. Defaults to 0.
+        with_label (bool): Load the class labels (False for pure self-supervision).
+            Defaults to True.
+        **kwargs: Other arguments of :class:`mmpretrain.datasets.CustomDataset`
+            (``pipeline``, ``test_mode``, ``lazy_init``, ...).
+    """
+
+    METAINFO = {"classes": TOY_CLASSES}
+
+    def __init__(
+        self,
+        data_root: str = "data/generated/toy_shapes",
+        split: str = "train",
+        image_size: int = 64,
+        num_train: int = 512,
+        num_val: int = 128,
+        seed: int = 0,
+        with_label: bool = True,
+        **kwargs,
+    ) -> None:
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        for key in ("data_prefix", "ann_file"):
+            if key in kwargs:
+                raise ValueError(f"ToyShapesDataset sets {key} itself from split={split!r}")
+        ensure_toy_dataset(
+            data_root,
+            kind="cls",
+            image_size=image_size,
+            num_train=num_train,
+            num_val=num_val,
+            seed=seed,
+        )
+        self.split = split
+        super().__init__(
+            data_root=data_root,
+            data_prefix=split,
+            ann_file=osp.join("meta", f"{split}.txt"),
+            with_label=with_label,
+            **kwargs,
+        )
