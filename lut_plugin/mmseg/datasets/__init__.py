@@ -1,0 +1,5 @@
+"""mmseg datasets of the LUT plugin."""
+
+from .toy_ade import ToyADE20KDataset
+
+__all__ = ["ToyADE20KDataset"]
