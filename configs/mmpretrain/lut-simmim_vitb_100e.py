@@ -1,0 +1,40 @@
+# LUT(SimMIM) ViT-B/16 pre-training, ImageNet-1K, 224 px, 100 epochs (Table A).
+#
+# simmim_vitb_100e.py (encoder, linear decoder, L1 loss on masked pixels, optimiser and
+# schedule unchanged) plus LUT's broader-context loss, w_bc = 0.25:
+#   views:   LUT's two views (METHOD.md step 1: short side 224, 224 crop with 4 px reflect
+#            padding, flip; view 2 also colour-distorted), from _base_/lut_pipeline.py;
+#   masks:   drawn in the model from one noise over the 7x7 grid of 32 px blocks: view 1
+#            gets SimMIM's mask (30 of 49 blocks masked), view 2 keeps 19 other blocks
+#            (visible sets disjoint; mask_ratio must be >= 0.5). No SimMIMMaskGenerator.
+#   MIM:     view 1 only; L_BC: each view's encoder outputs averaged over its unmasked
+#            positions -> projector -> predictor, against the momentum teacher's projection
+#            of the other full view (all positions pooled);
+#   teacher: EMA of encoder + projector, 0.996 -> 1 (cosine), MomentumTeacherHook.
+_base_ = ['./simmim_vitb_100e.py', './_base_/lut_pipeline.py']
+
+model = dict(
+    type='LUTSimMIM',
+    projector=dict(
+        type='LUTProjectionMLP',
+        in_channels=768,
+        hid_channels=4096,
+        num_layers=2,
+        norm='syncbn',  # reverted to BN by mmengine when not distributed
+        act='relu'),
+    predictor=dict(
+        type='LUTProjectionMLP',
+        in_channels=768,
+        hid_channels=4096,
+        num_layers=2,
+        norm='syncbn',
+        act='relu'),
+    loss_bc=dict(type='BroaderContextLoss'),
+    w_mim=1.0,
+    w_bc=0.25,
+    base_momentum=0.996,
+    end_momentum=1.0)
+
+train_dataloader = dict(dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
+
+custom_hooks = [dict(type='MomentumTeacherHook')]
