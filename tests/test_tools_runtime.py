@@ -7,6 +7,7 @@ import io
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from argparse import Namespace
@@ -26,10 +27,13 @@ from utils import (  # noqa: E402
     CONFIGS,
     ROOT,
     assert_state_dicts_equal,
+    finish_tool,
     load_checkpoint,
     run_tool,
     run_train,
+    start_tool,
     state_dict_max_diff,
+    train_cmd,
     write_tiny_images,
     write_tiny_seg_dataset,
 )
@@ -378,25 +382,37 @@ def test_reseed_all_depends_only_on_seed_stream_and_index():
 def test_train_resume_matches_uninterrupted_run(tmp_path):
     images = write_tiny_images(tmp_path / "images", n=8)
     data = [f"train_dataloader.dataset.data_root={images}"]
-    first, straight = tmp_path / "first", tmp_path / "straight"
+    three_epochs = [*data, "train_cfg.max_epochs=3"]
+    first, straight, control = tmp_path / "first", tmp_path / "straight", tmp_path / "control"
 
+    # The uninterrupted 3-epoch run goes on beside the 2-epoch run and its resumption.
+    straight_proc = start_tool("train.py", *train_cmd(MAE_CFG, straight, cfg_options=three_epochs))
     out = run_train(MAE_CFG, first, cfg_options=data).stdout  # epochs 1-2, 4 iterations
     assert "AmpOptimWrapper replaced by OptimWrapper" in out
     assert (first / "epoch_1.pth").is_file() and (first / "epoch_2.pth").is_file()
+    # Control: the same resume without ResumableRNGHook draws other masks and crops.
+    control.mkdir()
+    shutil.copy(first / "epoch_2.pth", control / "epoch_2.pth")
+    control_proc = start_tool(
+        "train.py",
+        *train_cmd(
+            MAE_CFG,
+            control,
+            "--resume",
+            str(control / "epoch_2.pth"),
+            "--no-resumable-rng",
+            cfg_options=three_epochs,
+        ),
+    )
     out = run_train(
-        MAE_CFG,
-        first,
-        "--resume",
-        str(first / "epoch_2.pth"),
-        cfg_options=[*data, "train_cfg.max_epochs=3"],
+        MAE_CFG, first, "--resume", str(first / "epoch_2.pth"), cfg_options=three_epochs
     ).stdout
     assert "resumed epoch: 2, iter: 4" in out
-    run_train(MAE_CFG, straight, cfg_options=[*data, "train_cfg.max_epochs=3"])
+    finish_tool(straight_proc)
+    finish_tool(control_proc)
 
-    resumed, uninterrupted = (
-        load_checkpoint(first / "epoch_3.pth"),
-        load_checkpoint(straight / "epoch_3.pth"),
-    )
+    resumed = load_checkpoint(first / "epoch_3.pth")
+    uninterrupted = load_checkpoint(straight / "epoch_3.pth")
     assert resumed["meta"]["iter"] == uninterrupted["meta"]["iter"] == 6
     assert_state_dicts_equal(resumed["state_dict"], uninterrupted["state_dict"])
     # Optimizer moments too, and training really moved the weights after the resume.
@@ -404,11 +420,17 @@ def test_train_resume_matches_uninterrupted_run(tmp_path):
         resumed["optimizer"]["state"].values(), uninterrupted["optimizer"]["state"].values()
     ):
         assert torch.equal(a["exp_avg"], b["exp_avg"])
+        assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
     moved = state_dict_max_diff(
         load_checkpoint(first / "epoch_2.pth")["state_dict"], resumed["state_dict"]
     )
     assert max(moved.values()) > 1e-4
     assert len(resumed["state_dict"]) > 20
+
+    diffs = state_dict_max_diff(
+        load_checkpoint(control / "epoch_3.pth")["state_dict"], uninterrupted["state_dict"]
+    )
+    assert max(diffs.values()) > 1e-6
 
 
 def test_seg_config_trains_and_tests(tmp_path):
@@ -424,6 +446,40 @@ def test_seg_config_trains_and_tests(tmp_path):
     match = re.search(r"mIoU: (\S+)", out)
     assert match, out[-2000:]
     assert math.isfinite(float(match.group(1))) and 0.0 <= float(match.group(1)) <= 100.0
+
+
+def test_dist_train_sh_two_cpu_processes(tmp_path):
+    """tools/dist_train.sh (torchrun, --launcher pytorch) with 2 processes on gloo."""
+    images = write_tiny_images(tmp_path / "images", n=8)
+    work = tmp_path / "dist"
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env["PORT"] = str(29500 + os.getpid() % 1000)
+    proc = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "tools" / "dist_train.sh"),
+            str(MAE_CFG),
+            "2",
+            "--work-dir",
+            str(work),
+            "--cfg-options",
+            f"train_dataloader.dataset.data_root={images}",
+            "train_cfg.max_epochs=1",
+        ],
+        cwd=str(tmp_path),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "Distributed training: True" in proc.stdout
+    assert "distributed backend gloo" in proc.stdout
+    # 8 images over 2 processes with batch 4: one iteration per epoch.
+    assert "Epoch(train) [1][1/1]" in proc.stdout
+    assert (work / "epoch_1.pth").is_file()
+    assert len(load_checkpoint(work / "epoch_1.pth")["state_dict"]) > 20
 
 
 def _load_tool(name: str):

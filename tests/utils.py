@@ -93,6 +93,74 @@ def write_tiny_seg_dataset(
     return root
 
 
+def _tool_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    full_env = dict(os.environ)
+    full_env.update(
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+    )
+    if env:
+        full_env.update(env)
+    return full_env
+
+
+def start_tool(
+    script: str,
+    *args: str | os.PathLike,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start ``tools/<script>`` in the background (finish it with :func:`finish_tool`).
+
+    Runs with this interpreter, one CPU thread, no GPU unless ``CUDA_VISIBLE_DEVICES``
+    is set, and the repository root on ``PYTHONPATH``.
+
+    Args:
+        script: ``'train.py'``, ``'test.py'``, ...
+        *args: Its command line.
+        cwd: Working directory (defaults to the repository root).
+        env: Extra environment variables.
+
+    Returns:
+        subprocess.Popen: The process, stderr merged into stdout.
+    """
+    cmd = [sys.executable, str(TOOLS / script), *map(str, args)]
+    return subprocess.Popen(
+        cmd,
+        cwd=str(cwd or ROOT),
+        env=_tool_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish_tool(
+    proc: subprocess.Popen, timeout: float = 600, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Wait for a process of :func:`start_tool`.
+
+    Args:
+        proc: The process.
+        timeout: Seconds.
+        check: Raise ``AssertionError`` with the output's tail if it failed.
+
+    Returns:
+        subprocess.CompletedProcess: With ``stdout`` (stderr merged into it).
+    """
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"{' '.join(proc.args)} timed out:\n{out[-6000:]}") from None
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(proc.args)} exited with {proc.returncode}:\n{out[-6000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
+
+
 def run_tool(
     script: str,
     *args: str | os.PathLike,
@@ -101,7 +169,7 @@ def run_tool(
     timeout: float = 600,
     check: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run ``tools/<script>`` with this interpreter, on one CPU thread.
+    """Run ``tools/<script>`` and wait (see :func:`start_tool`).
 
     Args:
         script: ``'train.py'``, ``'test.py'``, ...
@@ -114,30 +182,30 @@ def run_tool(
     Returns:
         subprocess.CompletedProcess: With ``stdout`` (stderr merged into it).
     """
-    full_env = dict(os.environ)
-    full_env.update(
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-    )
-    if env:
-        full_env.update(env)
-    cmd = [sys.executable, str(TOOLS / script), *map(str, args)]
-    proc = subprocess.run(
-        cmd,
-        cwd=str(cwd or ROOT),
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-6000:]}"
-        )
-    return proc
+    return finish_tool(start_tool(script, *args, cwd=cwd, env=env), timeout, check)
+
+
+def train_cmd(
+    config: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    *args: str,
+    cfg_options: Sequence[str] = (),
+) -> list[str]:
+    """The command line of ``tools/train.py CONFIG --work-dir DIR [ARGS] [--cfg-options]``.
+
+    Args:
+        config: Config file.
+        work_dir: Work directory.
+        *args: More arguments (``'--resume'``, path, ...).
+        cfg_options: ``key=value`` strings for ``--cfg-options``.
+
+    Returns:
+        list[str]: Arguments for :func:`start_tool` / :func:`run_tool` after ``'train.py'``.
+    """
+    cmd = [str(config), "--work-dir", str(work_dir), *args]
+    if cfg_options:
+        cmd += ["--cfg-options", *cfg_options]
+    return cmd
 
 
 def run_train(
@@ -147,7 +215,7 @@ def run_train(
     cfg_options: Sequence[str] = (),
     **kwargs,
 ) -> subprocess.CompletedProcess:
-    """``tools/train.py CONFIG --work-dir WORK_DIR [ARGS] [--cfg-options ...]``.
+    """Run ``tools/train.py`` (see :func:`train_cmd`) and wait.
 
     Args:
         config: Config file.
@@ -159,10 +227,9 @@ def run_train(
     Returns:
         subprocess.CompletedProcess: The finished process.
     """
-    cmd = [str(config), "--work-dir", str(work_dir), *args]
-    if cfg_options:
-        cmd += ["--cfg-options", *cfg_options]
-    return run_tool("train.py", *cmd, **kwargs)
+    return run_tool(
+        "train.py", *train_cmd(config, work_dir, *args, cfg_options=cfg_options), **kwargs
+    )
 
 
 def latest_checkpoint(work_dir: str | os.PathLike) -> Path:

@@ -7,6 +7,7 @@ from .compat import (
     checkpoint_safe_globals,
     disable_persistent_workers_without_workers,
     dist_fallback_without_gpu,
+    init_cpu_distributed,
     register_checkpoint_safe_globals,
     strip_collate_fn_scope,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "checkpoint_safe_globals",
     "disable_persistent_workers_without_workers",
     "dist_fallback_without_gpu",
+    "init_cpu_distributed",
     "register_checkpoint_safe_globals",
     "reseed_all",
     "strip_collate_fn_scope",

@@ -27,6 +27,7 @@ __all__ = [
     "amp_fallback_without_gpu",
     "disable_persistent_workers_without_workers",
     "dist_fallback_without_gpu",
+    "init_cpu_distributed",
     "check_checkpoint_file",
     "accelerator_available",
 ]
@@ -299,7 +300,8 @@ def _replace_sync_bn(node: Any) -> int:
 def dist_fallback_without_gpu(cfg: MutableMapping, has_accelerator: bool | None = None) -> bool:
     """Make a distributed launch work on CPUs: ``gloo`` instead of ``nccl``, BN for SyncBN.
 
-    NCCL needs GPUs and torch's ``SyncBatchNorm`` has no CPU kernel. Only applies
+    NCCL needs GPUs and torch's ``SyncBatchNorm`` has no CPU kernel; DDP takes no
+    ``device_ids`` for a CPU model. Only applies
     when ``cfg.launcher`` is not ``'none'`` (mmengine itself turns SyncBN into BN for
     single-process runs).
 
@@ -324,13 +326,49 @@ def dist_fallback_without_gpu(cfg: MutableMapping, has_accelerator: bool | None 
             dist_cfg["backend"] = "gloo"
             changed = True
     n_bn = _replace_sync_bn(cfg.get("model"))
+    # mmengine passes device_ids=[LOCAL_RANK] to DDP, which DDP refuses for CPU modules.
+    wrapper = cfg.get("model_wrapper_cfg") or {
+        "type": "MMDistributedDataParallel",
+        "broadcast_buffers": False,
+        "find_unused_parameters": cfg.get("find_unused_parameters", False),
+    }
+    if "device_ids" not in wrapper:
+        wrapper["device_ids"] = None
+        cfg["model_wrapper_cfg"] = wrapper
+        changed = True
     if changed or n_bn:
         print_log(
-            f"No GPU found: distributed backend gloo, {n_bn} SyncBN layer config(s) set to BN.",
+            f"No GPU found: distributed backend gloo on CPU, {n_bn} SyncBN layer config(s) "
+            "set to BN.",
             logger=_LOGGER,
             level=logging.WARNING,
         )
     return changed or bool(n_bn)
+
+
+def init_cpu_distributed(cfg: MutableMapping) -> bool:
+    """Start the ``gloo`` process group of a ``--launcher pytorch`` run without GPUs.
+
+    mmengine's own ``init_dist`` calls ``torch.cuda.set_device`` and so fails on a
+    CPU-only machine; when the group already exists, mmengine uses it. Call after
+    :func:`dist_fallback_without_gpu` and before the runner is built.
+
+    Args:
+        cfg (MutableMapping): The final config.
+
+    Returns:
+        bool: True if this call started the process group.
+    """
+    import torch.distributed as torch_dist
+
+    if cfg.get("launcher", "none") != "pytorch" or torch.cuda.is_available():
+        return False
+    if not torch_dist.is_available() or torch_dist.is_initialized():
+        return False
+    dist_cfg = dict((cfg.get("env_cfg") or {}).get("dist_cfg") or {})
+    backend = dist_cfg.pop("backend", "gloo")
+    torch_dist.init_process_group(backend=backend, **dist_cfg)
+    return True
 
 
 # ---------------------------------------------------------------------------

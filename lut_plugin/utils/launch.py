@@ -25,6 +25,7 @@ from .compat import (
     check_checkpoint_file,
     disable_persistent_workers_without_workers,
     dist_fallback_without_gpu,
+    init_cpu_distributed,
     strip_collate_fn_scope,
 )
 
@@ -284,6 +285,9 @@ def apply_runtime_fixes(cfg: Config) -> Config:
 def build_runner(cfg: Config) -> Any:
     """Build mmengine's ``Runner``, or the registered ``runner_type`` of the config.
 
+    A ``--launcher pytorch`` run without GPUs gets its ``gloo`` process group here
+    (see :func:`init_cpu_distributed`).
+
     Args:
         cfg (Config): The final config.
 
@@ -293,6 +297,7 @@ def build_runner(cfg: Config) -> Any:
     from mmengine.registry import RUNNERS, init_default_scope
     from mmengine.runner import Runner
 
+    init_cpu_distributed(cfg)
     if "runner_type" not in cfg:
         return Runner.from_cfg(cfg)
     init_default_scope(config_scope(cfg))
