@@ -1,0 +1,90 @@
+"""Export one encoder of a LUT pre-training checkpoint for mmsegmentation.
+
+    python tools/convert_checkpoint.py --to mmseg \
+        work_dirs/lut_vit-base-p16_8xb512-amp-coslr-400e_in1k/epoch_400.pth \
+        pretrain/lut_vit-base-p16_400e_mmseg.pth [--encoder student|teacher]
+
+The output holds only the chosen encoder (``backbone.*`` = student, the default;
+``teacher.backbone.*`` = momentum teacher) under mmseg ``MAE`` backbone key names, plus an export
+record in ``meta``. The LUT segmentation configs do not need it (their ``LUTMAE`` backbone reads
+the pre-training checkpoint directly); it is for sharing a small file, or for mmseg's own ``MAE``
+configs (``model.pretrained=<output>``), whose loader is not strict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from lut_plugin.mmseg.checkpoint import (  # noqa: E402
+    ENCODER_PREFIXES,
+    EXPORT_META_KEY,
+    PRETRAIN_ONLY_KEYS,
+    extract_encoder,
+    load_checkpoint_file,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("src", help="pre-training checkpoint (e.g. work_dirs/<run>/epoch_400.pth)")
+    parser.add_argument("dst", help="output file")
+    parser.add_argument("--to", required=True, choices=["mmseg"], help="target framework")
+    parser.add_argument(
+        "--encoder",
+        default="student",
+        choices=sorted(ENCODER_PREFIXES),
+        help="student (online) encoder, the default, or the momentum teacher",
+    )
+    return parser.parse_args(argv)
+
+
+def convert(src: str, dst: str, encoder: str = "student") -> dict:
+    """Write ``dst`` from ``src`` and return the exported state dict."""
+    ckpt = load_checkpoint_file(src)
+    if isinstance(ckpt.get("meta"), dict) and EXPORT_META_KEY in ckpt["meta"]:
+        raise ValueError(f"{src!r} is already an exported encoder, not a pre-training checkpoint")
+    state_dict = extract_encoder(ckpt, encoder, src)
+    dropped = [k for k in state_dict if k in PRETRAIN_ONLY_KEYS]
+    state_dict = {k: v.clone() for k, v in state_dict.items() if k not in dropped}
+    if "patch_embed.projection.weight" not in state_dict or "pos_embed" not in state_dict:
+        raise ValueError(
+            f"{src!r}: the {encoder} encoder has no patch_embed.projection.weight / pos_embed; "
+            f"not a ViT encoder. Its first keys: {list(state_dict)[:5]}"
+        )
+    src_meta = ckpt.get("meta") if isinstance(ckpt.get("meta"), dict) else {}
+    meta = {
+        EXPORT_META_KEY: dict(
+            source=osp.abspath(src),
+            encoder=encoder,
+            prefix=ENCODER_PREFIXES[encoder],
+            to="mmseg",
+            dropped=dropped,
+            epoch=src_meta.get("epoch"),
+            iter=src_meta.get("iter"),
+        )
+    }
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save({"state_dict": state_dict, "meta": meta}, dst)
+    return state_dict
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    state_dict = convert(args.src, args.dst, args.encoder)
+    n_layers = len({k.split(".")[1] for k in state_dict if k.startswith("layers.")})
+    width = state_dict["pos_embed"].shape[-1]
+    print(
+        f"wrote {args.dst}: {args.encoder} encoder of {args.src}, {len(state_dict)} tensors, "
+        f"{n_layers} blocks, width {width}"
+    )
+
+
+if __name__ == "__main__":
+    main()
