@@ -1,0 +1,151 @@
+"""LUT through tools/train.py on the embedded toy data: exact resume, failure safety."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+import torch
+from conftest import ROOT
+from utils import (
+    assert_state_dicts_equal,
+    load_checkpoint,
+    run_train,
+    state_dict_max_diff,
+)
+
+TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
+
+
+def _options(data_root, epochs: int = 3) -> list[str]:
+    # 16 images / batch 8 = 2 iterations per epoch; a checkpoint every epoch.
+    return [
+        f"train_dataloader.dataset.data_root={data_root}",
+        "train_dataloader.dataset.num_train=16",
+        "train_dataloader.dataset.num_val=4",
+        "train_dataloader.batch_size=8",
+        "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+        f"train_cfg.max_epochs={epochs}",
+        "default_hooks.checkpoint.interval=1",
+        "default_hooks.checkpoint.max_keep_ckpts=5",
+        "default_hooks.logger.interval=1",
+    ]
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """One uninterrupted 3-epoch (6-iteration) run, checkpointing every epoch."""
+    tmp = tmp_path_factory.mktemp("lut_train")
+    data_root = tmp / "toy"
+    work = tmp / "straight"
+    out = run_train(TOY_CFG, work, cfg_options=_options(data_root)).stdout
+    return tmp, data_root, work, out
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_training_logs_both_losses_and_teacher_momentum(straight_run):
+    _, _, work, out = straight_run
+    assert "loss_mim:" in out and "loss_bc:" in out and "teacher_momentum:" in out
+    ckpt = load_checkpoint(work / "epoch_3.pth")
+    assert ckpt["meta"]["iter"] == 6
+    keys = ckpt["state_dict"].keys()
+    assert any(k.startswith("teacher.backbone.") for k in keys)
+    assert any(k.startswith("teacher.projector.") for k in keys)
+    # The teacher moved away from the student after 6 EMA steps, but only a little.
+    sd = ckpt["state_dict"]
+    diff = (sd["teacher.backbone.cls_token"] - sd["backbone.cls_token"]).abs().max()
+    assert 0 < diff < 1
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(straight_run):
+    tmp, data_root, straight, _ = straight_run
+    resumed = tmp / "resumed"
+    resumed.mkdir()
+    # A run that died after epoch 1: only its first checkpoint is left.
+    shutil.copy(straight / "epoch_1.pth", resumed / "epoch_1.pth")
+    out = run_train(
+        TOY_CFG,
+        resumed,
+        "--resume",
+        str(resumed / "epoch_1.pth"),
+        cfg_options=_options(data_root),
+    ).stdout
+    assert "resumed epoch: 1, iter: 2" in out
+    a = load_checkpoint(resumed / "epoch_3.pth")
+    b = load_checkpoint(straight / "epoch_3.pth")
+    assert a["meta"]["iter"] == b["meta"]["iter"] == 6
+    # Student, decoder, heads, teacher (parameters and BN statistics): all identical.
+    assert_state_dicts_equal(a["state_dict"], b["state_dict"])
+    first = load_checkpoint(straight / "epoch_1.pth")["state_dict"]
+    moved = state_dict_max_diff(first, b["state_dict"])
+    assert max(v for k, v in moved.items() if k.startswith("teacher.")) > 0
+
+
+def test_non_finite_loss_stops_and_keeps_the_good_checkpoint(straight_run):
+    tmp, data_root, straight, _ = straight_run
+    work = tmp / "diverged"
+    work.mkdir()
+    good = work / "epoch_1.pth"
+    shutil.copy(straight / "epoch_1.pth", good)
+    (work / "last_checkpoint").write_text(str(good))
+    before = {p.name: _sha(p) for p in work.iterdir()}
+    # A finite but absurd weight overflows float32 at the first resumed iteration.
+    proc = run_train(
+        TOY_CFG,
+        work,
+        "--resume",
+        str(good),
+        cfg_options=[*_options(data_root), "model.w_bc=1e39"],
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "non-finite LUT loss at iteration 2: loss_bc=inf" in proc.stdout
+    after = {
+        p.name: _sha(p) for p in work.iterdir() if p.suffix == ".pth" or p.name == "last_checkpoint"
+    }
+    assert after == before
+
+
+def test_unreadable_image_is_named(straight_run, tmp_path):
+    _, data_root, _, _ = straight_run
+    broken_root = tmp_path / "toy"
+    shutil.copytree(data_root, broken_root)
+    victim = sorted((broken_root / "train").rglob("*.png"))[0]
+    victim.write_bytes(b"this is not a png")
+    proc = run_train(
+        TOY_CFG, tmp_path / "work", cfg_options=_options(broken_root, epochs=1), check=False
+    )
+    assert proc.returncode != 0
+    assert victim.name in proc.stdout and "failed to load image" in proc.stdout
+
+
+def test_bad_config_value_fails_before_training(tmp_path):
+    proc = run_train(
+        TOY_CFG,
+        tmp_path / "work",
+        cfg_options=[*_options(tmp_path / "toy"), "model.backbone.mask_ratio=0.4"],
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "mask_ratio must satisfy 0.5 <= mask_ratio < 1" in proc.stdout
+    assert not list((tmp_path / "work").glob("*.pth"))
+
+
+def test_momentum_in_checkpoint_log_reaches_one(straight_run):
+    _, _, work, _ = straight_run
+    logs = sorted(work.glob("*/vis_data/scalars.json"))
+    assert logs
+    momenta = [
+        float(line.split('"teacher_momentum": ')[1].split(",")[0].rstrip("}"))
+        for line in logs[0].read_text().splitlines()
+        if "teacher_momentum" in line
+    ]
+    assert momenta[0] == pytest.approx(0.996, abs=1e-6)  # iteration 0
+    assert momenta[-1] == pytest.approx(1.0, abs=1e-9)  # iteration 5 = the last
+    assert momenta == sorted(momenta)
+    assert torch.tensor(momenta).numel() == 6
