@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import ROOT
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -18,6 +19,14 @@ CONFIGS = ROOT / "configs" / "mmpretrain"
 UPSTREAM = Path(mmpretrain.__file__).parent / ".mim" / "configs"
 MAE_400E = UPSTREAM / "mae" / "mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py"
 TINY_ARCH = dict(_delete_=True, embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=256)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mmpretrain_scope():
+    """Build in mmpretrain's scope even if an earlier test left another default scope current."""
+    with DefaultScope.overwrite_default_scope("mmpretrain"):
+        yield
+
 
 PRETRAIN = {
     # config: (algorithm, w_mim, w_bc, epochs)

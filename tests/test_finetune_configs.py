@@ -12,6 +12,7 @@ import torch
 from conftest import ROOT, build_tiny_lut
 from mmengine.config import Config
 from mmengine.logging import MessageHub
+from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import save_checkpoint
 from mmpretrain.registry import MODELS
 from test_simmim import DIM as SIMMIM_DIM
@@ -36,6 +37,13 @@ FINETUNE_FROM_MAE_FLAVOUR = [
     "lut_vitl_finetune_50e.py",
 ]
 GPUS = 8  # the configs' batch sizes are per GPU (mmpretrain's "8xb128")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mmpretrain_scope():
+    """Build in mmpretrain's scope even if an earlier test left another default scope current."""
+    with DefaultScope.overwrite_default_scope("mmpretrain"):
+        yield
 
 
 def load(name: str) -> Config:
