@@ -124,6 +124,21 @@ def test_features_equal_pretraining_encoder(encoders, ckpt, encoder):
         assert not layer.attn.relative_position_bias_table.any()
 
 
+def test_init_cfg_with_explicit_prefix(encoders, ckpt):
+    """``init_cfg=dict(type='Pretrained', prefix=...)`` works as well as ``pretrained=``."""
+    seg = LUTMAE(
+        img_size=IMG, patch_size=PATCH, embed_dims=DIM, num_layers=DEPTH, num_heads=HEADS,
+        out_indices=[DEPTH - 1], norm_cfg=dict(type="LN", eps=1e-6),
+        init_cfg=dict(type="Pretrained", checkpoint=str(ckpt), prefix="teacher.backbone."),
+    )  # fmt: skip
+    seg.init_weights()
+    seg.eval()
+    x = torch.randn(1, 3, IMG, IMG)
+    with torch.no_grad():
+        diff = (seg(x)[0] - as_featmaps(encoders[1](x, mask=None)[-1])).abs().max().item()
+    assert diff <= TOL
+
+
 def test_final_norm_false_skips_ln1_and_matches_prenorm_features(encoders, ckpt):
     """mmseg's MAE recipe (final_norm=False): ln1 is skipped explicitly, blocks match exactly."""
     seg = make_seg(ckpt, final_norm=False)

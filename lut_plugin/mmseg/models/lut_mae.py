@@ -109,13 +109,14 @@ class LUTMAE(MAE):
     def init_weights(self) -> None:
         """Initialise at random, then load the pre-trained encoder strictly (if configured)."""
         path = self.checkpoint_path
+        if path is None:  # no checkpoint: mmseg MAE's own initialisation (or other init_cfg)
+            super().init_weights()
+            return
         init_cfg, self.init_cfg = self.init_cfg, None
         try:
-            super().init_weights()  # mmseg MAE's own random initialisation
+            super().init_weights()  # mmseg MAE's random initialisation, then the checkpoint
         finally:
             self.init_cfg = init_cfg
-        if path is None:
-            return
         self.load_pretrained(path, prefix=init_cfg.get("prefix"))
 
     def load_pretrained(self, filename: str, prefix: str | None = None) -> list[str]:
