@@ -66,6 +66,15 @@ def build_tiny_lut(**overrides):
     return model
 
 
+@pytest.fixture(autouse=True)
+def _mmpretrain_default_scope():
+    """Each test starts in mmpretrain's scope, whatever scope an earlier test left behind."""
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("mmpretrain"):
+        yield
+
+
 @pytest.fixture
 def tiny_lut():
     return build_tiny_lut()

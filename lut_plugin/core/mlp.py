@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from lightly.models.modules.heads import ProjectionHead
 from torch import nn
+
+if TYPE_CHECKING:
+    from lightly.models.modules.heads import ProjectionHead
 
 NORMS: dict[str, Callable[[int], nn.Module] | None] = {
     "bn": nn.BatchNorm1d,

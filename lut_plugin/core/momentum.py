@@ -6,7 +6,6 @@ import copy
 from collections.abc import Mapping
 
 import torch
-from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 
 
@@ -31,6 +30,8 @@ def cosine_momentum(cur_iter: int, max_iters: int, base: float = 0.996, end: flo
         raise ValueError(f"max_iters must be >= 1, got {max_iters}")
     if max_iters == 1:
         return float(base)
+    from lightly.utils.scheduler import cosine_schedule  # lazy: lightly imports slowly
+
     return cosine_schedule(min(cur_iter, max_iters - 1), max_iters, base, end)
 
 

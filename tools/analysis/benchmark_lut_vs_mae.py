@@ -81,6 +81,12 @@ def _worker(args: argparse.Namespace) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    def rss_mib() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    # Memory held before the first step: weights, teacher copy, inputs.
+    base = torch.cuda.memory_allocated() / 2**20 if device.type == "cuda" else rss_mib()
     for i in range(args.warmup):
         step(i)
     sync()
@@ -103,6 +109,7 @@ def _worker(args: argparse.Namespace) -> dict:
         "median_step_s": statistics.median(times),
         "images_per_s": args.batch / statistics.median(times),
         "peak_mib": peak,
+        "step_mib": peak - base,
         "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
     }
 
@@ -145,7 +152,10 @@ def main() -> None:
     for size in args.sizes:
         mae, lut = (results[(size, m)] for m in ("mae", "lut"))
         med = {
-            m: {k: statistics.median(r[k] for r in runs) for k in ("median_step_s", "peak_mib")}
+            m: {
+                k: statistics.median(r[k] for r in runs)
+                for k in ("median_step_s", "peak_mib", "step_mib")
+            }
             for m, runs in (("mae", mae), ("lut", lut))
         }
         rows.append(
@@ -158,6 +168,9 @@ def main() -> None:
                 "mae_peak_mib": med["mae"]["peak_mib"],
                 "lut_peak_mib": med["lut"]["peak_mib"],
                 "memory_ratio": med["lut"]["peak_mib"] / med["mae"]["peak_mib"],
+                "mae_step_mib": med["mae"]["step_mib"],
+                "lut_step_mib": med["lut"]["step_mib"],
+                "step_memory_ratio": med["lut"]["step_mib"] / med["mae"]["step_mib"],
                 "mae_params_m": mae[0]["params_m"],
                 "lut_params_m": lut[0]["params_m"],
             }
@@ -166,19 +179,22 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"device": args.device, "amp": args.amp, "steps": args.steps, "rounds": args.rounds}
     (out_dir / "lut_vs_mae.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    # "training MiB": peak minus what the process held before the first step.
     mem_kind = "peak CUDA MiB" if args.device.startswith("cuda") else "peak RSS MiB"
     lines = [
         f"device {args.device}, amp {args.amp}, {args.steps} timed steps x {args.rounds} rounds",
         "",
         f"| size | batch | MAE s/step | LUT s/step | LUT/MAE time | MAE {mem_kind} "
-        f"| LUT {mem_kind} | LUT/MAE memory |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| LUT {mem_kind} | LUT/MAE memory | MAE training MiB | LUT training MiB "
+        "| LUT/MAE training memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['size']} | {r['batch']} | {r['mae_step_s']:.4f} | {r['lut_step_s']:.4f} "
             f"| {r['time_ratio']:.2f} | {r['mae_peak_mib']:.0f} | {r['lut_peak_mib']:.0f} "
-            f"| {r['memory_ratio']:.2f} |"
+            f"| {r['memory_ratio']:.2f} | {r['mae_step_mib']:.0f} | {r['lut_step_mib']:.0f} "
+            f"| {r['step_memory_ratio']:.2f} |"
         )
     (out_dir / "lut_vs_mae.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -195,7 +211,7 @@ def _plot(rows: list[dict], path: Path, mem_kind: str, meta: dict) -> None:
     xs = range(len(rows))
     for ax, key, label in (
         (axes[0], "step_s", "seconds per training step"),
-        (axes[1], "peak_mib", mem_kind),
+        (axes[1], "step_mib", f"training memory above weights (MiB, {mem_kind})"),
     ):
         mae = [r[f"mae_{key}"] for r in rows]
         lut = [r[f"lut_{key}"] for r in rows]

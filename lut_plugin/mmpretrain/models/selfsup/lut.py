@@ -90,7 +90,7 @@ class LUT(BaseSelfSupervisor):
         if self.w_mim == 0 and self.w_bc == 0:
             raise ValueError("w_mim and w_bc are both 0: LUT would have nothing to learn")
         if self.w_mim > 0 and (neck is None or head is None):
-            raise ValueError("w_mim > 0 needs the MAE decoder (neck) and its head")
+            raise ValueError("w_mim > 0 needs a decoder (neck) and a reconstruction head (head)")
         if self.w_bc > 0 and (projector is None or predictor is None):
             raise ValueError("w_bc > 0 needs a projector and a predictor")
         # Validate now rather than at the first teacher update.
