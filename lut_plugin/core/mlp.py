@@ -84,6 +84,9 @@ def build_projection_mlp(
     Returns:
         ProjectionHead: The MLP.
     """
+    # Imported here: importing lightly's models costs seconds in every process.
+    from lightly.models.modules.heads import ProjectionHead
+
     return ProjectionHead(
         projection_mlp_blocks(in_dim, hidden_dim, out_dim, depth, norm, act, bias)
     )
