@@ -133,6 +133,7 @@ def test_layer_decay_param_groups(prefix):
     """The built optimiser gives block i of the backbone lr * 0.65 ** (depth + 1 - (i + 1))."""
     path = ROOT / "configs" / "mmseg" / f"{prefix}_upernet_8xb2-amp-160k_ade20k-512x512.py"
     cfg, model = load_and_build(str(path))
+    init_default_scope("mmseg")  # the model may come from the cache, built under another test
     depth = BIG[prefix][1]
     optim_cfg = cfg.optim_wrapper.copy()
     optim_cfg.pop("loss_scale")
