@@ -12,50 +12,18 @@ mIoU, ...) are logged at the end and, with ``--out-item metrics``, dumped to ``-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import sys
-import warnings
-from types import ModuleType
 
 import mmengine
 from mmengine.config import Config, DictAction
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, REPO_ROOT)
 
-
-def load_plugin() -> ModuleType:
-    """Import ``lut_plugin`` (registers LUT) and return ``lut_plugin.utils``.
-
-    If the package fails to import, the launcher still runs upstream configs: the
-    self-contained ``lut_plugin/utils`` package is loaded on its own.
-    """
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    try:
-        import lut_plugin  # noqa: F401  (registers LUT's components)
-        import lut_plugin.utils as utils
-    except Exception as exc:  # noqa: BLE001 - keep the launcher usable
-        warnings.warn(
-            f"`import lut_plugin` failed ({type(exc).__name__}: {exc}); LUT components are "
-            "not registered, running with the runtime fixes only.",
-            stacklevel=1,
-        )
-        utils = sys.modules.get("lut_plugin.utils")  # imported before the failure
-        if utils is not None:
-            utils.register_checkpoint_safe_globals()
-            return utils
-        name = "_lut_plugin_utils"
-        utils_dir = osp.join(REPO_ROOT, "lut_plugin", "utils")
-        spec = importlib.util.spec_from_file_location(
-            name, osp.join(utils_dir, "__init__.py"), submodule_search_locations=[utils_dir]
-        )
-        utils = importlib.util.module_from_spec(spec)
-        sys.modules[name] = utils
-        spec.loader.exec_module(utils)
-    utils.register_checkpoint_safe_globals()
-    return utils
+import lut_plugin.utils as utils  # noqa: E402  (also registers LUT's components)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -117,7 +85,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    utils = load_plugin()
 
     cfg = Config.fromfile(args.config)
     cfg = utils.merge_test_args(cfg, args)

@@ -3,9 +3,6 @@
 The launchers follow mmpretrain's own ``tools/train.py`` / ``tools/test.py`` for
 ``mmpretrain`` configs and mmsegmentation's for ``mmseg`` configs (the config's
 ``default_scope`` decides); both end in mmengine's ``Runner``.
-
-Only relative imports inside ``lut_plugin.utils`` are used here, so the launchers can
-load this package on its own when ``import lut_plugin`` fails.
 """
 
 from __future__ import annotations
