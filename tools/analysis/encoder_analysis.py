@@ -163,6 +163,7 @@ def main() -> None:
         for h in range(d.shape[1]):
             ax.scatter(layers + 0.1 * (i - 0.5), d[:, h], s=8, color=f"C{i}", alpha=0.5)
         ax.plot(layers, d.mean(1), color=f"C{i}", label=label)
+    ax.set_xticks(layers)
     ax.set_xlabel("block")
     ax.set_ylabel("mean attention distance (pixels)")
     ax.legend()
