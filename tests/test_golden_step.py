@@ -77,3 +77,21 @@ def test_teacher_stays_in_eval_mode(step):
     assert model.training and model.projector.training
     assert not model.teacher.training
     assert not any(m.training for m in model.teacher.modules())
+
+
+def test_convert_tool_imports_reference_weights(golden, tmp_path):
+    """``tools/convert_checkpoint.py --from timm`` gives a checkpoint LUT loads strictly."""
+    from utils import run_tool
+
+    src = tmp_path / "reference.pth"
+    torch.save({"model": golden["student"], "model_ema": golden["teacher"]}, src)
+    dst = tmp_path / "lut.pth"
+    run_tool("convert_checkpoint.py", "--from", "timm", src, dst, "--teacher-key", "model_ema")
+    state = torch.load(dst, weights_only=True)["state_dict"]
+    model = build_tiny_lut()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert [k for k in missing if not k.startswith("data_preprocessor.")] == []
+    assert unexpected == []
+    model.train()
+    out = model.forward_lut(golden["x1"], golden["x2"], noise=golden["noise"])
+    torch.testing.assert_close(out.loss_bc, golden["expected"]["loss_bc"], atol=ATOL, rtol=0)

@@ -1,14 +1,23 @@
-"""Export one encoder of a LUT pre-training checkpoint for mmsegmentation.
+"""Convert LUT checkpoints: export an encoder for mmseg, or import reference (timm) weights.
 
     python tools/convert_checkpoint.py --to mmseg \
-        work_dirs/lut_vit-base-p16_8xb512-amp-coslr-400e_in1k/epoch_400.pth \
-        pretrain/lut_vit-base-p16_400e_mmseg.pth [--encoder student|teacher]
+        work_dirs/lut_vitb_400e/epoch_400.pth \
+        pretrain/lut_vitb_400e_mmseg.pth [--encoder student|teacher]
 
+    python tools/convert_checkpoint.py --from timm checkpoint-399.pth lut_vitb_400e.pth \
+        [--teacher-key model_ema]
+
+``--to mmseg``:
 The output holds only the chosen encoder (``backbone.*`` = student, the default;
 ``teacher.backbone.*`` = momentum teacher) under mmseg ``MAE`` backbone key names, plus an export
 record in ``meta``. The LUT segmentation configs do not need it (their ``LUTMAE`` backbone reads
 the pre-training checkpoint directly); it is for sharing a small file, or for mmseg's own ``MAE``
 configs (``model.pretrained=<output>``), whose loader is not strict.
+
+``--from timm``: weights of the MAE-based reference implementation (timm key names,
+``model`` holding encoder, decoder, projector ``head.*`` and ``predictor.*``; the teacher, if
+saved, under ``--teacher-key``) become a ``LUT`` state dict for this project (``load_from`` or
+``init_cfg``); the mapping is the one the golden-step test proves exact.
 """
 
 from __future__ import annotations
@@ -35,7 +44,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", help="pre-training checkpoint (e.g. work_dirs/<run>/epoch_400.pth)")
     parser.add_argument("dst", help="output file")
-    parser.add_argument("--to", required=True, choices=["mmseg"], help="target framework")
+    direction = parser.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--to", choices=["mmseg"], help="export an encoder for this framework")
+    direction.add_argument(
+        "--from", dest="from_", choices=["timm"], help="import reference-implementation weights"
+    )
+    parser.add_argument(
+        "--teacher-key", default=None, help="--from timm: key of the teacher's state dict"
+    )
     parser.add_argument(
         "--encoder",
         default="student",
@@ -75,8 +91,29 @@ def convert(src: str, dst: str, encoder: str = "student") -> dict:
     return state_dict
 
 
+def convert_from_timm(src: str, dst: str, teacher_key: str | None = None) -> dict:
+    """Write a ``LUT`` state dict converted from timm-style reference weights."""
+    from lut_plugin.mmpretrain.checkpoint import convert_timm_lut
+
+    ckpt = load_checkpoint_file(src)
+    student = ckpt.get("model", ckpt.get("state_dict", ckpt))
+    teacher = None
+    if teacher_key is not None:
+        if teacher_key not in ckpt:
+            raise KeyError(f"{src!r} has no {teacher_key!r}; its keys: {list(ckpt)[:10]}")
+        teacher = ckpt[teacher_key]
+    state_dict = convert_timm_lut(student, teacher)
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save({"state_dict": state_dict, "meta": {"converted_from": osp.abspath(src)}}, dst)
+    return state_dict
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.from_ == "timm":
+        state_dict = convert_from_timm(args.src, args.dst, args.teacher_key)
+        print(f"wrote {args.dst}: {len(state_dict)} tensors from {args.src}")
+        return
     state_dict = convert(args.src, args.dst, args.encoder)
     n_layers = len({k.split(".")[1] for k in state_dict if k.startswith("layers.")})
     width = state_dict["pos_embed"].shape[-1]
