@@ -111,6 +111,32 @@ def test_non_finite_loss_stops_and_keeps_the_good_checkpoint(straight_run):
     assert after == before
 
 
+def test_mismatched_checkpoint_is_refused_before_training(straight_run):
+    tmp, data_root, straight, _ = straight_run
+    work = tmp / "mismatch"
+    work.mkdir()
+    ckpt = work / "epoch_1.pth"
+    shutil.copy(straight / "epoch_1.pth", ckpt)
+    before = _sha(ckpt)
+    proc = run_train(
+        TOY_CFG,
+        work,
+        "--resume",
+        str(ckpt),
+        cfg_options=[
+            *_options(data_root),
+            "model.projector.hid_channels=128",
+            "model.predictor.hid_channels=128",
+        ],
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert f"checkpoint {ckpt} does not match the model" in proc.stdout
+    assert "size mismatch for projector.mlp.layers.0.weight" in proc.stdout
+    assert "Epoch(train)" not in proc.stdout
+    assert _sha(ckpt) == before and sorted(p.name for p in work.glob("*.pth")) == ["epoch_1.pth"]
+
+
 def test_unreadable_image_is_named(straight_run, tmp_path):
     _, data_root, _, _ = straight_run
     broken_root = tmp_path / "toy"

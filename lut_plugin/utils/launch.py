@@ -296,6 +296,33 @@ def build_runner(cfg: Config) -> Any:
 
     init_cpu_distributed(cfg)
     if "runner_type" not in cfg:
-        return Runner.from_cfg(cfg)
-    init_default_scope(config_scope(cfg))
-    return RUNNERS.build(cfg)
+        runner = Runner.from_cfg(cfg)
+    else:
+        init_default_scope(config_scope(cfg))
+        runner = RUNNERS.build(cfg)
+    strict_checkpoint_loading(runner)
+    return runner
+
+
+def strict_checkpoint_loading(runner: Any) -> None:
+    """Make ``--resume`` and ``load_from`` refuse a checkpoint that does not fit the model.
+
+    mmengine loads them with ``strict=False``: missing, unexpected or wrongly shaped
+    tensors only log a warning and training goes on with those weights left at their
+    initial values. Here any mismatch stops the run before the first iteration, with
+    the file's name and mmengine's list of offending keys and shapes.
+
+    Args:
+        runner (Runner): The runner whose ``load_checkpoint`` becomes strict.
+    """
+    load = runner.load_checkpoint
+
+    def load_strictly(filename: str, map_location: Any = "cpu", strict: bool = True, **kwargs):
+        try:
+            return load(filename, map_location=map_location, strict=strict, **kwargs)
+        except RuntimeError as exc:
+            if "state_dict" not in str(exc) and "size mismatch" not in str(exc):
+                raise
+            raise RuntimeError(f"checkpoint {filename} does not match the model:\n{exc}") from exc
+
+    runner.load_checkpoint = load_strictly
