@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -175,3 +178,34 @@ def test_momentum_in_checkpoint_log_reaches_one(straight_run):
     assert momenta[-1] == pytest.approx(1.0, abs=1e-9)  # iteration 5 = the last
     assert momenta == sorted(momenta)
     assert torch.tensor(momenta).numel() == 6
+
+
+def test_two_process_distributed_run_with_syncbn_heads(straight_run):
+    """tools/dist_train.sh: torchrun, 2 processes (gloo on CPU), the 8-GPU head norm (SyncBN)."""
+    tmp, data_root, _, _ = straight_run
+    work = tmp / "dist"
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env["PORT"] = str(30500 + os.getpid() % 1000)
+    options = [
+        *_options(data_root, epochs=1),
+        "train_dataloader.batch_size=4",
+        "model.projector.norm=syncbn",
+        "model.predictor.norm=syncbn",
+    ]
+    proc = subprocess.run(
+        ["bash", str(ROOT / "tools" / "dist_train.sh"), str(TOY_CFG), "2", "--work-dir", str(work)]
+        + ["--cfg-options", *options],
+        cwd=str(ROOT),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "Distributed training: True" in proc.stdout
+    assert "2 SyncBN layer config(s) set to BN" in proc.stdout
+    # 16 images over 2 processes with batch 4: two iterations.
+    assert "Epoch(train) [1][2/2]" in proc.stdout and "loss_bc:" in proc.stdout
+    state = load_checkpoint(work / "epoch_1.pth")["state_dict"]
+    assert any(k.startswith("teacher.projector.") for k in state)

@@ -285,6 +285,14 @@ def test_dist_fallback_without_gpu():
     assert cfg.model.auxiliary_head.norm_cfg.type == "BN"
 
 
+def test_dist_fallback_without_gpu_reverts_lut_heads_syncbn():
+    cfg = Config.fromfile(str(ROOT / "configs" / "mmpretrain" / "lut_vitb_400e.py"))
+    assert cfg.model.projector.norm == cfg.model.predictor.norm == "syncbn"
+    cfg.launcher = "pytorch"
+    assert dist_fallback_without_gpu(cfg, has_accelerator=False) is True
+    assert cfg.model.projector.norm == cfg.model.predictor.norm == "bn"
+
+
 # ----------------------------------------------------------------------------------
 # (d) missing checkpoint files
 # ----------------------------------------------------------------------------------

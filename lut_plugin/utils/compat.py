@@ -289,6 +289,10 @@ def _replace_sync_bn(node: Any) -> int:
         if isinstance(type_, str) and type_.split(".")[-1] in _SYNC_BN_TYPES:
             node["type"] = "BN"
             count += 1
+        # Norms chosen by name, as in LUTProjectionMLP(norm='syncbn').
+        if str(node.get("norm", "")).lower() == "syncbn":
+            node["norm"] = "bn"
+            count += 1
         for value in node.values():
             count += _replace_sync_bn(value)
     elif isinstance(node, list | tuple):
