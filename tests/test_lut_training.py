@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,6 +11,7 @@ from conftest import ROOT
 from utils import (
     assert_state_dicts_equal,
     load_checkpoint,
+    run_dist_train,
     run_train,
     state_dict_max_diff,
 )
@@ -184,25 +182,13 @@ def test_two_process_distributed_run_with_syncbn_heads(straight_run):
     """tools/dist_train.sh: torchrun, 2 processes (gloo on CPU), the 8-GPU head norm (SyncBN)."""
     tmp, data_root, _, _ = straight_run
     work = tmp / "dist"
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
-    env["PORT"] = str(30500 + os.getpid() % 1000)
     options = [
         *_options(data_root, epochs=1),
         "train_dataloader.batch_size=4",
         "model.projector.norm=syncbn",
         "model.predictor.norm=syncbn",
     ]
-    proc = subprocess.run(
-        ["bash", str(ROOT / "tools" / "dist_train.sh"), str(TOY_CFG), "2", "--work-dir", str(work)]
-        + ["--cfg-options", *options],
-        cwd=str(ROOT),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    proc = run_dist_train(TOY_CFG, 2, work, options, port_base=30500)
     assert "Distributed training: True" in proc.stdout
     assert "2 SyncBN layer config(s) set to BN" in proc.stdout
     # 16 images over 2 processes with batch 4: two iterations.

@@ -8,7 +8,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -29,6 +28,7 @@ from utils import (  # noqa: E402
     assert_state_dicts_equal,
     finish_tool,
     load_checkpoint,
+    run_dist_train,
     run_train,
     start_tool,
     state_dict_max_diff,
@@ -442,28 +442,12 @@ def test_dist_train_sh_two_cpu_processes(tmp_path):
     """tools/dist_train.sh (torchrun, --launcher pytorch) with 2 processes on gloo."""
     images = write_tiny_images(tmp_path / "images", n=8)
     work = tmp_path / "dist"
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
-    env["PORT"] = str(29500 + os.getpid() % 1000)
-    proc = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "tools" / "dist_train.sh"),
-            str(MAE_CFG),
-            "2",
-            "--work-dir",
-            str(work),
-            "--cfg-options",
-            f"train_dataloader.dataset.data_root={images}",
-            "train_cfg.max_epochs=1",
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
+    proc = run_dist_train(
+        MAE_CFG,
+        2,
+        work,
+        [f"train_dataloader.dataset.data_root={images}", "train_cfg.max_epochs=1"],
     )
-    assert proc.returncode == 0, proc.stdout[-4000:]
     assert "Distributed training: True" in proc.stdout
     assert "distributed backend gloo" in proc.stdout
     # 8 images over 2 processes with batch 4: one iteration per epoch.

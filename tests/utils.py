@@ -232,6 +232,46 @@ def run_train(
     )
 
 
+def run_dist_train(
+    config: str | os.PathLike,
+    gpus: int,
+    work_dir: str | os.PathLike,
+    cfg_options: Sequence[str] = (),
+    port_base: int = 29500,
+) -> subprocess.CompletedProcess:
+    """``tools/dist_train.sh CONFIG GPUS --work-dir DIR`` on the CPU (torchrun, gloo).
+
+    Args:
+        config: Config file.
+        gpus: Number of processes.
+        work_dir: Work directory.
+        cfg_options: ``key=value`` strings for ``--cfg-options``.
+        port_base: Base of the rendezvous port (the pid is added, to avoid clashes).
+
+    Returns:
+        subprocess.CompletedProcess: With ``stdout`` (stderr merged into it); asserts
+        that the launch succeeded.
+    """
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env["PORT"] = str(port_base + os.getpid() % 1000)
+    cmd = [
+        "bash",
+        str(TOOLS / "dist_train.sh"),
+        str(config),
+        str(gpus),
+        "--work-dir",
+        str(work_dir),
+    ]
+    if cfg_options:
+        cmd += ["--cfg-options", *cfg_options]
+    proc = subprocess.run(
+        cmd, cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return proc
+
+
 def latest_checkpoint(work_dir: str | os.PathLike) -> Path:
     """The checkpoint named in ``work_dir/last_checkpoint`` (written by mmengine).
 
