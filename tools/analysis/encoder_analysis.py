@@ -45,19 +45,11 @@ def load_encoder(config: str, checkpoint: str, encoder: str = "student") -> torc
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
-    import lut_plugin  # noqa: F401
+    from lut_plugin.mmseg.checkpoint import extract_encoder, load_checkpoint_file
 
     cfg = Config.fromfile(config)
     backbone = MODELS.build(cfg.model.backbone)
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    prefix = "teacher.backbone." if encoder == "teacher" else "backbone."
-    weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    if not weights:
-        raise KeyError(f"{path} holds no '{prefix}*' keys (first keys: {list(state)[:5]})")
+    weights = extract_encoder(load_checkpoint_file(checkpoint), encoder, checkpoint)
     backbone.load_state_dict(weights, strict=True)
     backbone.eval()  # mmpretrain ViTs return None from train()/eval()
     return backbone
