@@ -5,7 +5,8 @@
 #   tools/dist_train.sh CONFIG GPUS [train.py args...]
 #
 # Multi-node: run it on every node with NNODES, NODE_RANK, MASTER_ADDR and PORT set.
-# PYTHON picks the interpreter (default: torchrun from PATH, else python -m torch.distributed.run).
+# PYTHON picks the interpreter (default: the repository's .venv made by scripts/setup.sh,
+# else torchrun from PATH, else python -m torch.distributed.run).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -20,6 +21,9 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 TOOLS_DIR="$(cd "$(dirname "$0")" && pwd)"
 
+if [ -z "${PYTHON:-}" ] && [ -x "$TOOLS_DIR/../.venv/bin/python" ]; then
+  PYTHON="$TOOLS_DIR/../.venv/bin/python"
+fi
 if [ -z "${PYTHON:-}" ] && command -v torchrun >/dev/null 2>&1; then
   LAUNCH=(torchrun)
 else
