@@ -103,3 +103,28 @@ def test_every_config_loads_and_builds(name):
     with torch.device("meta"):
         model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize("name", ["lut_vitb_400e.py", "lut_vit-tiny_toy_cpu.py"])
+def test_no_weight_decay_on_biases_norms_and_tokens(name):
+    """METHOD.md: weight decay 0.05, none on biases, norms (BN in the heads too), pos/cls tokens."""
+    from conftest import build_tiny_lut
+    from mmengine.optim import build_optim_wrapper
+
+    cfg = _load(name)
+    optim_cfg = cfg.optim_wrapper.to_dict()
+    optim_cfg.update(type="OptimWrapper")
+    optim_cfg.pop("loss_scale", None)
+    model = build_tiny_lut()
+    groups = build_optim_wrapper(model, optim_cfg).optimizer.param_groups
+    params = dict(model.named_parameters())
+    decay = {}
+    for group in groups:
+        for p in group["params"]:
+            name_ = next(n for n, q in params.items() if q is p)
+            decay[name_] = group["weight_decay"]
+    assert set(decay) == {n for n, p in params.items() if p.requires_grad}  # no teacher params
+    for n, wd in decay.items():
+        no_decay = params[n].ndim == 1 or n.endswith(("cls_token", "pos_embed", "mask_token"))
+        assert wd == (0.0 if no_decay else 0.05), n
+    assert decay["projector.mlp.layers.1.weight"] == 0.0  # a BatchNorm weight

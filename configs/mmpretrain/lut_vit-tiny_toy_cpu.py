@@ -56,6 +56,7 @@ optim_wrapper = dict(
     optimizer=dict(
         type='AdamW', lr=1.5e-4 * 64 / 256 * 4, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(
+        norm_decay_mult=0.0,
         custom_keys={
             'ln': dict(decay_mult=0.0),
             'bias': dict(decay_mult=0.0),

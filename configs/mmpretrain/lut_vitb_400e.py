@@ -36,5 +36,9 @@ model = dict(
 # data: two views of each image, the second one colour-distorted (see _base_/lut_pipeline.py)
 train_dataloader = dict(dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
 
+# no weight decay on any norm layer: the projector/predictor BatchNorms too (the base config
+# only lists 'ln', 'bias', 'pos_embed', 'mask_token' and 'cls_token')
+optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.0))
+
 # EMA of the teacher after every optimiser step, momentum 0.996 -> 1 (cosine)
 custom_hooks = [dict(type='MomentumTeacherHook')]
