@@ -14,7 +14,7 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmseg.models.backbones import MAE
 
 import lut_plugin  # noqa: F401  (registers LUTMAE)
-from lut_plugin.mmseg.checkpoint import CheckpointMismatchError, resize_abs_pos_embed
+from lut_plugin.checkpoint import CheckpointMismatchError, resize_abs_pos_embed
 from lut_plugin.mmseg.models import LUTMAE
 
 ROOT = Path(__file__).resolve().parents[1]

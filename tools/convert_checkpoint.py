@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from lut_plugin.mmseg.checkpoint import (  # noqa: E402
+from lut_plugin.checkpoint import (  # noqa: E402
     ENCODER_PREFIXES,
     EXPORT_META_KEY,
     PRETRAIN_ONLY_KEYS,
@@ -93,7 +93,7 @@ def convert(src: str, dst: str, encoder: str = "student") -> dict:
 
 def convert_from_timm(src: str, dst: str, teacher_key: str | None = None) -> dict:
     """Write a ``LUT`` state dict converted from timm-style reference weights."""
-    from lut_plugin.mmpretrain.checkpoint import convert_timm_lut
+    from lut_plugin.checkpoint import convert_timm_lut
 
     ckpt = load_checkpoint_file(src)
     student = ckpt.get("model", ckpt.get("state_dict", ckpt))

@@ -45,7 +45,7 @@ def load_encoder(config: str, checkpoint: str, encoder: str = "student") -> torc
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
-    from lut_plugin.mmseg.checkpoint import extract_encoder, load_checkpoint_file
+    from lut_plugin.checkpoint import extract_encoder, load_checkpoint_file
 
     cfg = Config.fromfile(config)
     backbone = MODELS.build(cfg.model.backbone)

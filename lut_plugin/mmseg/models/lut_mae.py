@@ -6,7 +6,7 @@ from mmengine.logging import print_log
 from mmseg.models.backbones import MAE
 from mmseg.registry import MODELS
 
-from ..checkpoint import (
+from lut_plugin.checkpoint import (
     ENCODER_PREFIXES,
     extract_encoder,
     load_checkpoint_file,
