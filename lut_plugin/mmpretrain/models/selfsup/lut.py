@@ -12,15 +12,18 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from lut_plugin.core import DisjointMasks, MomentumTeacher, cosine_momentum
+from lut_plugin.core import MomentumTeacher, cosine_momentum
 
 
 class LUTOutputs(NamedTuple):
-    """Everything one LUT step computes (unweighted losses)."""
+    """Everything one LUT step computes (unweighted losses).
+
+    ``masks`` is the flavour's mask tuple: ``DisjointMasks`` (MAE) or ``SimMIMMasks``.
+    """
 
     loss_mim: torch.Tensor | None
     loss_bc: torch.Tensor | None
-    masks: DisjointMasks
+    masks: tuple
     p1: torch.Tensor | None
     p2: torch.Tensor | None
     t1: torch.Tensor | None
