@@ -1,14 +1,18 @@
-"""Training hooks: compiled transformer blocks."""
+"""Training hooks: compiled transformer blocks, the deferred finite check, the deprecated hook."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from conftest import build_tiny_lut
+from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from lut_plugin.mmpretrain.engine.hooks import (
     CompileTransformerBlocksHook,
+    DeferredFiniteCheckHook,
     compile_transformer_blocks,
 )
 
@@ -66,3 +70,105 @@ def test_compile_hook_is_registered_and_refuses_a_model_without_blocks():
     assert model.neck.decoder_blocks[0]._compiled_call_impl is not None
     with pytest.raises(ValueError, match="found no block of the classes"):
         hook.before_train(_Runner(torch.nn.Linear(2, 2)))
+
+
+# -- the deferred finite check -------------------------------------------------------------------
+
+
+class _OptimWrapper:
+    def __init__(self) -> None:
+        self.stepped = True
+
+    def should_update(self) -> bool:
+        return self.stepped
+
+
+class _CheckRunner:
+    """What the hook reads of a Runner: the model, the iteration, the optimiser wrapper."""
+
+    def __init__(self, model) -> None:
+        self.model, self.iter, self.hooks = model, 0, []
+        self.optim_wrapper = _OptimWrapper()
+
+
+def _iterate(hook, runner, losses: dict, cur_iter: int) -> None:
+    runner.iter = cur_iter
+    hook.after_train_iter(runner, cur_iter, outputs=losses)
+
+
+def _ok(value: float = 1.0) -> dict:
+    return {"loss": torch.tensor(value), "loss_mim": torch.tensor(value)}
+
+
+def test_finite_check_reads_only_every_interval_and_names_the_first_bad_iteration():
+    model = torch.nn.Linear(3, 2)
+    runner = _CheckRunner(model)
+    hook = DeferredFiniteCheckHook(interval=5)
+    hook.before_train(runner)
+    _iterate(hook, runner, _ok(), 0)
+    _iterate(hook, runner, {"loss": torch.tensor(math.inf), "loss_mim": torch.tensor(math.inf)}, 1)
+    _iterate(hook, runner, {"loss": torch.tensor(math.nan), "loss_mim": torch.tensor(math.nan)}, 2)
+    _iterate(hook, runner, _ok(), 3)  # recorded, not read: no error yet
+    with pytest.raises(FloatingPointError, match=r"non-finite loss at iteration 1: loss_mim=inf\."):
+        _iterate(hook, runner, _ok(), 4)  # (4 + 1) % 5 == 0: read
+
+
+def test_finite_check_names_weights_hit_by_a_non_finite_gradient():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    runner = _CheckRunner(model)
+    hook = DeferredFiniteCheckHook(interval=100)
+    hook.before_train(runner)
+    _iterate(hook, runner, _ok(), 0)
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.nan  # what AdamW makes of an inf gradient
+    runner.optim_wrapper.stepped = False  # an accumulation iteration: weights not read
+    _iterate(hook, runner, _ok(), 1)
+    runner.optim_wrapper.stepped = True
+    _iterate(hook, runner, _ok(), 2)
+    _iterate(hook, runner, _ok(), 3)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"non-finite weights after the optimiser step of iteration 2: 0\.weight ",
+    ):
+        hook.before_save_checkpoint(runner, checkpoint={})
+
+
+def test_finite_check_reads_at_the_end_of_training_and_passes_finite_runs():
+    model = torch.nn.Linear(3, 2)
+    runner = _CheckRunner(model)
+    hook = DeferredFiniteCheckHook(interval=100)
+    hook.before_train(runner)
+    for i in range(3):
+        _iterate(hook, runner, _ok(float(i)), i)
+    hook.before_save_checkpoint(runner, checkpoint={})
+    hook.after_train(runner)  # nothing non-finite: no error
+    # A single 'loss' key (as upstream MAE) is named itself.
+    _iterate(hook, runner, {"loss": torch.tensor(math.nan)}, 3)
+    with pytest.raises(FloatingPointError, match="iteration 3: loss=nan"):
+        hook.after_train(runner)
+
+
+def test_finite_check_reads_every_iteration_on_the_cpu_by_default():
+    runner = _CheckRunner(torch.nn.Linear(3, 2))
+    hook = DeferredFiniteCheckHook()
+    hook.before_train(runner)
+    assert hook.interval == 1
+    with pytest.raises(FloatingPointError, match="iteration 0"):
+        _iterate(hook, runner, {"loss": torch.tensor(math.nan)}, 0)
+    with pytest.raises(ValueError, match="interval"):
+        DeferredFiniteCheckHook(interval=0)
+
+
+# -- the deprecated teacher hook -----------------------------------------------------------------
+
+
+def test_momentum_teacher_hook_is_a_deprecated_no_op():
+    with pytest.warns(DeprecationWarning, match="LUT.train_step"):
+        hook = HOOKS.build(dict(type="MomentumTeacherHook"))
+    model = build_tiny_lut()
+    before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    assert type(hook).after_train_iter is Hook.after_train_iter  # not overridden
+    runner = _CheckRunner(model)
+    hook.after_train_iter(runner, 0)
+    after = model.teacher.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

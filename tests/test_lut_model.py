@@ -8,7 +8,9 @@ import pytest
 import torch
 from conftest import build_tiny_lut, tiny_lut_cfg
 from mmengine.logging import MessageHub
-from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.registry import MODELS
+
+from lut_plugin.core import cosine_momentum
 
 
 def _views(batch: int = 4, seed: int = 0) -> list[torch.Tensor]:
@@ -143,32 +145,106 @@ def test_teacher_bn_running_stats_follow_the_student(tiny_lut):
     )
 
 
-class _FakeWrapper:
-    def __init__(self, update: bool) -> None:
-        self.update = update
+def _train_steps(model, optim_wrapper, n: int, max_iters: int, start: int = 0) -> list[dict]:
+    """Iterations ``start..n-1`` of ``model.train_step`` as a Runner makes them."""
+    hub = MessageHub.get_current_instance()
+    hub.update_info("max_iters", max_iters)
+    if start == 0:
+        optim_wrapper.initialize_count_status(model, 0, max_iters)
+    model.train()
+    logs = []
+    for i in range(start, n):
+        hub.update_info("iter", i)
+        logs.append(model.train_step(dict(inputs=_views(seed=i), data_samples=None), optim_wrapper))
+    return logs
 
-    def should_update(self) -> bool:
-        return self.update
+
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_train_step_updates_the_teacher_after_each_optimiser_step(tiny_lut, accumulation):
+    from mmengine.optim import build_optim_wrapper
+
+    optim_wrapper = build_optim_wrapper(
+        tiny_lut,
+        dict(optimizer=dict(type="AdamW", lr=1e-3), accumulative_counts=accumulation),
+    )
+    calls = []
+    update_teacher = tiny_lut.update_teacher
+
+    def counting_update(cur_iter, max_iters):
+        calls.append(cur_iter)
+        return update_teacher(cur_iter, max_iters)
+
+    tiny_lut.update_teacher = counting_update
+    first = 0 if accumulation == 1 else 1  # the first iteration that steps
+    logs = _train_steps(tiny_lut, optim_wrapper, n=first, max_iters=5)
+    teacher = tiny_lut.teacher["backbone"].cls_token
+    before = teacher.clone()
+    logs += _train_steps(tiny_lut, optim_wrapper, n=first + 1, max_iters=5, start=first)
+    # EMA towards the student *after* the optimiser step.
+    m = cosine_momentum(first, 5)
+    assert logs[first]["teacher_momentum"] == pytest.approx(m)
+    torch.testing.assert_close(teacher, m * before + (1 - m) * tiny_lut.backbone.cls_token)
+    logs += _train_steps(tiny_lut, optim_wrapper, n=5, max_iters=5, start=first + 1)
+    steps = optim_wrapper.optimizer.state[tiny_lut.backbone.cls_token]["step"].item()
+    # One update per optimiser step, at the data iteration that stepped (the last one too).
+    expected = [0, 1, 2, 3, 4] if accumulation == 1 else [1, 3, 4]
+    assert calls == expected and steps == len(expected)
+    assert [("teacher_momentum" in log) for log in logs] == [i in expected for i in range(5)]
+    assert logs[-1]["teacher_momentum"] == 1.0
+    assert set(logs[-1]) >= {"loss", "loss_mim", "loss_bc"}
 
 
-class _FakeRunner:
-    def __init__(self, model, cur_iter, max_iters, update=True) -> None:
-        self.model, self.iter, self.max_iters = model, cur_iter, max_iters
-        self.optim_wrapper = _FakeWrapper(update)
-        self.message_hub = MessageHub.get_instance("lut_test_hook")
+def test_train_step_needs_the_runner_iteration(tiny_lut):
+    from mmengine.optim import build_optim_wrapper
+
+    optim_wrapper = build_optim_wrapper(tiny_lut, dict(optimizer=dict(type="SGD", lr=0.1)))
+    hub = MessageHub.get_instance("lut_test_no_runner")
+    with pytest.raises(RuntimeError, match="'iter' and 'max_iters'"):
+        tiny_lut.train_step(dict(inputs=_views(), data_samples=None), optim_wrapper)
+    assert hub.get_info("iter") is None
 
 
-def test_hook_updates_after_optimiser_steps_only(tiny_lut):
-    hook = HOOKS.build(dict(type="MomentumTeacherHook"))
-    with torch.no_grad():
-        tiny_lut.backbone.cls_token.add_(1.0)
-    before = tiny_lut.teacher["backbone"].cls_token.clone()
-    hook.after_train_iter(_FakeRunner(tiny_lut, 0, 10, update=False), 0)
-    assert torch.equal(tiny_lut.teacher["backbone"].cls_token, before)  # accumulation step
-    runner = _FakeRunner(tiny_lut, 0, 10)
-    hook.after_train_iter(runner, 0)
-    assert not torch.equal(tiny_lut.teacher["backbone"].cls_token, before)
-    assert runner.message_hub.get_scalar("train/teacher_momentum").current() == pytest.approx(0.996)
+def test_distributed_training_without_lut_wrapper_fails_loudly(tiny_lut, tmp_path):
+    """mmengine's DDP wrapper never calls LUT.train_step; LUT's wrapper does."""
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODEL_WRAPPERS
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    try:
+        wrapper_cls = MODEL_WRAPPERS.get("LUTDistributedDataParallel")
+        for cls, ok in ((wrapper_cls, True), (MMDistributedDataParallel, False)):
+            model = build_tiny_lut()
+            ddp = cls(module=model, broadcast_buffers=False)
+            optim_wrapper = build_optim_wrapper(model, dict(optimizer=dict(type="SGD", lr=0.1)))
+            hub = MessageHub.get_current_instance()
+            hub.update_info("max_iters", 10)
+            before = model.teacher["projector"].mlp.layers[0].weight.clone()
+            data = dict(inputs=_views(), data_samples=None)
+            hub.update_info("iter", 0)
+            log = ddp.train_step(data, optim_wrapper)
+            moved = not torch.equal(before, model.teacher["projector"].mlp.layers[0].weight)
+            assert moved == ok and ("teacher_momentum" in log) == ok
+            hub.update_info("iter", 1)
+            if ok:
+                ddp.train_step(data, optim_wrapper)
+            else:
+                with pytest.raises(RuntimeError, match="LUTDistributedDataParallel"):
+                    ddp.train_step(data, optim_wrapper)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_batch_of_one_is_refused_with_bn_heads(tiny_lut):
+    tiny_lut.train()
+    with pytest.raises(ValueError, match="batch of 1 image.*drop_last=True"):
+        tiny_lut.loss(_views(batch=1))
+    tiny_lut.eval()
+    assert set(tiny_lut.loss(_views(batch=1))) == {"loss_mim", "loss_bc"}  # no batch statistics
+    ln_heads = build_tiny_lut(projector=dict(norm="ln"), predictor=dict(norm="ln"))
+    ln_heads.train()
+    assert set(ln_heads.loss(_views(batch=1))) == {"loss_mim", "loss_bc"}
 
 
 # -- bad configurations -------------------------------------------------------------------------
@@ -213,19 +289,3 @@ def test_bc_only_and_mim_only_variants():
     assert bc_only.neck is None and set(bc_only.loss(_views())) == {"loss_bc"}
     mim_only = build_tiny_lut(w_bc=0.0, projector=None, predictor=None)
     assert mim_only.teacher is None and set(mim_only.loss(_views())) == {"loss_mim"}
-
-
-def test_non_finite_loss_names_iteration_and_term(tiny_lut):
-    hub = MessageHub.get_current_instance()
-    hub.update_info("iter", 41)
-    with torch.no_grad():
-        tiny_lut.projector.mlp.layers[0].weight.fill_(math.nan)
-    with pytest.raises(FloatingPointError, match=r"iteration 41: loss_bc=nan"):
-        tiny_lut.loss(_views())
-
-
-def test_stale_teacher_warns(tiny_lut):
-    tiny_lut.train()
-    with pytest.warns(UserWarning, match="MomentumTeacherHook"):
-        for _ in range(3):
-            tiny_lut.loss(_views())

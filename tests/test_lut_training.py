@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 
 import pytest
 import torch
 from conftest import ROOT
+from mmengine.config import Config
+from mmengine.runner import Runner
 from utils import (
     assert_state_dicts_equal,
     load_checkpoint,
+    load_state_dict,
     run_dist_train,
     run_train,
     state_dict_max_diff,
@@ -105,7 +109,7 @@ def test_non_finite_loss_stops_and_keeps_the_good_checkpoint(straight_run):
         check=False,
     )
     assert proc.returncode != 0
-    assert "non-finite LUT loss at iteration 2: loss_bc=inf" in proc.stdout
+    assert "non-finite loss at iteration 2: loss_bc=inf" in proc.stdout
     after = {
         p.name: _sha(p) for p in work.iterdir() if p.suffix == ".pth" or p.name == "last_checkpoint"
     }
@@ -195,3 +199,77 @@ def test_two_process_distributed_run_with_syncbn_heads(straight_run):
     assert "Epoch(train) [1][2/2]" in proc.stdout and "loss_bc:" in proc.stdout
     state = load_checkpoint(work / "epoch_1.pth")["state_dict"]
     assert any(k.startswith("teacher.projector.") for k in state)
+
+
+def _toy_runner(work_dir, data_root, epochs: int = 3, **overrides) -> Runner:
+    """An in-process Runner of the toy config with the options of ``_options``."""
+    cfg = Config.fromfile(str(TOY_CFG))
+    cfg.merge_from_dict(
+        {
+            "work_dir": str(work_dir),
+            "train_dataloader.dataset.data_root": str(data_root),
+            "train_dataloader.dataset.num_train": 16,
+            "train_dataloader.dataset.num_val": 4,
+            "train_dataloader.batch_size": 8,
+            "train_dataloader.num_workers": 0,
+            "train_dataloader.persistent_workers": False,
+            "train_cfg.max_epochs": epochs,
+            "default_hooks.checkpoint.interval": 1,
+            "default_hooks.checkpoint.max_keep_ckpts": 5,
+            "default_hooks.logger.interval": 1,
+            **overrides,
+        }
+    )
+    cfg.train_dataloader.collate_fn = dict(type="default_collate")  # no inherited _scope_
+    return Runner.from_cfg(cfg)
+
+
+@pytest.mark.parametrize("interval", [None, 100], ids=["read-every-iteration", "read-deferred"])
+def test_non_finite_gradient_stops_before_a_checkpoint_holds_it(straight_run, tmp_path, interval):
+    """A finite loss, an infinite gradient: the weights it reaches never get saved, whether
+    the check is read at once (CPU default) or only before the next save (as on GPUs)."""
+    _, data_root, _, _ = straight_run
+    hooks = [dict(type="DeferredFiniteCheckHook", interval=interval)]
+    runner = _toy_runner(tmp_path, data_root, epochs=3, custom_hooks=hooks)
+
+    def poison(grad):  # iteration 2 is the first of epoch 2; epoch_1.pth exists by then
+        return grad * math.inf if runner.iter == 2 else grad
+
+    runner.model.backbone.cls_token.register_hook(poison)
+    with pytest.raises(FloatingPointError) as err:
+        runner.train()
+    message = str(err.value)
+    assert "non-finite weights after the optimiser step of iteration 2: " in message
+    assert "backbone.cls_token" in message
+    assert "non-finite loss at iteration 2" not in message  # the loss itself was finite
+    if interval == 100:  # read before saving epoch_2.pth, after iteration 3 (loss NaN by then)
+        assert "non-finite loss at iteration 3: loss_mim=nan" in message
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["epoch_1.pth"]
+    state = load_state_dict(tmp_path / "epoch_1.pth")
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `scheduler.step()` before")
+def test_accumulation_updates_the_teacher_once_per_optimiser_step(straight_run, tmp_path):
+    """accumulative_counts=2 over 5 data iterations: optimiser steps after iterations 1, 3 and
+    4 (the last, incomplete group), and exactly there the teacher, with momentum 1 at the end."""
+    _, data_root, _, _ = straight_run
+    runner = _toy_runner(
+        tmp_path,
+        data_root,
+        epochs=1,
+        **{"train_dataloader.batch_size": 3, "optim_wrapper.accumulative_counts": 2},
+    )  # 16 images, batch 3, drop_last: 5 iterations
+    model = runner.model
+    updates = []
+    update_teacher = model.update_teacher
+
+    def counting_update(cur_iter, max_iters):
+        updates.append((cur_iter, max_iters))
+        return update_teacher(cur_iter, max_iters)
+
+    model.update_teacher = counting_update
+    runner.train()
+    steps = runner.optim_wrapper.optimizer.state[model.backbone.cls_token]["step"].item()
+    assert updates == [(1, 5), (3, 5), (4, 5)] and steps == 3
+    assert runner.message_hub.get_scalar("train/teacher_momentum").current() == 1.0

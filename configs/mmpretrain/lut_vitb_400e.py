@@ -33,12 +33,23 @@ model = dict(
     base_momentum=0.996,
     end_momentum=1.0)
 
-# data: two views of each image, the second one colour-distorted (see _base_/lut_pipeline.py)
-train_dataloader = dict(dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
+# data: two views of each image, the second one colour-distorted (see _base_/lut_pipeline.py);
+# no last partial batch (as the reference): a batch of 1 cannot pass the heads' BatchNorm
+train_dataloader = dict(
+    drop_last=True, dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
 
-# no weight decay on any norm layer: the projector/predictor BatchNorms too (the base config
-# only lists 'ln', 'bias', 'pos_embed', 'mask_token' and 'cls_token')
-optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.0))
+# fused AdamW (one kernel per step; also runs on CPUs); no weight decay on any norm layer:
+# the projector/predictor BatchNorms too (the base config only lists 'ln', 'bias',
+# 'pos_embed', 'mask_token' and 'cls_token')
+optim_wrapper = dict(
+    optimizer=dict(fused=True), paramwise_cfg=dict(norm_decay_mult=0.0))
 
-# EMA of the teacher after every optimiser step, momentum 0.996 -> 1 (cosine)
-custom_hooks = [dict(type='MomentumTeacherHook')]
+# The teacher's EMA (momentum 0.996 -> 1, cosine) runs in LUT.train_step after every
+# optimiser step; mmengine's DDP wrapper bypasses it, LUT's does not.
+model_wrapper_cfg = dict(
+    type='LUTDistributedDataParallel',
+    broadcast_buffers=False,
+    find_unused_parameters=False)
+
+# stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
+custom_hooks = [dict(type='DeferredFiniteCheckHook')]

@@ -1,29 +1,28 @@
-"""Updates LUT's momentum teacher after every optimiser step."""
+"""Deprecated: LUT updates its teacher in ``LUT.train_step``."""
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
 
 
 @HOOKS.register_module()
 class MomentumTeacherHook(Hook):
-    """Call ``model.update_teacher(iter, max_iters)`` after each optimiser step.
+    """Does nothing; kept so that configs naming it still load.
 
-    Runs before the checkpoint hook so that saved checkpoints hold the teacher
-    of the iteration they are named after. Iterations that only accumulate
-    gradients (``accumulative_counts > 1``) leave the teacher unchanged.
+    LUT updates its momentum teacher itself, after each optimiser step
+    (``LUT.train_step``). Remove ``dict(type='MomentumTeacherHook')`` from
+    ``custom_hooks``.
     """
 
-    priority = "ABOVE_NORMAL"
-
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        """Average the teacher towards the freshly updated student."""
-        optim_wrapper = runner.optim_wrapper
-        should_update = getattr(optim_wrapper, "should_update", None)
-        if callable(should_update) and not should_update():
-            return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        momentum = model.update_teacher(runner.iter, runner.max_iters)
-        runner.message_hub.update_scalar("train/teacher_momentum", momentum)
+    def __init__(self) -> None:
+        message = (
+            "MomentumTeacherHook is deprecated and does nothing: LUT updates its teacher in "
+            "LUT.train_step. Remove it from custom_hooks"
+        )
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        print_log(message, logger="current", level=logging.WARNING)

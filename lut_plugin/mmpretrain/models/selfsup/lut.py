@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import torch
+from mmengine.dist import is_distributed
 from mmengine.logging import MessageHub
+from mmengine.model import MMDistributedDataParallel
+from mmengine.optim import OptimWrapper
+from mmengine.registry import MODEL_WRAPPERS
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from torch import nn
 
 from lut_plugin.core import MomentumTeacher, cosine_momentum
 
@@ -46,7 +50,9 @@ class LUT(BaseSelfSupervisor):
     views with disjoint visible patch sets. The MAE decoder reconstructs view 1;
     the pooled visible tokens of each view, passed through the projector and
     predictor, regress the momentum teacher's projection of the *other* full
-    view.
+    view. The teacher is updated in :meth:`train_step`, after each optimiser
+    step, so a config needs no hook for it (multi-GPU runs need
+    ``model_wrapper_cfg=dict(type='LUTDistributedDataParallel')``).
 
     Args:
         backbone (dict): ``LUTViT`` config.
@@ -114,7 +120,8 @@ class LUT(BaseSelfSupervisor):
             self.predictor = MODELS.build(predictor)
             self.loss_bc = MODELS.build(loss_bc or dict(type="BroaderContextLoss"))
             self.teacher = MomentumTeacher({"backbone": self.backbone, "projector": self.projector})
-        self._steps_since_teacher_update = 0
+        # A training forward whose teacher update has not run yet (see ``loss``).
+        self._teacher_update_pending = False
 
     # -- teacher -------------------------------------------------------------
     def _student_parts(self) -> dict:
@@ -136,12 +143,55 @@ class LUT(BaseSelfSupervisor):
         Returns:
             float: The momentum used.
         """
-        self._steps_since_teacher_update = 0
         if self.teacher is None:
             return 1.0
         momentum = cosine_momentum(cur_iter, max_iters, self.base_momentum, self.end_momentum)
         self.teacher.update_from(self._student_parts(), momentum)
         return momentum
+
+    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict:
+        """``BaseModel.train_step`` (forward under ``optim_context``, ``update_params``),
+        then :meth:`after_update_params`.
+
+        Args:
+            data (dict | tuple | list): A batch from the dataloader.
+            optim_wrapper (OptimWrapper): The optimiser wrapper.
+
+        Returns:
+            dict: The log variables, ``teacher_momentum`` included after an update.
+        """
+        return self.after_update_params(optim_wrapper, super().train_step(data, optim_wrapper))
+
+    def after_update_params(self, optim_wrapper: OptimWrapper, log_vars: dict) -> dict:
+        """Update the teacher if ``optim_wrapper`` has just stepped (METHOD.md step 9).
+
+        With ``accumulative_counts=a`` only every a-th data iteration steps and
+        updates the teacher. The momentum is indexed by the data iteration k of
+        the run's ``max_iters`` K (mmengine's ``MessageHub``, as mmpretrain's
+        ``CosineEMA``): the same function of training progress for every ``a``,
+        exactly ``end_momentum`` at the last update (k = K - 1) and
+        ``base_momentum`` + O((a / K)^2) at the first (k = a - 1).
+
+        Args:
+            optim_wrapper (OptimWrapper): The wrapper that ran ``update_params``.
+            log_vars (dict): Log variables of the step, extended in place.
+
+        Returns:
+            dict: ``log_vars``.
+        """
+        self._teacher_update_pending = False
+        if self.teacher is None or not optim_wrapper.should_update():
+            return log_vars
+        hub = MessageHub.get_current_instance()
+        cur_iter, max_iters = hub.get_info("iter"), hub.get_info("max_iters")
+        if cur_iter is None or max_iters is None:
+            raise RuntimeError(
+                "LUT.train_step reads 'iter' and 'max_iters' from mmengine's MessageHub, which "
+                "a Runner fills; outside a Runner call update_teacher(cur_iter, max_iters) after "
+                "each optimiser step instead"
+            )
+        log_vars["teacher_momentum"] = self.update_teacher(cur_iter, max_iters)
+        return log_vars
 
     # -- forward -------------------------------------------------------------
     def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -223,38 +273,56 @@ class LUT(BaseSelfSupervisor):
                 "LUT needs two views per image: use MultiView with num_views=[1, 1] in the "
                 "train pipeline"
             )
-        self._warn_if_teacher_is_stale()
+        if self.training:
+            self._check_training_step(inputs[0].shape[0])
         out = self.forward_lut(inputs[0], inputs[1], noise)
         losses = {}
         if out.loss_mim is not None:
             losses["loss_mim"] = self.w_mim * out.loss_mim
         if out.loss_bc is not None:
             losses["loss_bc"] = self.w_bc * out.loss_bc
-        _raise_if_not_finite(losses)
         return losses
 
-    def _warn_if_teacher_is_stale(self) -> None:
-        if self.teacher is None or not self.training:
+    def _check_training_step(self, batch_size: int) -> None:
+        if self.teacher is None:
             return
-        self._steps_since_teacher_update += 1
-        if self._steps_since_teacher_update == 3:
-            warnings.warn(
-                "LUT's momentum teacher has not been updated for 2 training steps; add "
-                "custom_hooks=[dict(type='MomentumTeacherHook')] to the config",
-                stacklevel=3,
+        if batch_size == 1 and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm)
+            for m in [*self.projector.modules(), *self.predictor.modules()]
+        ):
+            raise ValueError(
+                "LUT got a training batch of 1 image: the BatchNorm layers of its projector and "
+                "predictor need at least 2. Set drop_last=True in train_dataloader (LUT's "
+                "pre-training configs do) or use a larger batch size per GPU"
             )
+        # mmengine's MMDistributedDataParallel.train_step runs the forward but not
+        # LUT.train_step: the teacher would silently stay frozen.
+        if self._teacher_update_pending and is_distributed():
+            raise RuntimeError(
+                "LUT's teacher was not updated after the last training step: the model wrapper "
+                "bypasses LUT.train_step. Set model_wrapper_cfg=dict(type="
+                "'LUTDistributedDataParallel') in the config"
+            )
+        self._teacher_update_pending = True
 
 
-def _raise_if_not_finite(losses: dict[str, torch.Tensor]) -> None:
-    """Stop before the backward pass so that no bad update reaches a checkpoint."""
-    bad = {k: v for k, v in losses.items() if not torch.isfinite(v.detach()).all()}
-    if not bad:
-        return
-    hub = MessageHub.get_current_instance()
-    cur_iter = hub.get_info("iter")
-    where = f"at iteration {cur_iter}" if cur_iter is not None else "in this step"
-    terms = ", ".join(f"{k}={v.detach().float().item()}" for k, v in bad.items())
-    raise FloatingPointError(
-        f"non-finite LUT loss {where}: {terms}. Training stopped before the optimiser "
-        f"step; checkpoints already written are untouched"
-    )
+@MODEL_WRAPPERS.register_module()
+class LUTDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` that also updates LUT's teacher.
+
+    mmengine's wrapper runs the forward, ``parse_losses`` and
+    ``optim_wrapper.update_params`` itself and never calls the model's
+    :meth:`LUT.train_step`; this one then calls :meth:`LUT.after_update_params`
+    as ``LUT.train_step`` does. Use it with
+    ``model_wrapper_cfg=dict(type='LUTDistributedDataParallel')`` (registered in
+    mmengine's root registry, so any scope finds it); single-process runs do not
+    wrap the model and ignore it.
+
+    Args:
+        **kwargs: Arguments of ``MMDistributedDataParallel``.
+    """
+
+    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict:
+        """``MMDistributedDataParallel.train_step``, then the teacher update."""
+        log_vars = super().train_step(data, optim_wrapper)
+        return self.module.after_update_params(optim_wrapper, log_vars)
