@@ -54,7 +54,11 @@ def test_recipe(name):
         epochs - 40,
     )
     assert cfg.train_cfg.max_epochs == epochs
-    assert {"type": "MomentumTeacherHook"} in cfg.custom_hooks
+    # No hook updates the teacher (LUT.train_step does); LUT's DDP wrapper keeps it so.
+    assert [h.type for h in cfg.custom_hooks] == ["DeferredFiniteCheckHook"]
+    assert cfg.model_wrapper_cfg.type == "LUTDistributedDataParallel"
+    assert cfg.train_dataloader.drop_last is True
+    assert opt.optimizer.fused is True
     views = cfg.train_dataloader.dataset.pipeline[1]
     assert views.type == "MultiView" and views.num_views == [1, 1]
 
@@ -85,12 +89,78 @@ def test_toy_config_builds_and_runs_one_step():
     assert all(torch.isfinite(v) for v in losses.values())
 
 
+# 40 GB variants: name -> (the config it accumulates, batch per GPU, accumulated iterations)
+FIT_40GB = {
+    "lut_vits_400e_40gb.py": ("lut_vits_400e.py", 256, 2),
+    "lut_vitb_400e_40gb.py": ("lut_vitb_400e.py", 128, 4),
+    "lut_vitl_400e_40gb.py": ("lut_vitl_400e.py", 128, 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIT_40GB))
+def test_40gb_variant_keeps_the_effective_batch_and_everything_else(name):
+    from test_ablation_configs import without
+
+    base_name, batch, accumulation = FIT_40GB[name]
+    cfg, base = _load(name), _load(base_name)
+    assert cfg.train_dataloader.batch_size == batch
+    assert cfg.optim_wrapper.accumulative_counts == accumulation
+    assert batch * accumulation * 8 == 4096 == base.train_dataloader.batch_size * 8
+    # mmengine's --auto-scale-lr divides GPUs x batch_size (accumulation ignored) by this
+    assert cfg.auto_scale_lr.base_batch_size * accumulation == base.auto_scale_lr.base_batch_size
+    keys = ("train_dataloader.batch_size", "optim_wrapper.accumulative_counts", "auto_scale_lr")
+    assert without(cfg, *keys) == without(base, *keys)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `scheduler.step()` before")
+def test_accumulation_keeps_lr_and_momentum_the_same_functions_of_progress():
+    """Schedulers count data iterations: with 4x as many per epoch and a step every 4th,
+    each optimiser step sees the lr and teacher momentum of the same point of training,
+    to within one step of the 4096-batch run's schedule."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    from lut_plugin.core import cosine_momentum
+
+    def lrs(cfg, epoch_length):
+        model = torch.nn.Linear(2, 2)
+        optim_cfg = cfg.optim_wrapper.to_dict()
+        optim_cfg.update(type="OptimWrapper")
+        optim_cfg.pop("loss_scale", None)
+        wrapper = build_optim_wrapper(model, optim_cfg)
+        schedulers = [
+            PARAM_SCHEDULERS.build(
+                s, default_args=dict(optimizer=wrapper, epoch_length=epoch_length)
+            )
+            for s in cfg.param_scheduler
+        ]
+        values = []
+        for _ in range(cfg.train_cfg.max_epochs * epoch_length):
+            values.append(wrapper.get_lr()["lr"][0])
+            for s in schedulers:
+                s.step()
+        return values
+
+    base, acc = _load("lut_vitb_400e.py"), _load("lut_vitb_400e_40gb.py")
+    steps_per_epoch, a = 2, acc.optim_wrapper.accumulative_counts
+    base_lr, acc_lr = lrs(base, steps_per_epoch), lrs(acc, steps_per_epoch * a)
+    steps = len(base_lr)
+    stepping = [a * j + a - 1 for j in range(steps)]  # data iterations that step
+    lr_tol = max(abs(x - y) for x, y in zip(base_lr, base_lr[1:]))
+    assert max(abs(acc_lr[k] - base_lr[j]) for j, k in enumerate(stepping)) <= lr_tol
+    m_base = [cosine_momentum(j, steps) for j in range(steps)]
+    m_acc = [cosine_momentum(k, steps * a) for k in stepping]
+    m_tol = max(abs(x - y) for x, y in zip(m_base, m_base[1:]))
+    assert max(abs(x - y) for x, y in zip(m_base, m_acc)) <= m_tol
+    assert m_acc[-1] == m_base[-1] == 1.0 and m_base[0] == 0.996
+
+
 ALL_MMPRETRAIN = sorted(p.name for p in CFG_DIR.glob("*.py"))
 
 
 def test_every_config_is_covered():
     """A new config file cannot slip past the build test below."""
-    assert len(ALL_MMPRETRAIN) >= 19 and set(PRETRAIN) <= set(ALL_MMPRETRAIN)
+    assert len(ALL_MMPRETRAIN) >= 22 and set(PRETRAIN) | set(FIT_40GB) <= set(ALL_MMPRETRAIN)
 
 
 @pytest.mark.parametrize("name", ALL_MMPRETRAIN)
