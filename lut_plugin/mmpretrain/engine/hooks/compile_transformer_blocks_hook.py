@@ -71,4 +71,5 @@ class CompileTransformerBlocksHook(Hook):
                 f"CompileTransformerBlocksHook found no block of the classes {self.block_names} "
                 f"in {type(runner.model).__name__}: pass block_names=[...] for this model"
             )
-        runner.logger.info(f"Compiled {count} transformer blocks ({self.compile_kwargs or ''})")
+        kwargs = ", ".join(f"{k}={v!r}" for k, v in self.compile_kwargs.items())
+        runner.logger.info(f"Compiled {count} transformer blocks: torch.compile({kwargs})")
