@@ -95,7 +95,7 @@ def test_config_loads_and_builds_full_size(name):
     assert model.backbone.patch_resolution == (14, 14)
     if w_bc is not None:
         assert (model.w_mim, model.w_bc) == (w_mim, w_bc)
-        if algorithm == "LUT":  # the teacher is updated by LUT.train_step, not by a hook
+        if algorithm == "LUT":  # LUT updates the teacher itself, not a hook
             assert ("DeferredFiniteCheckHook",) == tuple(h.type for h in cfg.custom_hooks)
         assert model.teacher is not None
     if w_mim == 0:

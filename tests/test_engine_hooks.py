@@ -163,7 +163,7 @@ def test_finite_check_reads_every_iteration_on_the_cpu_by_default():
 
 
 def test_momentum_teacher_hook_is_a_deprecated_no_op():
-    with pytest.warns(DeprecationWarning, match="LUT.train_step"):
+    with pytest.warns(DeprecationWarning, match="after each optimiser step"):
         hook = HOOKS.build(dict(type="MomentumTeacherHook"))
     model = build_tiny_lut()
     before = {k: v.clone() for k, v in model.teacher.state_dict().items()}

@@ -176,62 +176,79 @@ def test_train_step_updates_the_teacher_after_each_optimiser_step(tiny_lut, accu
 
     tiny_lut.update_teacher = counting_update
     first = 0 if accumulation == 1 else 1  # the first iteration that steps
-    logs = _train_steps(tiny_lut, optim_wrapper, n=first, max_iters=5)
+    _train_steps(tiny_lut, optim_wrapper, n=first, max_iters=5)
     teacher = tiny_lut.teacher["backbone"].cls_token
     before = teacher.clone()
-    logs += _train_steps(tiny_lut, optim_wrapper, n=first + 1, max_iters=5, start=first)
-    # EMA towards the student *after* the optimiser step.
+    _train_steps(tiny_lut, optim_wrapper, n=first + 1, max_iters=5, start=first)
+    # EMA towards the student *after* the optimiser step, logged through the message hub.
     m = cosine_momentum(first, 5)
-    assert logs[first]["teacher_momentum"] == pytest.approx(m)
+    hub = MessageHub.get_current_instance()
+    assert hub.get_scalar("train/teacher_momentum").current() == pytest.approx(m)
     torch.testing.assert_close(teacher, m * before + (1 - m) * tiny_lut.backbone.cls_token)
-    logs += _train_steps(tiny_lut, optim_wrapper, n=5, max_iters=5, start=first + 1)
+    logs = _train_steps(tiny_lut, optim_wrapper, n=5, max_iters=5, start=first + 1)
     steps = optim_wrapper.optimizer.state[tiny_lut.backbone.cls_token]["step"].item()
     # One update per optimiser step, at the data iteration that stepped (the last one too).
     expected = [0, 1, 2, 3, 4] if accumulation == 1 else [1, 3, 4]
     assert calls == expected and steps == len(expected)
-    assert [("teacher_momentum" in log) for log in logs] == [i in expected for i in range(5)]
-    assert logs[-1]["teacher_momentum"] == 1.0
+    assert hub.get_scalar("train/teacher_momentum").current() == 1.0
     assert set(logs[-1]) >= {"loss", "loss_mim", "loss_bc"}
 
 
-def test_train_step_needs_the_runner_iteration(tiny_lut):
+def test_other_optimisers_and_eval_mode_leave_the_teacher_alone(tiny_lut):
+    hub = MessageHub.get_current_instance()
+    hub.update_info("max_iters", 10)
+    hub.update_info("iter", 0)
+    teacher = tiny_lut.teacher["backbone"].cls_token
+    before = teacher.clone()
+    with torch.no_grad():
+        tiny_lut.backbone.cls_token.add_(1.0)
+    other = torch.nn.Parameter(torch.ones(3))
+    other.grad = torch.ones(3)
+    torch.optim.SGD([other], lr=0.1).step()  # an optimiser of something else
+    torch.testing.assert_close(teacher, before)
+    tiny_lut.eval()
+    tiny_lut.backbone.cls_token.grad = torch.ones_like(tiny_lut.backbone.cls_token)
+    torch.optim.SGD([tiny_lut.backbone.cls_token], lr=0.1).step()  # not training
+    torch.testing.assert_close(teacher, before)
+    tiny_lut.train()
+    torch.optim.SGD([tiny_lut.backbone.cls_token], lr=0.1).step()
+    assert not torch.equal(teacher, before)
+
+
+def test_outside_a_runner_the_loop_updates_the_teacher_itself(tiny_lut):
     from mmengine.optim import build_optim_wrapper
 
     optim_wrapper = build_optim_wrapper(tiny_lut, dict(optimizer=dict(type="SGD", lr=0.1)))
-    hub = MessageHub.get_instance("lut_test_no_runner")
-    with pytest.raises(RuntimeError, match="'iter' and 'max_iters'"):
-        tiny_lut.train_step(dict(inputs=_views(), data_samples=None), optim_wrapper)
-    assert hub.get_info("iter") is None
+    MessageHub.get_instance("lut_test_no_runner")  # a fresh hub: no iteration info
+    before = tiny_lut.teacher["projector"].mlp.layers[0].weight.clone()
+    tiny_lut.train()
+    tiny_lut.train_step(dict(inputs=_views(), data_samples=None), optim_wrapper)
+    torch.testing.assert_close(tiny_lut.teacher["projector"].mlp.layers[0].weight, before)
+    tiny_lut.update_teacher(0, 10)
+    assert not torch.equal(tiny_lut.teacher["projector"].mlp.layers[0].weight, before)
 
 
-def test_distributed_training_without_lut_wrapper_fails_loudly(tiny_lut, tmp_path):
-    """mmengine's DDP wrapper never calls LUT.train_step; LUT's wrapper does."""
+def test_mmengine_ddp_wrapper_updates_the_teacher(tiny_lut, tmp_path):
+    """mmengine's DDP wrapper runs its own train_step: the teacher still follows each step."""
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
     from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import MODEL_WRAPPERS
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
     try:
-        wrapper_cls = MODEL_WRAPPERS.get("LUTDistributedDataParallel")
-        for cls, ok in ((wrapper_cls, True), (MMDistributedDataParallel, False)):
-            model = build_tiny_lut()
-            ddp = cls(module=model, broadcast_buffers=False)
-            optim_wrapper = build_optim_wrapper(model, dict(optimizer=dict(type="SGD", lr=0.1)))
-            hub = MessageHub.get_current_instance()
-            hub.update_info("max_iters", 10)
-            before = model.teacher["projector"].mlp.layers[0].weight.clone()
-            data = dict(inputs=_views(), data_samples=None)
-            hub.update_info("iter", 0)
-            log = ddp.train_step(data, optim_wrapper)
-            moved = not torch.equal(before, model.teacher["projector"].mlp.layers[0].weight)
-            assert moved == ok and ("teacher_momentum" in log) == ok
-            hub.update_info("iter", 1)
-            if ok:
-                ddp.train_step(data, optim_wrapper)
-            else:
-                with pytest.raises(RuntimeError, match="LUTDistributedDataParallel"):
-                    ddp.train_step(data, optim_wrapper)
+        ddp = MMDistributedDataParallel(module=tiny_lut, broadcast_buffers=False)
+        optim_wrapper = build_optim_wrapper(tiny_lut, dict(optimizer=dict(type="SGD", lr=0.1)))
+        hub = MessageHub.get_current_instance()
+        hub.update_info("max_iters", 10)
+        for i in range(2):
+            before = tiny_lut.teacher["projector"].mlp.layers[0].weight.clone()
+            hub.update_info("iter", i)
+            ddp.train_step(dict(inputs=_views(seed=i), data_samples=None), optim_wrapper)
+            m = cosine_momentum(i, 10)
+            torch.testing.assert_close(
+                tiny_lut.teacher["projector"].mlp.layers[0].weight,
+                m * before + (1 - m) * tiny_lut.projector.mlp.layers[0].weight,
+            )
     finally:
         dist.destroy_process_group()
 

@@ -54,9 +54,9 @@ def test_recipe(name):
         epochs - 40,
     )
     assert cfg.train_cfg.max_epochs == epochs
-    # No hook updates the teacher (LUT.train_step does); LUT's DDP wrapper keeps it so.
+    # No hook or model wrapper updates the teacher: LUT does after each optimiser step.
     assert [h.type for h in cfg.custom_hooks] == ["DeferredFiniteCheckHook"]
-    assert cfg.model_wrapper_cfg.type == "LUTDistributedDataParallel"
+    assert "model_wrapper_cfg" not in cfg
     assert cfg.train_dataloader.drop_last is True
     assert opt.optimizer.fused is True
     views = cfg.train_dataloader.dataset.pipeline[1]

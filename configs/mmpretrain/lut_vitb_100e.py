@@ -2,7 +2,7 @@
 # lut_vitb_400e.py with a 100-epoch schedule. The 40 warm-up epochs of the pre-training
 # recipe (METHOD.md) are kept (choice: the paper gives no separate warm-up for 100 epochs),
 # then cosine to 0 over the remaining 60. The teacher momentum runs 0.996 -> 1 over these
-# 100 epochs (LUT.train_step reads the run's max_iters).
+# 100 epochs (the teacher update reads the run's max_iters).
 _base_ = './lut_vitb_400e.py'
 
 param_scheduler = [

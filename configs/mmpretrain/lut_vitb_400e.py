@@ -44,12 +44,5 @@ train_dataloader = dict(
 optim_wrapper = dict(
     optimizer=dict(fused=True), paramwise_cfg=dict(norm_decay_mult=0.0))
 
-# The teacher's EMA (momentum 0.996 -> 1, cosine) runs in LUT.train_step after every
-# optimiser step; mmengine's DDP wrapper bypasses it, LUT's does not.
-model_wrapper_cfg = dict(
-    type='LUTDistributedDataParallel',
-    broadcast_buffers=False,
-    find_unused_parameters=False)
-
 # stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
 custom_hooks = [dict(type='DeferredFiniteCheckHook')]

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import NamedTuple
 
 import torch
-from mmengine.dist import is_distributed
 from mmengine.logging import MessageHub
-from mmengine.model import MMDistributedDataParallel
-from mmengine.optim import OptimWrapper
-from mmengine.registry import MODEL_WRAPPERS
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from lut_plugin.core import MomentumTeacher, cosine_momentum
 
@@ -50,9 +48,8 @@ class LUT(BaseSelfSupervisor):
     views with disjoint visible patch sets. The MAE decoder reconstructs view 1;
     the pooled visible tokens of each view, passed through the projector and
     predictor, regress the momentum teacher's projection of the *other* full
-    view. The teacher is updated in :meth:`train_step`, after each optimiser
-    step, so a config needs no hook for it (multi-GPU runs need
-    ``model_wrapper_cfg=dict(type='LUTDistributedDataParallel')``).
+    view. The teacher is updated after every optimiser step that trains the
+    model, so a config needs no hook, model wrapper or loop for it.
 
     Args:
         backbone (dict): ``LUTViT`` config.
@@ -120,8 +117,9 @@ class LUT(BaseSelfSupervisor):
             self.predictor = MODELS.build(predictor)
             self.loss_bc = MODELS.build(loss_bc or dict(type="BroaderContextLoss"))
             self.teacher = MomentumTeacher({"backbone": self.backbone, "projector": self.projector})
-        # A training forward whose teacher update has not run yet (see ``loss``).
-        self._teacher_update_pending = False
+            # After every optimiser step that trains this model (see _after_optimizer_step).
+            handle = register_optimizer_step_post_hook(_teacher_update_hook(weakref.ref(self)))
+            weakref.finalize(self, handle.remove)
 
     # -- teacher -------------------------------------------------------------
     def _student_parts(self) -> dict:
@@ -149,49 +147,25 @@ class LUT(BaseSelfSupervisor):
         self.teacher.update_from(self._student_parts(), momentum)
         return momentum
 
-    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict:
-        """``BaseModel.train_step`` (forward under ``optim_context``, ``update_params``),
-        then :meth:`after_update_params`.
+    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Update the teacher when ``optimizer``, which trains this model, has stepped.
 
-        Args:
-            data (dict | tuple | list): A batch from the dataloader.
-            optim_wrapper (OptimWrapper): The optimiser wrapper.
-
-        Returns:
-            dict: The log variables, ``teacher_momentum`` included after an update.
+        Called by torch's global optimiser step post-hook (registered in ``__init__``), so
+        the update follows every real optimiser step whoever runs it: ``BaseModel.train_step``,
+        mmengine's DDP wrapper, gradient accumulation (only every ``accumulative_counts``-th
+        iteration steps) or an AMP step (a step that the loss scaler skips updates nothing).
+        The momentum is indexed by the data iteration k of the run's ``max_iters`` K from
+        mmengine's ``MessageHub`` (as mmpretrain's ``CosineEMA``): the same function of training
+        progress for any accumulation, exactly ``end_momentum`` at the last iteration.
         """
-        return self.after_update_params(optim_wrapper, super().train_step(data, optim_wrapper))
-
-    def after_update_params(self, optim_wrapper: OptimWrapper, log_vars: dict) -> dict:
-        """Update the teacher if ``optim_wrapper`` has just stepped (METHOD.md step 9).
-
-        With ``accumulative_counts=a`` only every a-th data iteration steps and
-        updates the teacher. The momentum is indexed by the data iteration k of
-        the run's ``max_iters`` K (mmengine's ``MessageHub``, as mmpretrain's
-        ``CosineEMA``): the same function of training progress for every ``a``,
-        exactly ``end_momentum`` at the last update (k = K - 1) and
-        ``base_momentum`` + O((a / K)^2) at the first (k = a - 1).
-
-        Args:
-            optim_wrapper (OptimWrapper): The wrapper that ran ``update_params``.
-            log_vars (dict): Log variables of the step, extended in place.
-
-        Returns:
-            dict: ``log_vars``.
-        """
-        self._teacher_update_pending = False
-        if self.teacher is None or not optim_wrapper.should_update():
-            return log_vars
+        if not self.training or not _optimizes(optimizer, next(self.backbone.parameters())):
+            return
         hub = MessageHub.get_current_instance()
         cur_iter, max_iters = hub.get_info("iter"), hub.get_info("max_iters")
         if cur_iter is None or max_iters is None:
-            raise RuntimeError(
-                "LUT.train_step reads 'iter' and 'max_iters' from mmengine's MessageHub, which "
-                "a Runner fills; outside a Runner call update_teacher(cur_iter, max_iters) after "
-                "each optimiser step instead"
-            )
-        log_vars["teacher_momentum"] = self.update_teacher(cur_iter, max_iters)
-        return log_vars
+            # Outside an mmengine Runner: the loop calls update_teacher() itself.
+            return
+        hub.update_scalar("train/teacher_momentum", self.update_teacher(cur_iter, max_iters))
 
     # -- forward -------------------------------------------------------------
     def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -295,34 +269,18 @@ class LUT(BaseSelfSupervisor):
                 "predictor need at least 2. Set drop_last=True in train_dataloader (LUT's "
                 "pre-training configs do) or use a larger batch size per GPU"
             )
-        # mmengine's MMDistributedDataParallel.train_step runs the forward but not
-        # LUT.train_step: the teacher would silently stay frozen.
-        if self._teacher_update_pending and is_distributed():
-            raise RuntimeError(
-                "LUT's teacher was not updated after the last training step: the model wrapper "
-                "bypasses LUT.train_step. Set model_wrapper_cfg=dict(type="
-                "'LUTDistributedDataParallel') in the config"
-            )
-        self._teacher_update_pending = True
 
 
-@MODEL_WRAPPERS.register_module()
-class LUTDistributedDataParallel(MMDistributedDataParallel):
-    """``MMDistributedDataParallel`` that also updates LUT's teacher.
+def _optimizes(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> bool:
+    return any(p is param for group in optimizer.param_groups for p in group["params"])
 
-    mmengine's wrapper runs the forward, ``parse_losses`` and
-    ``optim_wrapper.update_params`` itself and never calls the model's
-    :meth:`LUT.train_step`; this one then calls :meth:`LUT.after_update_params`
-    as ``LUT.train_step`` does. Use it with
-    ``model_wrapper_cfg=dict(type='LUTDistributedDataParallel')`` (registered in
-    mmengine's root registry, so any scope finds it); single-process runs do not
-    wrap the model and ignore it.
 
-    Args:
-        **kwargs: Arguments of ``MMDistributedDataParallel``.
-    """
+def _teacher_update_hook(model_ref: weakref.ref):
+    """A global step post-hook that holds the model weakly (it lives as long as the model)."""
 
-    def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper) -> dict:
-        """``MMDistributedDataParallel.train_step``, then the teacher update."""
-        log_vars = super().train_step(data, optim_wrapper)
-        return self.module.after_update_params(optim_wrapper, log_vars)
+    def hook(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+        model = model_ref()
+        if model is not None:
+            model._after_optimizer_step(optimizer)
+
+    return hook
