@@ -14,8 +14,8 @@ from mmpretrain.registry import HOOKS
 class MomentumTeacherHook(Hook):
     """Does nothing; kept so that configs naming it still load.
 
-    LUT updates its momentum teacher itself, after each optimiser step. Remove ``dict(type='MomentumTeacherHook')`` from
-    ``custom_hooks``.
+    LUT updates its momentum teacher itself, after each optimiser step.
+    Remove ``dict(type='MomentumTeacherHook')`` from ``custom_hooks``.
     """
 
     def __init__(self) -> None:
