@@ -1,3 +1,5 @@
+from .checkpoint_hook import LUTCheckpointHook
 from .momentum_teacher_hook import MomentumTeacherHook
+from .step_seed_hook import LUTStepSeedHook
 
-__all__ = ["MomentumTeacherHook"]
+__all__ = ["LUTCheckpointHook", "LUTStepSeedHook", "MomentumTeacherHook"]
