@@ -301,8 +301,11 @@ def test_missing_resume_and_test_checkpoint_are_named(tmp_path):
         _load_tool("train").main([str(MAE_CFG), *work, "--resume", str(missing), *opts])
     with pytest.raises(FileNotFoundError, match="is a directory"):
         _load_tool("train").main([str(MAE_CFG), *work, "--resume", str(tmp_path), *opts])
+    for i, name in enumerate(("cat", "dog")):
+        write_tiny_images(tmp_path / "cls" / name, n=2, seed=i)
+    cls = [f"{k}_dataloader.dataset.data_root={tmp_path / 'cls'}" for k in ("val", "test")]
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
-        _load_tool("test").main([str(MAE_CFG), str(missing), *work])
+        _load_tool("test").main([str(CLS_CFG), str(missing), *work, "--cfg-options", *cls])
     cfg = _load_tool("train").merge_args(Config.fromfile(MAE_CFG), _train_args(resume="auto"))
     assert cfg.resume is True and cfg.load_from is None
 
@@ -335,10 +338,9 @@ def test_adapt_config_adds_the_runtime_guarantees():
     """Crash-safe checkpoints and seeded sampling for any config, once."""
     seg = adapt_config(Config.fromfile(SEG_CFG))
     assert seg.default_hooks.checkpoint.type == "LUTCheckpointHook"
-    assert seg.train_dataloader.sampler == {
-        "type": "LUTSeededSampler",
-        "sampler": {"type": "InfiniteSampler", "shuffle": True},
-    }
+    sampler = seg.train_dataloader.sampler
+    assert sampler.type == "LUTSeededSampler" and set(sampler) == {"type", "sampler"}
+    assert sampler.sampler.type == "InfiniteSampler" and sampler.sampler.shuffle is True
     assert [h["type"] for h in seg.custom_hooks] == ["LUTStepSeedHook"]
     before = seg.to_dict()
     assert adapt_config(seg).to_dict() == before

@@ -90,24 +90,38 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
                 cfg[key]["fp16"] = False
                 notes.append(f"{key}.fp16 turned off, evaluating in float32")
         if cfg.get("launcher", "none") != "none":
-            cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+            env_cfg = dict(cfg.get("env_cfg") or {})
+            cfg["env_cfg"] = {
+                **env_cfg,
+                "dist_cfg": {**env_cfg.get("dist_cfg", {}), "backend": "gloo"},
+            }
+            n_bn = _syncbn_to_bn(cfg.get("model"))
             # mmengine passes device_ids=[LOCAL_RANK] to DDP, which DDP refuses for CPU modules.
+            # Without SyncBN, rank 0's BN statistics go to every rank before each step, and all
+            # ranks' are averaged after each epoch, so that the ranks stay identical.
             wrapper = cfg.get("model_wrapper_cfg") or dict(
                 type="MMDistributedDataParallel",
-                broadcast_buffers=False,
+                broadcast_buffers=n_bn > 0,
                 find_unused_parameters=cfg.get("find_unused_parameters", False),
             )
             wrapper.setdefault("device_ids", None)
             cfg["model_wrapper_cfg"] = wrapper
-            n_bn = _syncbn_to_bn(cfg.get("model"))
+            if n_bn:
+                cfg["custom_hooks"] = [
+                    *(cfg.get("custom_hooks") or []),
+                    dict(type="SyncBuffersHook"),
+                ]
             notes.append(
                 f"distributed backend gloo on CPU, {n_bn} SyncBN layer config(s) set to BN"
             )
     for note in notes:
         print_log(f"No GPU found: {note}.", logger="current", level=logging.WARNING)
 
-    hooks = cfg.setdefault("default_hooks", {})
-    checkpoint = hooks.setdefault("checkpoint", dict(type="CheckpointHook", interval=1))
+    cfg["default_hooks"] = cfg.get("default_hooks") or {}
+    hooks = cfg["default_hooks"]  # (a Config stores a copy of what it is given)
+    if "checkpoint" not in hooks:  # mmengine's default
+        hooks["checkpoint"] = dict(type="CheckpointHook", interval=1)
+    checkpoint = hooks["checkpoint"]
     if isinstance(checkpoint, MutableMapping) and _name(checkpoint.get("type")) == "CheckpointHook":
         checkpoint["type"] = "LUTCheckpointHook"
     train = cfg.get("train_dataloader")

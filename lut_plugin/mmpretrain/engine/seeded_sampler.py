@@ -20,13 +20,14 @@ from torch.utils.data import Dataset, Sampler
 def seed_everything(*key: int) -> None:
     """Seed python's ``random``, numpy's global generator and torch (CPU, all GPUs) from ``key``.
 
-    The seeds come from ``numpy.random.SeedSequence(key)``, so neighbouring keys give unrelated
-    streams.
+    The seeds come from ``numpy.random.SeedSequence`` of the key (and its length: numpy treats
+    trailing zeros as absent), so different keys give unrelated streams.
 
     Args:
         *key (int): Non-negative integers, e.g. ``(seed, stream, iteration)``.
     """
-    words = np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in key]).generate_state(4)
+    words = np.random.SeedSequence([len(key), *(int(k) & 0xFFFFFFFF for k in key)])
+    words = words.generate_state(4)
     random.seed(int(words[0]) << 32 | int(words[1]))
     np.random.seed(words)
     torch.manual_seed(int(words[2]) << 31 | int(words[3]) >> 1)
