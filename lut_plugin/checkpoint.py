@@ -146,7 +146,7 @@ def _load_error(filename: str, local: str, exc: Exception) -> CheckpointError:
 
 
 def load_checkpoint_file(
-    filename: str, map_location: Any = "cpu", unsafe: bool | None = None
+    filename: str, map_location: Any = "cpu", unsafe: bool | None = None, mmap: bool = False
 ) -> dict:
     """Load a checkpoint (local path or URL), weights only unless asked; name the file in errors.
 
@@ -155,6 +155,7 @@ def load_checkpoint_file(
         map_location (Any): As in ``torch.load``. Defaults to ``'cpu'``.
         unsafe (bool, optional): Unpickle fully (only for trusted files). Defaults to the
             :func:`checkpoint_policy` in force (weights only).
+        mmap (bool): Map the tensors instead of reading them (to read ``meta`` cheaply).
 
     Returns:
         dict: The checkpoint.
@@ -173,7 +174,7 @@ def load_checkpoint_file(
         try:
             if unsafe:
                 print_log(f"Loading {filename} with full unpickling (--unsafe-load).", "current")
-            ckpt = torch.load(local, map_location=map_location, weights_only=not unsafe)
+            ckpt = torch.load(local, map_location, weights_only=not unsafe, mmap=mmap)
         except Exception as exc:
             raise _load_error(filename, local, exc) from exc
     if not isinstance(ckpt, Mapping):

@@ -245,7 +245,8 @@ def test_resume_never_runs_config_text_from_a_checkpoint(toy, tmp_path):
     opts, good = toy
     marker = tmp_path / "PWNED"
     state = load_checkpoint_file(str(good))
-    state["meta"]["config"] = f"import os\nos.system(\"touch '{marker}'\")\ngpu_ids = [0]\n"
+    # (mmengine turns `import` statements of config text into lazy imports; __import__ runs.)
+    state["meta"]["config"] = f"_ = __import__('os').system(\"touch '{marker}'\")\ngpu_ids = [0]\n"
     crafted = tmp_path / "epoch_1.pth"
     torch.save(state, crafted)  # plain strings only: it passes the weights-only loader
     work = ["--work-dir", str(tmp_path / "work")]

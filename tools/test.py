@@ -45,12 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cfg-options",
         nargs="+",
         action=DictAction,
-        help="override some settings in the used config, the key-value pair "
-        "in xxx=yyy format will be merged into config file. If the value to "
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        "Note that the quotation marks are necessary and that no white space "
-        "is allowed.",
+        help='override config settings: key=value, lists as key="[a,b]" (quoted, no spaces)',
     )
     parser.add_argument("--amp", action="store_true", help="enable automatic-mixed-precision test")
     parser.add_argument("--show-dir", help="directory where painted images will be saved")

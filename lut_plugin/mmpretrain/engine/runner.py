@@ -12,7 +12,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import DATASETS, RUNNERS
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.runner.checkpoint import _load_checkpoint_to_model, find_latest_checkpoint
 
 from lut_plugin.checkpoint import CheckpointMismatchError, checkpoint_policy, load_checkpoint_file
 
@@ -168,6 +168,15 @@ class LUTRunner(Runner):
     def from_cfg(cls, cfg) -> LUTRunner:
         """Build the runner from a config adapted by :func:`adapt_config`."""
         cfg = adapt_config(copy.deepcopy(cfg))
+        randomness = cfg.get("randomness") or {}
+        if cfg.get("resume") and randomness.get("seed") is None:
+            # mmengine restores the resumed run's seed only after building the dataloaders,
+            # so their sample order would follow another seed: read it first.
+            path = cfg.get("load_from") or find_latest_checkpoint(cfg["work_dir"])
+            if path:
+                unsafe = bool(cfg.get("unsafe_load", False))
+                meta = load_checkpoint_file(path, unsafe=unsafe, mmap=True).get("meta") or {}
+                cfg["randomness"] = {**randomness, "seed": meta.get("seed")}
         _init_cpu_distributed(cfg)
         return super().from_cfg(cfg)
 
