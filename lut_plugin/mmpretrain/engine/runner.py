@@ -43,15 +43,12 @@ def _syncbn_to_bn(node: Any) -> int:
 def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMapping:
     """Make an upstream mmpretrain/mmseg config run here, with LUT's runtime guarantees.
 
-    - ``_scope_`` is removed from ``collate_fn`` (configs inheriting ``mmpretrain::`` get it, and
-      mmengine passes it on: ``default_collate() got an unexpected keyword argument``);
-    - ``persistent_workers`` is turned off where ``num_workers=0`` (torch refuses it);
-    - without a GPU: ``AmpOptimWrapper`` becomes ``OptimWrapper`` (float32, ``loss_scale``/
-      ``dtype`` dropped) and ``fp16`` evaluation is off; a distributed launch uses ``gloo``,
-      BN for SyncBN (no CPU kernel) and DDP without ``device_ids``;
-    - ``CheckpointHook`` becomes :class:`LUTCheckpointHook` (crash-safe), the training sampler
-      is wrapped in :class:`LUTSeededSampler` and :class:`LUTStepSeedHook` is added (exact
-      resume), unless the config already chose them.
+    ``_scope_`` leaves ``collate_fn`` (mmengine would pass it to ``default_collate``);
+    ``persistent_workers`` is off without workers; without a GPU, ``AmpOptimWrapper`` becomes
+    ``OptimWrapper``, ``fp16`` evaluation is off, and a distributed launch uses ``gloo``, BN for
+    SyncBN and DDP without ``device_ids``; ``CheckpointHook`` becomes :class:`LUTCheckpointHook`,
+    the training sampler is wrapped in :class:`LUTSeededSampler` and :class:`LUTStepSeedHook`
+    is added (see docs/launchers.md and docs/reliability.md).
 
     Args:
         cfg (MutableMapping): The config, changed in place.
@@ -149,19 +146,13 @@ def _init_cpu_distributed(cfg: MutableMapping) -> None:
 
 @RUNNERS.register_module()
 class LUTRunner(Runner):
-    """mmengine's ``Runner`` with the guarantees of ``docs/reliability.md``.
+    """mmengine's ``Runner`` with the guarantees of docs/reliability.md.
 
-    Built from a config (``tools/train.py``/``tools/test.py`` build it for every config;
-    ``runner_type='LUTRunner'`` makes upstream launchers do so), it
-
-    - adapts the config to this machine and adds LUT's runtime hooks (:func:`adapt_config`);
-    - loads every checkpoint (``--resume``, ``load_from``, ``init_cfg``) weights only, refusing
-      other pickled objects, unless the config says ``unsafe_load=True`` (``--unsafe-load``);
-    - never evaluates the config text stored in a checkpoint (mmengine's ``resume`` would);
-    - loads ``--resume``/``load_from`` strictly: a key or shape mismatch is an error naming the
-      file and the keys (mmengine only warns);
-    - warns when a resumed run changes ``max_iters``/``max_epochs`` (schedules would jump);
-    - names the missing dataset path and the ``data_root`` option that fixes it.
+    ``tools/train.py``/``tools/test.py`` build it for every config (``runner_type='LUTRunner'``
+    for upstream launchers). It adapts the config (:func:`adapt_config`); loads checkpoints
+    weights only (``unsafe_load=True`` opts out) and strictly, without evaluating the config
+    text they may carry; warns when a resumed run changes its length; and names a missing
+    dataset path with the option that sets it.
     """
 
     @classmethod
