@@ -1,17 +1,15 @@
 """LUT (Learning with Unmasked Tokens, ECCV 2024) for OpenMMLab.
 
-``import lut_plugin`` registers LUT's components in mmpretrain's registries and,
-when mmsegmentation is installed, its segmentation pieces in mmseg's. It also
-lets ``torch.load(weights_only=True)`` (torch >= 2.6) read mmengine checkpoints,
-so ``--resume`` works.
+``import lut_plugin`` registers LUT's components in mmpretrain's registries (and, when
+mmsegmentation is installed, its segmentation pieces in mmseg's), LUT's runtime pieces
+(``LUTRunner``, ``LUTCheckpointHook``, ``LUTSeededSampler``, ``LUTStepSeedHook``,
+``LUTPretrained``) in mmengine's, and allow-lists the few non-tensor types of mmengine
+checkpoints for ``torch.load(weights_only=True)`` (see :mod:`lut_plugin.checkpoint`).
 """
 
 import importlib.util
 
-from . import core, mmpretrain  # noqa: F401
-from .utils import register_checkpoint_safe_globals
-
-register_checkpoint_safe_globals()
+from . import checkpoint, core, mmpretrain  # noqa: F401
 
 # mmseg is optional: without it the pre-training side still works.
 if importlib.util.find_spec("mmseg") is not None:

@@ -1,36 +1,41 @@
-"""Reading LUT checkpoints and handing their encoders on (plain ``torch``, no framework).
+"""Checkpoint files: safe loading, crash-safe writing, and handing a pre-trained encoder on.
 
-Shared by the mmseg ``LUTMAE`` backbone, ``tools/convert_checkpoint.py`` and
-``tools/analysis/encoder_analysis.py``:
-
-* :func:`load_checkpoint_file` reads a ``.pth`` file and names it in every error;
-* :func:`extract_encoder` picks the student (``backbone.*``) or the momentum teacher
-  (``teacher.backbone.*``) encoder out of a pre-training state dict;
-* :func:`resize_abs_pos_embed` resizes the absolute position embedding to a new patch grid
-  (bicubic, extra tokens such as the cls token kept as they are);
-* :func:`match_encoder_state_dict` compares an encoder state dict with a model's expected keys
-  and shapes and raises :class:`CheckpointMismatchError` listing the first mismatches;
-* :func:`convert_timm_lut` maps timm-style weights of the reference implementation to the
-  ``LUT`` model's keys.
-
-The key names of mmpretrain's ``MAEViT`` / ``VisionTransformer`` (and therefore of LUT's
-``LUTViT``) are the key names of mmseg's ``MAE`` backbone, so no renaming is needed: the hand-off
-is prefix selection, position-embedding resizing and a strict key/shape check.
+* :func:`load_checkpoint_file` is the one reader behind every loading path (``--resume``,
+  ``load_from``, ``tools/test.py``, ``init_cfg``, the mmseg ``LUTMAE`` backbone, the tools;
+  local files and URLs). It unpickles weights only: tensors, builtins and the few types real
+  mmengine checkpoints carry (:data:`SAFE_GLOBALS`). Anything else is refused with an error
+  naming the file and the offending globals, unless the user opts in (``--unsafe-load``,
+  config ``unsafe_load=True``, see :func:`checkpoint_policy`).
+* :func:`atomic_write` and the ``lut_atomic_local`` file backend write a file completely or not
+  at all (temporary file in the same folder, fsync, rename).
+* ``init_cfg=dict(type='Pretrained', _scope_='lut_plugin', ...)`` is mmengine's ``Pretrained``
+  initializer, but safe and strict (:class:`StrictPretrainedInit`).
+* :func:`extract_encoder` / :func:`match_encoder_state_dict` pick one encoder out of a
+  pre-training checkpoint and check it against a model, strictly.
+* :func:`convert_timm_lut` maps timm-style weights of the reference implementation to ``LUT``.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import logging
+import fnmatch
 import math
+import os
 import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
+from mmengine.fileio import LocalBackend, get_local_path, register_backend
+from mmengine.logging import HistoryBuffer, print_log
+
+from lut_plugin.registry import WEIGHT_INITIALIZERS
 
 #: state-dict prefix of each encoder in a LUT pre-training checkpoint.
 ENCODER_PREFIXES = {"student": "backbone.", "teacher": "teacher.backbone."}
@@ -44,54 +49,265 @@ EXPORT_META_KEY = "lut_export"
 _SHOW = 5  # how many offending keys an error message lists
 
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint that cannot be loaded into the segmentation backbone as it is."""
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: unreadable, refused as unsafe, or not a dict."""
 
 
-def load_checkpoint_file(filename: str) -> dict:
-    """Load a checkpoint file on the CPU, naming the file in every error.
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint whose tensors do not fit the model (keys or shapes)."""
+
+
+# ------------------------------------------------------------------------ safe loading
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` while unpickling: ``HistoryBuffer`` methods only.
+
+    mmengine's ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer,
+    'mean')``; allowing the real ``getattr`` would reach any attribute of any allowed object.
+    """
+    if obj is HistoryBuffer and name in ("min", "max", "current", "mean"):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f"getattr({obj!r}, {name!r}) is not allowed in a checkpoint")
+
+
+def _safe_globals() -> list[Any]:
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    entries: list[Any] = [HistoryBuffer, np.ndarray, np.dtype, argparse.Namespace]
+    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):  # numpy 2 and 1 names
+        entries += [(multiarray._reconstruct, f"{module}._reconstruct")]
+        entries += [(multiarray.scalar, f"{module}.scalar")]
+    # A pickled dtype is rebuilt on an instance of its class (numpy.dtypes.Float64DType, ...).
+    numeric = "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64"
+    entries += [type(np.dtype(name)) for name in numeric.split()]
+    entries += [(_history_buffer_getattr, "builtins.getattr")]
+    return entries
+
+
+#: What an mmengine checkpoint holds besides tensors and builtins (found by saving real
+#: checkpoints and listing ``torch.serialization.get_unsafe_globals_in_checkpoint``): the message
+#: hub's ``HistoryBuffer`` (numpy arrays, methods via ``getattr``), numpy scalars and dtypes
+#: (``meta``, ``runtime_info``), and ``argparse.Namespace`` (``args`` of timm-style checkpoints).
+SAFE_GLOBALS = _safe_globals()
+# Also lets mmengine's own ``torch.load`` calls (weights-only by default since torch 2.6) read them.
+torch.serialization.add_safe_globals(SAFE_GLOBALS)
+
+_UNSAFE_LOAD: ContextVar[bool] = ContextVar("lut_unsafe_load", default=False)
+_FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
+
+
+@contextlib.contextmanager
+def checkpoint_policy(unsafe: bool = False) -> Iterator[None]:
+    """Set how checkpoints load inside the block (``LUTRunner`` wraps train/val/test in it).
 
     Args:
-        filename (str): Path of a ``.pth`` file (local path or any URI mmengine can fetch).
+        unsafe (bool): False: weights only, for :func:`load_checkpoint_file` and for every other
+            ``torch.load`` in the process too (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``; e.g. mmengine's
+            ``Pretrained`` initializer loads URLs through ``torch.hub``, which unpickles fully).
+            True: full unpickling, for files the user trusts (config ``unsafe_load=True``).
+    """
+    token = _UNSAFE_LOAD.set(unsafe)
+    saved = os.environ.get(_FORCE_WEIGHTS_ONLY)
+    if not unsafe:
+        os.environ[_FORCE_WEIGHTS_ONLY] = "1"
+    try:
+        yield
+    finally:
+        _UNSAFE_LOAD.reset(token)
+        if saved is None:
+            os.environ.pop(_FORCE_WEIGHTS_ONLY, None)
+        else:
+            os.environ[_FORCE_WEIGHTS_ONLY] = saved
+
+
+def _load_error(filename: str, local: str, exc: Exception) -> CheckpointError:
+    """Name the file; say whether it was refused (unsafe globals) or cannot be read at all."""
+    text = str(exc)
+    detail = text.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0]
+    detail = " ".join(detail.split()) or type(exc).__name__
+    try:
+        offending = torch.serialization.get_unsafe_globals_in_checkpoint(local)
+    except Exception:  # not a zip checkpoint
+        offending = []
+    if offending or "global" in detail.lower() or "is not allowed in a checkpoint" in detail:
+        return CheckpointError(
+            f"Refusing to load checkpoint {filename!r}: it needs "
+            f"{', '.join(offending) or detail}, which loading weights only does not allow "
+            f"(unpickling it could run code). If you trust the file, load it with --unsafe-load "
+            f"(config: unsafe_load=True)."
+        )
+    return CheckpointError(
+        f"Cannot read checkpoint {filename!r} (truncated, empty or not a PyTorch file?): "
+        f"{type(exc).__name__}: {detail}"
+    )
+
+
+def load_checkpoint_file(
+    filename: str, map_location: Any = "cpu", unsafe: bool | None = None, mmap: bool = False
+) -> dict:
+    """Load a checkpoint (local path or URL), weights only unless asked; name the file in errors.
+
+    Args:
+        filename (str): Local path, or any URI mmengine's file backends read (``http(s)://``...).
+        map_location (Any): As in ``torch.load``. Defaults to ``'cpu'``.
+        unsafe (bool, optional): Unpickle fully (only for trusted files). Defaults to the
+            :func:`checkpoint_policy` in force (weights only).
+        mmap (bool): Map the tensors instead of reading them (to read ``meta`` cheaply).
 
     Returns:
-        dict: The loaded object (a dict; mmengine checkpoints hold ``state_dict`` and ``meta``).
-    """
-    if "://" not in filename and not osp.isfile(filename):
-        raise FileNotFoundError(f"Pre-trained checkpoint file not found: {filename!r}")
-    from mmengine.fileio import get_local_path
-    from mmengine.logging import print_log
+        dict: The checkpoint.
 
-    try:
-        with get_local_path(filename) as local:
-            try:
-                ckpt = torch.load(local, map_location="cpu", weights_only=True)
-            except pickle.UnpicklingError:
-                # An mmengine checkpoint may hold objects the weights-only unpickler refuses
-                # (message hub, meta); fall back to full unpickling: only load files you trust.
-                print_log(
-                    f"{filename}: weights-only loading refused, loading with "
-                    f"weights_only=False (trusting the file)",
-                    logger="current",
-                    level=logging.WARNING,
-                )
-                ckpt = torch.load(local, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise CheckpointMismatchError(
-            f"Could not read {filename!r} as a PyTorch checkpoint: {type(exc).__name__}: {exc}"
-        ) from exc
+    Raises:
+        FileNotFoundError: A local file that does not exist.
+        CheckpointError: Refused (needs globals outside :data:`SAFE_GLOBALS`), unreadable
+            (truncated, empty, not a PyTorch file) or not a dict.
+    """
+    filename = os.fspath(filename)
+    if "://" not in filename and not osp.isfile(filename):
+        where = "is a directory" if osp.isdir(filename) else "does not exist"
+        raise FileNotFoundError(f"Checkpoint file {filename!r} {where}.")
+    unsafe = _UNSAFE_LOAD.get() if unsafe is None else unsafe
+    with get_local_path(filename) as local:
+        try:
+            if unsafe:
+                print_log(f"Loading {filename} with full unpickling (--unsafe-load).", "current")
+            ckpt = torch.load(local, map_location, weights_only=not unsafe, mmap=mmap)
+        except Exception as exc:
+            raise _load_error(filename, local, exc) from exc
     if not isinstance(ckpt, Mapping):
-        raise CheckpointMismatchError(
-            f"{filename!r} is not a LUT/MAE pre-training checkpoint: it holds a "
-            f'{type(ckpt).__name__}, not a dict with a "state_dict".'
-        )
+        raise CheckpointError(f"Checkpoint {filename!r} holds a {type(ckpt).__name__}, not a dict.")
     return dict(ckpt)
+
+
+# ------------------------------------------------------------------------ crash-safe writing
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``path`` completely or not at all: temporary file beside it, fsync, rename.
+
+    A crash leaves either the old file (or none) or the new one, never a truncated file; the
+    temporary ``<path>.partial`` of an interrupted write is overwritten by the next attempt.
+
+    Args:
+        path (str | os.PathLike): The file to (re)place.
+        data (bytes): Its new content.
+    """
+    path = osp.abspath(os.fspath(path))
+    folder = osp.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    partial = f"{path}.partial"
+    with open(partial, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+    fd = os.open(folder, os.O_RDONLY)  # make the rename itself durable
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@register_backend("lut_atomic_local")
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, writing through :func:`atomic_write`.
+
+    Selected with ``backend_args=dict(backend='lut_atomic_local')`` (``LUTCheckpointHook``
+    does so for local folders); other prefixes and names are untouched.
+    """
+
+    def put(self, obj: bytes, filepath: str | os.PathLike) -> None:
+        """Write bytes atomically."""
+        atomic_write(filepath, obj)
+
+    def put_text(self, obj: str, filepath: str | os.PathLike, encoding: str = "utf-8") -> None:
+        """Write text atomically."""
+        atomic_write(filepath, obj.encode(encoding))
+
+
+# ------------------------------------------------------------------------ encoder hand-off
 
 
 def _first(items: Iterable[str], n: int = _SHOW) -> str:
     items = list(items)
     shown = ", ".join(items[:n])
     return f"{shown}{', ...' if len(items) > n else ''} ({len(items)} in all)"
+
+
+def _matches(key: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Pretrained")
+class StrictPretrainedInit:
+    """mmengine's ``Pretrained`` initializer, loading safely and strictly.
+
+    Used as ``init_cfg=dict(type='Pretrained', _scope_='lut_plugin', checkpoint=..., ...)``.
+    mmengine's loads with ``strict=False``: missing, unexpected or wrongly shaped tensors only
+    log a warning and stay at their random initial values. Here any of them is an error naming
+    the file and the keys, except the ones a recipe declares.
+
+    Args:
+        checkpoint (str): Checkpoint path or URL (read by :func:`load_checkpoint_file`).
+        prefix (str, optional): Load only the keys under this prefix (e.g. ``'backbone.'``), with
+            the prefix removed.
+        map_location (str): As in ``torch.load``. Defaults to ``'cpu'``.
+        allow_missing (Iterable[str]): ``fnmatch`` patterns of model keys the checkpoint may
+            lack (new layers of the recipe, e.g. ``'ln2.*'``).
+        allow_unused (Iterable[str]): Patterns of checkpoint keys the model may leave unused
+            (pre-training-only tensors, e.g. ``'ln1.*'``, ``'mask_token'``).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str,
+        prefix: str | None = None,
+        map_location: str = "cpu",
+        allow_missing: Iterable[str] = (),
+        allow_unused: Iterable[str] = (),
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.prefix = prefix
+        self.map_location = map_location
+        self.allow_missing = tuple(allow_missing)
+        self.allow_unused = tuple(allow_unused)
+
+    def __call__(self, module: torch.nn.Module) -> None:
+        """Load the checkpoint into ``module``; raise :class:`CheckpointMismatchError` on misfit."""
+        from mmengine.model.weight_init import update_init_info
+
+        name = self.checkpoint
+        ckpt = load_checkpoint_file(name, self.map_location)
+        state = ckpt.get("state_dict", ckpt)
+        if self.prefix:
+            n = len(self.prefix)
+            state = {k[n:]: v for k, v in state.items() if k.startswith(self.prefix)}
+            if not state:
+                raise CheckpointMismatchError(
+                    f"Checkpoint {name!r} has no {self.prefix!r}* keys; its first keys: "
+                    f"{_first(ckpt.get('state_dict', ckpt))}"
+                )
+        what = f"{name!r} (prefix {self.prefix!r}) does not fit {type(module).__name__}"
+        try:
+            result = module.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatches, listed by torch
+            raise CheckpointMismatchError(f"Checkpoint {what}:\n{exc}") from exc
+        missing = [k for k in result.missing_keys if not _matches(k, self.allow_missing)]
+        unused = [k for k in result.unexpected_keys if not _matches(k, self.allow_unused)]
+        if missing or unused:
+            lines = [f"Checkpoint {what}:"]
+            if missing:
+                lines.append(f"  missing in checkpoint: {_first(missing)}")
+            if unused:
+                lines.append(f"  unused from checkpoint: {_first(unused)}")
+            lines.append("  (recipes declare expected differences in allow_missing/allow_unused)")
+            raise CheckpointMismatchError("\n".join(lines))
+        print_log(f"Loaded {len(state)} tensors from {name} (prefix {self.prefix!r})", "current")
+        if hasattr(module, "_params_init_info"):
+            update_init_info(module, init_info=f"strict Pretrained: {name} ({self.prefix or ''})")
 
 
 def extract_encoder(
@@ -148,43 +364,6 @@ def extract_encoder(
     return out
 
 
-def resize_abs_pos_embed(
-    pos_embed: torch.Tensor,
-    dst_hw: tuple[int, int],
-    num_extra_tokens: int = 1,
-    mode: str = "bicubic",
-) -> torch.Tensor:
-    """Resize a ``(1, extra + H*W, C)`` absolute position embedding to a new patch grid.
-
-    The source grid must be square (it is for every 224-px pre-training run); the extra tokens
-    (cls) are kept unchanged, the patch part is interpolated with ``align_corners=False``.
-
-    Args:
-        pos_embed (torch.Tensor): Source embedding, shape ``(1, extra + H*W, C)``.
-        dst_hw (tuple[int, int]): Target grid ``(H', W')``.
-        num_extra_tokens (int): Leading tokens that are not on the grid. Defaults to 1.
-        mode (str): Interpolation mode. Defaults to ``'bicubic'``.
-
-    Returns:
-        torch.Tensor: Shape ``(1, extra + H'*W', C)``, same dtype as the input.
-    """
-    if pos_embed.dim() != 3 or pos_embed.shape[0] != 1:
-        raise ValueError(f"pos_embed must have shape (1, N, C), got {tuple(pos_embed.shape)}")
-    n_grid = pos_embed.shape[1] - num_extra_tokens
-    side = math.isqrt(n_grid)
-    if side * side != n_grid:
-        raise ValueError(f"pos_embed grid of {n_grid} tokens is not square")
-    dst_h, dst_w = dst_hw
-    if (side, side) == (dst_h, dst_w):
-        return pos_embed
-    extra, grid = pos_embed[:, :num_extra_tokens], pos_embed[:, num_extra_tokens:]
-    c = grid.shape[-1]
-    grid = grid.reshape(1, side, side, c).permute(0, 3, 1, 2).float()
-    grid = F.interpolate(grid, size=(dst_h, dst_w), mode=mode, align_corners=False)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, dst_h * dst_w, c).to(pos_embed.dtype)
-    return torch.cat([extra, grid], dim=1)
-
-
 def match_encoder_state_dict(
     encoder_sd: Mapping[str, torch.Tensor],
     expected: Mapping[str, torch.Size],
@@ -205,12 +384,15 @@ def match_encoder_state_dict(
             (parameters the pre-training encoder lacks, initialised to an identity by the model).
         skip_keys (Iterable[str]): Checkpoint keys deliberately not loaded (reported back).
         resizable (Mapping, optional): ``{key: (H, W)}`` of position embeddings that may be
-            resized to the model's patch grid when only the number of tokens differs.
+            resized (bicubic, ``mmpretrain.models.utils.resize_pos_embed``) to the model's patch
+            grid when only the number of tokens differs.
 
     Returns:
         tuple[OrderedDict, list[str]]: The state dict to load (resized where needed) and the
         checkpoint keys that were skipped.
     """
+    from mmpretrain.models.utils import resize_pos_embed  # bicubic, extra tokens kept
+
     new_keys, skip_keys = set(new_keys), set(skip_keys)
     resizable = dict(resizable or {})
     skipped = [k for k in encoder_sd if k in skip_keys or k in PRETRAIN_ONLY_KEYS]
@@ -225,8 +407,9 @@ def match_encoder_state_dict(
         want = tuple(expected[k])
         if tuple(v.shape) != want and k in resizable and v.dim() == 3 and v.shape[-1] == want[-1]:
             extra = want[1] - math.prod(resizable[k])
-            with contextlib.suppress(ValueError):  # a non-square source grid stays a mismatch
-                v = resize_abs_pos_embed(v, resizable[k], num_extra_tokens=extra)
+            side = math.isqrt(v.shape[1] - extra)
+            if side * side == v.shape[1] - extra:  # a non-square source grid stays a mismatch
+                v = resize_pos_embed(v, (side, side), resizable[k], num_extra_tokens=extra)
         if tuple(v.shape) != want:
             mismatched.append(f"{k}: checkpoint {list(v.shape)} vs model {list(want)}")
             continue

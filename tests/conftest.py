@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 import lut_plugin  # noqa: E402,F401  (registers the components)
 
-GOLDEN = ROOT.parent / "shared" / "golden" / "lut_step_tiny.pt"
+GOLDEN = ROOT / "tests" / "data" / "golden" / "lut_step_tiny.pt"
 
 
 def tiny_lut_cfg(**overrides) -> dict:

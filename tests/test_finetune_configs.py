@@ -18,7 +18,7 @@ from mmpretrain.registry import MODELS
 from test_simmim import DIM as SIMMIM_DIM
 from test_simmim import tiny_lut_simmim_cfg
 
-from lut_plugin.utils import register_checkpoint_safe_globals
+import lut_plugin.checkpoint  # noqa: F401  (allow-lists mmengine's types for torch.load)
 
 CONFIGS = ROOT / "configs" / "mmpretrain"
 UPSTREAM = Path(mmpretrain.__file__).parent / ".mim" / "configs"
@@ -151,8 +151,6 @@ def _save_like_the_runner(state: dict[str, torch.Tensor], path: Path) -> None:
     hub.update_info("iter", 1)
     meta = {"epoch": 1, "iter": 1, "seed": np.int64(0), "experiment_name": path.stem}
     save_checkpoint({"meta": meta, "state_dict": state, "message_hub": hub.state_dict()}, str(path))
-    # tools/train.py does this before loading: torch >= 2.6 loads weights-only by default.
-    register_checkpoint_safe_globals()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """One LUT step reproduces the reference implementation's numbers exactly.
 
-``shared/golden/lut_step_tiny.pt`` holds weights, inputs, noise and outputs of one
+``tests/data/golden/lut_step_tiny.pt`` holds weights, inputs, noise and outputs of one
 step computed by a reference that matches the authors' code to the last float.
 """
 

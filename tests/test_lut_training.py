@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -12,26 +18,28 @@ from conftest import ROOT
 from mmengine.config import Config
 from mmengine.runner import Runner
 from utils import (
+    CONFIGS,
     assert_state_dicts_equal,
     load_checkpoint,
     load_state_dict,
     run_dist_train,
     run_train,
     state_dict_max_diff,
+    train_cmd,
 )
 
 TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
+HELPERS = ROOT / "tests" / "data" / "helpers"
 
 
 def _options(data_root, epochs: int = 3) -> list[str]:
-    # 16 images / batch 8 = 2 iterations per epoch; a checkpoint every epoch.
+    # 16 images / batch 8 = 2 iterations per epoch; a checkpoint every epoch. The dataloader
+    # runs as configured: a persistent worker process.
     return [
         f"train_dataloader.dataset.data_root={data_root}",
         "train_dataloader.dataset.num_train=16",
         "train_dataloader.dataset.num_val=4",
         "train_dataloader.batch_size=8",
-        "train_dataloader.num_workers=0",
-        "train_dataloader.persistent_workers=False",
         f"train_cfg.max_epochs={epochs}",
         "default_hooks.checkpoint.interval=1",
         "default_hooks.checkpoint.max_keep_ckpts=5",
@@ -67,6 +75,28 @@ def test_training_logs_both_losses_and_teacher_momentum(straight_run):
     assert 0 < diff < 1
 
 
+def _losses(work_dir) -> dict[int, float]:
+    """``{iteration: loss}`` from the run's ``vis_data/scalars.json`` (the last run wins)."""
+    losses = {}
+    for log in sorted(work_dir.glob("*/vis_data/scalars.json")):
+        for line in log.read_text().splitlines():
+            record = json.loads(line)
+            if "loss" in record:
+                losses[record["step"]] = record["loss"]
+    return losses
+
+
+def _assert_same_run(a, b) -> None:
+    """Weights (student, decoder, heads, teacher: parameters and BN statistics), optimiser
+    moments and the next batches (loss of every iteration) of two runs are identical."""
+    assert a["meta"]["iter"] == b["meta"]["iter"]
+    assert_state_dicts_equal(a["state_dict"], b["state_dict"])
+    assert any(k.startswith("teacher.") for k in a["state_dict"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"])
+        assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+
+
 def test_resume_after_interruption_equals_uninterrupted_run(straight_run):
     tmp, data_root, straight, _ = straight_run
     resumed = tmp / "resumed"
@@ -81,14 +111,52 @@ def test_resume_after_interruption_equals_uninterrupted_run(straight_run):
         cfg_options=_options(data_root),
     ).stdout
     assert "resumed epoch: 1, iter: 2" in out
-    a = load_checkpoint(resumed / "epoch_3.pth")
-    b = load_checkpoint(straight / "epoch_3.pth")
-    assert a["meta"]["iter"] == b["meta"]["iter"] == 6
-    # Student, decoder, heads, teacher (parameters and BN statistics): all identical.
-    assert_state_dicts_equal(a["state_dict"], b["state_dict"])
+    assert "persistent_workers=True" in out and "num_workers=1" in out  # as configured
+    _assert_same_run(
+        load_checkpoint(resumed / "epoch_3.pth"), load_checkpoint(straight / "epoch_3.pth")
+    )
+    assert _losses(resumed) == {k: v for k, v in _losses(straight).items() if k > 2}
     first = load_checkpoint(straight / "epoch_1.pth")["state_dict"]
-    moved = state_dict_max_diff(first, b["state_dict"])
+    moved = state_dict_max_diff(first, load_checkpoint(straight / "epoch_3.pth")["state_dict"])
     assert max(v for k, v in moved.items() if k.startswith("teacher.")) > 0
+
+
+def test_killed_while_saving_resumes_from_last_complete_checkpoint(straight_run):
+    """SIGKILL while epoch_2.pth is being written (max_keep_ckpts=1), then ``--resume``."""
+    tmp, data_root, straight, _ = straight_run
+    work, marker = tmp / "killed", tmp / "stalled"
+    options = [*_options(data_root), "default_hooks.checkpoint.max_keep_ckpts=1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, str(HELPERS / "slow_checkpoint_train.py"), "epoch_2.pth", str(marker)]
+    cmd += train_cmd(TOY_CFG, work, cfg_options=options)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), proc.communicate(timeout=60)[0].decode()[-3000:]
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+    # The complete checkpoint is kept and named; the interrupted one does not exist.
+    assert (work / "epoch_2.pth.partial").is_file()  # killed while writing it
+    assert (work / "last_checkpoint").read_text() == str(work / "epoch_1.pth")
+    assert sorted(p.name for p in work.glob("*.pth")) == ["epoch_1.pth"]
+    assert load_checkpoint(work / "epoch_1.pth")["meta"]["iter"] == 2
+
+    out = run_train(TOY_CFG, work, "--resume", cfg_options=options).stdout
+    assert "resumed epoch: 1, iter: 2" in out
+    _assert_same_run(
+        load_checkpoint(work / "epoch_3.pth"), load_checkpoint(straight / "epoch_3.pth")
+    )
+    # The interrupted partial write is cleaned up; older checkpoints are deleted after the new.
+    assert sorted(p.name for p in work.iterdir() if p.suffix != ".py" and p.is_file()) == [
+        "epoch_3.pth",
+        "last_checkpoint",
+    ]
 
 
 def test_non_finite_loss_stops_and_keeps_the_good_checkpoint(straight_run):
@@ -182,8 +250,10 @@ def test_momentum_in_checkpoint_log_reaches_one(straight_run):
     assert torch.tensor(momenta).numel() == 6
 
 
-def test_two_process_distributed_run_with_syncbn_heads(straight_run):
-    """tools/dist_train.sh: torchrun, 2 processes (gloo on CPU), the 8-GPU head norm (SyncBN)."""
+def test_two_process_distributed_run_ends_with_identical_ranks(straight_run, monkeypatch):
+    """tools/dist_train.sh: torchrun, 2 processes (gloo on CPU), the 8-GPU head norm (SyncBN,
+    BN on the CPU); both ranks end with the same student, decoder, heads and teacher,
+    BatchNorm statistics included."""
     tmp, data_root, _, _ = straight_run
     work = tmp / "dist"
     options = [
@@ -192,13 +262,19 @@ def test_two_process_distributed_run_with_syncbn_heads(straight_run):
         "model.projector.norm=syncbn",
         "model.predictor.norm=syncbn",
     ]
-    proc = run_dist_train(TOY_CFG, 2, work, options, port_base=30500)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = run_dist_train(CONFIGS / "lut_toy_rank_states.py", 2, work, options, 30500)
     assert "Distributed training: True" in proc.stdout
     assert "2 SyncBN layer config(s) set to BN" in proc.stdout
     # 16 images over 2 processes with batch 4: two iterations.
     assert "Epoch(train) [1][2/2]" in proc.stdout and "loss_bc:" in proc.stdout
-    state = load_checkpoint(work / "epoch_1.pth")["state_dict"]
-    assert any(k.startswith("teacher.projector.") for k in state)
+    rank0 = torch.load(work / "rank0_state.pth", weights_only=True)
+    rank1 = torch.load(work / "rank1_state.pth", weights_only=True)
+    assert any(k.startswith("teacher.projector.") for k in rank0)
+    assert_state_dicts_equal(rank0, rank1)
+    assert_state_dicts_equal(rank0, load_checkpoint(work / "epoch_1.pth")["state_dict"])
 
 
 def _toy_runner(work_dir, data_root, epochs: int = 3, **overrides) -> Runner:

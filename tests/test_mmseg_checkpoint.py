@@ -14,7 +14,7 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmseg.models.backbones import MAE
 
 import lut_plugin  # noqa: F401  (registers LUTMAE)
-from lut_plugin.checkpoint import CheckpointMismatchError, resize_abs_pos_embed
+from lut_plugin.checkpoint import CheckpointError, CheckpointMismatchError
 from lut_plugin.mmseg.models import LUTMAE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,6 @@ def test_pos_embed_224_to_512_patch16(tmp_path):
     assert seg.pos_embed.shape == (1, 1 + 32 * 32, 16)
     expected = resize_pos_embed(enc.pos_embed.detach(), (14, 14), (32, 32))
     assert torch.allclose(seg.pos_embed, expected, atol=1e-6)
-    assert torch.equal(resize_abs_pos_embed(enc.pos_embed.detach(), (32, 32)), expected)
     x = torch.randn(1, 3, 512, 512)
     with torch.no_grad():
         diff = (seg(x)[0] - as_featmaps(enc(x, mask=None)[0])).abs().max().item()
@@ -239,7 +238,7 @@ def test_missing_file_names_it(tmp_path):
 def test_not_a_checkpoint_names_it(tmp_path):
     path = tmp_path / "notes.pth"
     path.write_text("not a checkpoint")
-    with pytest.raises(CheckpointMismatchError, match=re.escape(repr(str(path)))):
+    with pytest.raises(CheckpointError, match=re.escape(repr(str(path)))):
         make_seg(path)
 
 

@@ -286,7 +286,7 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """``torch.load`` of an mmengine checkpoint with torch's default (weights-only) loader.
+    """An mmengine checkpoint, loaded weights only (``lut_plugin.checkpoint``'s reader).
 
     Args:
         path: Checkpoint file.
@@ -294,10 +294,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     Returns:
         dict: The checkpoint (``state_dict``, ``meta``, ``optimizer``, ...).
     """
-    from lut_plugin.utils import register_checkpoint_safe_globals
+    from lut_plugin.checkpoint import load_checkpoint_file
 
-    register_checkpoint_safe_globals()
-    return torch.load(path, map_location="cpu")
+    return load_checkpoint_file(str(path))
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

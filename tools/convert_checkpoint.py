@@ -53,6 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--teacher-key", default=None, help="--from timm: key of the teacher's state dict"
     )
     parser.add_argument(
+        "--unsafe-load", action="store_true", help="unpickle src fully (only for trusted files)"
+    )
+    parser.add_argument(
         "--encoder",
         default="student",
         choices=sorted(ENCODER_PREFIXES),
@@ -61,9 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def convert(src: str, dst: str, encoder: str = "student") -> dict:
+def convert(src: str, dst: str, encoder: str = "student", unsafe_load: bool = False) -> dict:
     """Write ``dst`` from ``src`` and return the exported state dict."""
-    ckpt = load_checkpoint_file(src)
+    ckpt = load_checkpoint_file(src, unsafe=unsafe_load)
     if isinstance(ckpt.get("meta"), dict) and EXPORT_META_KEY in ckpt["meta"]:
         raise ValueError(f"{src!r} is already an exported encoder, not a pre-training checkpoint")
     state_dict = extract_encoder(ckpt, encoder, src)
@@ -91,11 +94,13 @@ def convert(src: str, dst: str, encoder: str = "student") -> dict:
     return state_dict
 
 
-def convert_from_timm(src: str, dst: str, teacher_key: str | None = None) -> dict:
+def convert_from_timm(
+    src: str, dst: str, teacher_key: str | None = None, unsafe_load: bool = False
+) -> dict:
     """Write a ``LUT`` state dict converted from timm-style reference weights."""
     from lut_plugin.checkpoint import convert_timm_lut
 
-    ckpt = load_checkpoint_file(src)
+    ckpt = load_checkpoint_file(src, unsafe=unsafe_load)
     student = ckpt.get("model", ckpt.get("state_dict", ckpt))
     teacher = None
     if teacher_key is not None:
@@ -111,10 +116,10 @@ def convert_from_timm(src: str, dst: str, teacher_key: str | None = None) -> dic
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.from_ == "timm":
-        state_dict = convert_from_timm(args.src, args.dst, args.teacher_key)
+        state_dict = convert_from_timm(args.src, args.dst, args.teacher_key, args.unsafe_load)
         print(f"wrote {args.dst}: {len(state_dict)} tensors from {args.src}")
         return
-    state_dict = convert(args.src, args.dst, args.encoder)
+    state_dict = convert(args.src, args.dst, args.encoder, args.unsafe_load)
     n_layers = len({k.split(".")[1] for k in state_dict if k.startswith("layers.")})
     width = state_dict["pos_embed"].shape[-1]
     print(

@@ -3,7 +3,7 @@
 Usage::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR]
-        [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+        [--show-dir DIR] [--unsafe-load] [--cfg-options k=v ...] [--launcher none|pytorch|...]
 
 Multi-GPU: ``tools/dist_test.sh CONFIG CHECKPOINT GPUS [ARGS]``. The metrics (top-1,
 mIoU, ...) are logged at the end and, with ``--out-item metrics``, dumped to ``--out``.
@@ -15,15 +15,13 @@ import argparse
 import os
 import os.path as osp
 import sys
+from copy import deepcopy
 
 import mmengine
-from mmengine.config import Config, DictAction
+from mmengine.config import Config, ConfigDict, DictAction
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, REPO_ROOT)
-
-import lut_plugin.utils as utils  # noqa: E402  (also registers LUT's components)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # for tools/train.py's helpers
+from train import build_runner, set_dataloader_defaults  # noqa: E402  (registers LUT's components)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,12 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cfg-options",
         nargs="+",
         action=DictAction,
-        help="override some settings in the used config, the key-value pair "
-        "in xxx=yyy format will be merged into config file. If the value to "
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        "Note that the quotation marks are necessary and that no white space "
-        "is allowed.",
+        help='override config settings: key=value, lists as key="[a,b]" (quoted, no spaces)',
     )
     parser.add_argument("--amp", action="store_true", help="enable automatic-mixed-precision test")
     parser.add_argument("--show-dir", help="directory where painted images will be saved")
@@ -67,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="whether to disable the pin_memory option in dataloaders.",
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation")
+    parser.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="unpickle the checkpoint fully (config: unsafe_load=True); only for files you trust",
+    )
     parser.add_argument(
         "--launcher",
         choices=["none", "pytorch", "slurm", "mpi"],
@@ -83,23 +81,85 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Merge the command line into the config, as mmpretrain's / mmseg's ``tools/test.py`` do.
+
+    ``--out``: mmpretrain configs dump the predictions (``DumpResults``, added in :func:`main`)
+    or the metrics (``--out-item metrics``); mmseg configs write prediction images to that
+    directory. ``--show-dir`` turns on the visualization hook of either.
+    """
+    scope = cfg.get("default_scope", None)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir", None) is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.amp:
+        cfg.test_cfg = cfg.get("test_cfg", None) or ConfigDict()
+        cfg.test_cfg.fp16 = True
+    if args.unsafe_load:
+        cfg.unsafe_load = True
+
+    if args.show or args.show_dir is not None:
+        if "visualization" not in (cfg.get("default_hooks", None) or {}):
+            raise ValueError(
+                "--show/--show-dir need `default_hooks.visualization` in the config, "
+                "e.g. visualization=dict(type='VisualizationHook')."
+            )
+        vis = cfg.default_hooks.visualization
+        if scope == "mmseg":
+            vis.draw = True
+            if args.show:
+                vis.show, vis.wait_time = True, args.wait_time
+            if args.show_dir:
+                cfg.visualizer.save_dir = args.show_dir
+        else:
+            vis.update(
+                enable=True,
+                show=args.show,
+                wait_time=args.wait_time,
+                out_dir=args.show_dir,
+                interval=args.interval,
+            )
+
+    if args.tta:
+        if scope == "mmpretrain":
+            cfg.setdefault("tta_model", dict(type="mmpretrain.AverageClsScoreTTA"))
+            if "tta_pipeline" not in cfg:
+                test_pipeline = cfg.test_dataloader.dataset.pipeline
+                cfg.tta_pipeline = deepcopy(test_pipeline)
+                flips = [dict(type="RandomFlip", prob=1.0), dict(type="RandomFlip", prob=0.0)]
+                cfg.tta_pipeline[-1] = dict(
+                    type="TestTimeAug", transforms=[flips, [test_pipeline[-1]]]
+                )
+            cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+        else:
+            cfg.tta_model.module = cfg.model
+            cfg.model = cfg.tta_model
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+
+    if args.out is not None and scope == "mmseg":
+        cfg.test_evaluator["output_dir"] = args.out
+        cfg.test_evaluator["keep_results"] = True
+    defaults = dict(pin_memory=True, collate_fn=dict(type="default_collate"))
+    set_dataloader_defaults(cfg, args, defaults if scope == "mmpretrain" else {})
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-
-    cfg = Config.fromfile(args.config)
-    cfg = utils.merge_test_args(cfg, args)
-    cfg = utils.apply_runtime_fixes(cfg)
-    scope = utils.config_scope(cfg)
-
-    runner = utils.build_runner(cfg)
-    if scope != "mmseg" and args.out and args.out_item in ("pred", None):
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = build_runner(cfg)
+    mmseg = cfg.get("default_scope", None) == "mmseg"
+    if not mmseg and args.out and args.out_item in ("pred", None):
         from mmengine.evaluator import DumpResults
 
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-
     metrics = runner.test()
-
-    if scope != "mmseg" and args.out and args.out_item == "metrics":
+    if not mmseg and args.out and args.out_item == "metrics":
         mmengine.dump(metrics, args.out)
     return metrics
 

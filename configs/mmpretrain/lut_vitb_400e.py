@@ -8,6 +8,7 @@ _base_ = [
 ]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
+runner_type = 'LUTRunner'  # crash-safe checkpoints, safe loading, exact resume
 
 # model settings: the MAE encoder/decoder/head of the base, plus LUT's parts
 model = dict(

@@ -25,7 +25,7 @@ model = dict(
     backbone=dict(
         drop_path_rate=0.1,
         init_cfg=dict(
-            type='Pretrained',
+            type='Pretrained', _scope_='lut_plugin', allow_missing=['ln2.*'], allow_unused=['ln1.*'],
             checkpoint='work_dirs/lut_vitb_400e/epoch_400.pth',
             prefix='backbone.')))
 

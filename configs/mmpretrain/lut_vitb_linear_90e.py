@@ -14,6 +14,6 @@ custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         init_cfg=dict(
-            type='Pretrained',
+            type='Pretrained', _scope_='lut_plugin',
             checkpoint='work_dirs/lut_vitb_400e/epoch_400.pth',
             prefix='backbone.')))

@@ -27,7 +27,7 @@ model = dict(
         use_shared_rel_pos_bias=False,
         layer_scale_init_value=0.1,
         init_cfg=dict(
-            type='Pretrained',
+            type='Pretrained', _scope_='lut_plugin', allow_missing=['ln2.*', '*.relative_position_index'], allow_unused=['ln1.*', 'mask_token'],
             checkpoint='work_dirs/lut-simmim_vitb_100e/epoch_100.pth',
             prefix='backbone.')))
 

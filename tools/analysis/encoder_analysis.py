@@ -40,7 +40,9 @@ MEAN = np.array([123.675, 116.28, 103.53])
 STD = np.array([58.395, 57.12, 57.375])
 
 
-def load_encoder(config: str, checkpoint: str, encoder: str = "student") -> torch.nn.Module:
+def load_encoder(
+    config: str, checkpoint: str, encoder: str = "student", unsafe_load: bool = False
+) -> torch.nn.Module:
     """Build the config's encoder and load it strictly from a pre-training checkpoint."""
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
@@ -49,7 +51,8 @@ def load_encoder(config: str, checkpoint: str, encoder: str = "student") -> torc
 
     cfg = Config.fromfile(config)
     backbone = MODELS.build(cfg.model.backbone)
-    weights = extract_encoder(load_checkpoint_file(checkpoint), encoder, checkpoint)
+    ckpt = load_checkpoint_file(checkpoint, unsafe=unsafe_load)  # weights only unless asked
+    weights = extract_encoder(ckpt, encoder, checkpoint)
     backbone.load_state_dict(weights, strict=True)
     backbone.eval()  # mmpretrain ViTs return None from train()/eval()
     return backbone
@@ -92,6 +95,9 @@ def main() -> None:
         "--model", nargs=3, action="append", required=True, metavar=("LABEL", "CONFIG", "CKPT")
     )
     parser.add_argument("--encoder", choices=["student", "teacher"], default="student")
+    parser.add_argument(
+        "--unsafe-load", action="store_true", help="unpickle checkpoints fully (trusted files)"
+    )
     parser.add_argument("--images", type=Path, required=True)
     parser.add_argument("--num-images", type=int, default=256)
     parser.add_argument("--show", type=int, default=0, help="index of the image to show")
@@ -109,7 +115,7 @@ def main() -> None:
 
     results = {}
     for label, config, ckpt in args.model:
-        encoder = load_encoder(config, ckpt, args.encoder)
+        encoder = load_encoder(config, ckpt, args.encoder, args.unsafe_load)
         size = encoder.patch_resolution[0] * encoder.patch_embed.projection.kernel_size[0]
         x, raw = load_images(args.images, size, args.num_images)
         results[label] = analyse(encoder, x)

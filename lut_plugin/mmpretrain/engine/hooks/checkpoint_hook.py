@@ -1,0 +1,74 @@
+"""mmengine's CheckpointHook, made crash-safe."""
+
+from __future__ import annotations
+
+import glob
+import os
+import os.path as osp
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.registry import HOOKS
+
+from lut_plugin.checkpoint import atomic_write
+
+
+@HOOKS.register_module()
+class LUTCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` whose checkpoints survive a crash at any moment.
+
+    mmengine deletes the oldest checkpoint (``max_keep_ckpts``) before writing the new one,
+    writes it in place and then ``last_checkpoint``; a kill during the write leaves a truncated
+    file and, with ``max_keep_ckpts=1``, no valid checkpoint at all. Here, in a local folder:
+
+    1. the checkpoint is written to ``<name>.partial`` beside it, fsynced and renamed
+       (``lut_atomic_local`` file backend), so ``<name>`` is complete or absent;
+    2. only then ``last_checkpoint`` is replaced (atomically) by the new name;
+    3. only then the checkpoint that fell out of ``max_keep_ckpts`` is deleted.
+
+    ``.partial`` files left by a crash are removed when training starts. ``LUTRunner`` uses
+    this hook in place of ``CheckpointHook``; the arguments are ``CheckpointHook``'s.
+    """
+
+    def before_train(self, runner) -> None:
+        """Choose the atomic backend for a local folder; remove leftovers of a crash."""
+        super().before_train(runner)
+        if self.backend_args is None and type(self.file_backend) is LocalBackend:
+            self.backend_args = dict(backend="lut_atomic_local")
+            if is_main_process():
+                for leftover in glob.glob(osp.join(glob.escape(self.out_dir), "*.partial")):
+                    os.remove(leftover)
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        # mmengine's bookkeeping (keep_ckpt_ids and last_ckpt are stored in the checkpoint),
+        # in a crash-safe order: write, then point last_checkpoint at it, then delete.
+        stale = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                stale = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info("keep_ckpt_ids", list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info("last_ckpt", self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir,
+            filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args,
+        )
+        if not is_main_process():
+            return
+        atomic_write(osp.join(runner.work_dir, "last_checkpoint"), self.last_ckpt.encode())
+        if stale is not None:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # deepspeed checkpoints are folders
+                self.file_backend.rmtree(path)

@@ -1,0 +1,438 @@
+"""The runtime guarantees of docs/reliability.md: safe and strict checkpoint loading on every
+path, crash-safe writing, clear errors for missing data; exact resume is in
+test_lut_training.py (epoch-based, killed mid-save) and below (iteration-based)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import re
+import shutil
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import GOLDEN, ROOT
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+from utils import (
+    CONFIGS,
+    assert_state_dicts_equal,
+    load_checkpoint,
+    run_tool,
+    run_train,
+    write_tiny_images,
+)
+
+from lut_plugin.checkpoint import (
+    SAFE_GLOBALS,
+    CheckpointError,
+    CheckpointMismatchError,
+    atomic_write,
+    checkpoint_policy,
+    load_checkpoint_file,
+)
+from lut_plugin.mmseg.models import LUTMAE
+
+TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
+CLS_CFG = CONFIGS / "cls_tiny_vit.py"
+
+
+def _tool(name: str):
+    path = ROOT / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_reliability_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Payload:
+    """Unpickling it runs a shell command that creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """Options of a 2-iteration toy LUT run in this process, and its checkpoint."""
+    tmp = tmp_path_factory.mktemp("toy")
+    opts = [
+        f"train_dataloader.dataset.data_root={tmp / 'data'}",
+        "train_dataloader.dataset.num_train=16",
+        "train_dataloader.dataset.num_val=4",
+        "train_dataloader.batch_size=8",
+        "train_dataloader.num_workers=0",
+        "train_cfg.max_epochs=1",
+    ]
+    _tool("train").main([str(TOY_CFG), "--work-dir", str(tmp / "run"), "--cfg-options", *opts])
+    return opts, tmp / "run" / "epoch_1.pth"
+
+
+@pytest.fixture(scope="module")
+def cls_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cls")
+    for i, name in enumerate(("cat", "dog")):
+        write_tiny_images(root / name, n=2, seed=i)
+    return [f"{k}_dataloader.dataset.data_root={root}" for k in ("train", "val", "test")]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A local HTTP server for the URL paths: ``(folder, base URL)``."""
+    root = tmp_path_factory.mktemp("served")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = pytest.MonkeyPatch()
+    env.setenv("no_proxy", "127.0.0.1,localhost")
+    env.setenv("NO_PROXY", "127.0.0.1,localhost")
+    env.setenv("TORCH_HOME", str(root / "torch_home"))
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    env.undo()
+
+
+DAMAGES = ["payload", "empty", "truncated", "garbage"]
+
+
+def _damaged(kind: str, good: Path, folder: Path) -> tuple[Path, Path]:
+    """A bad checkpoint file of the given kind, and the marker a payload would create."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, marker = folder / f"{kind}.pth", folder / "PWNED"
+    if kind == "payload":
+        state = load_checkpoint_file(str(good))
+        state["meta"]["note"] = _Payload(marker)
+        torch.save(state, path)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        data = good.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_text("not a checkpoint\n")
+    return path, marker
+
+
+def _assert_refused(err: pytest.ExceptionInfo, kind: str, name: str, marker: Path) -> None:
+    msg = str(err.value)
+    assert name in msg, msg
+    if kind == "payload":
+        assert "Refusing to load checkpoint" in msg and "posix.system" in msg, msg
+        assert "--unsafe-load" in msg
+    else:
+        assert "Cannot read checkpoint" in msg, msg
+    assert not marker.exists()
+
+
+def _tiny_vit(**kwargs):
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+    cfg = dict(type="VisionTransformer", arch=arch, img_size=32, patch_size=8)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def _strict_init(checkpoint, **kwargs) -> dict:
+    return dict(type="Pretrained", _scope_="lut_plugin", checkpoint=str(checkpoint), **kwargs)
+
+
+def _tiny_lutmae(pretrained: str) -> LUTMAE:
+    return LUTMAE(
+        img_size=32, patch_size=4, embed_dims=96, num_layers=4, num_heads=4, mlp_ratio=4,
+        out_indices=[3], norm_cfg=dict(type="LN", eps=1e-6), pretrained=pretrained,
+    )  # fmt: skip
+
+
+def _load_everywhere(path: str, toy_opts, cls_opts, tmp: Path):
+    """Every way a checkpoint reaches this project's code, as ``name -> call``."""
+    train = [str(TOY_CFG), "--work-dir", str(tmp / "work"), "--cfg-options", *toy_opts]
+
+    def auto_resume():
+        (tmp / "work").mkdir(parents=True, exist_ok=True)
+        (tmp / "work" / "last_checkpoint").write_text(path)
+        _tool("train").main([*train[:3], "--resume", *train[3:]])
+
+    def finetune_init_cfg():
+        _tiny_vit(init_cfg=_strict_init(path, prefix="backbone.")).init_weights()
+
+    return {
+        "loader": lambda: load_checkpoint_file(path),
+        "train --resume": lambda: _tool("train").main([*train[:3], "--resume", path, *train[3:]]),
+        "train --resume (auto)": auto_resume,
+        "train load_from": lambda: _tool("train").main([*train, f"load_from={path}"]),
+        "test.py": lambda: _tool("test").main(
+            [str(CLS_CFG), path, "--work-dir", str(tmp / "test"), "--cfg-options", *cls_opts]
+        ),
+        "init_cfg Pretrained (fine-tuning)": finetune_init_cfg,
+        "mmseg LUTMAE pretrained": lambda: _tiny_lutmae(path).init_weights(),
+        "convert --to mmseg": lambda: _tool("convert_checkpoint").main(
+            ["--to", "mmseg", path, str(tmp / "out.pth")]
+        ),
+        "convert --from timm": lambda: _tool("convert_checkpoint").main(
+            ["--from", "timm", path, str(tmp / "out.pth")]
+        ),
+        "encoder_analysis": lambda: _tool("analysis/encoder_analysis").load_encoder(
+            str(TOY_CFG), path
+        ),
+    }
+
+
+PATHS = list(_load_everywhere("x", [], [], Path("."))) + ["loader (URL)", "LUTMAE (URL)"]
+
+
+def test_payload_is_live(tmp_path):
+    """The payload used below really runs its code when a checkpoint is fully unpickled."""
+    marker = tmp_path / "PWNED"
+    torch.save({"x": _Payload(marker)}, tmp_path / "p.pth")
+    torch.load(tmp_path / "p.pth", weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("kind", DAMAGES)
+@pytest.mark.parametrize("path_name", PATHS)
+def test_bad_checkpoint_is_refused_on_every_path(kind, path_name, toy, cls_data, served, tmp_path):
+    """A payload is refused (naming the file and the global) and never runs; an empty,
+    truncated or garbage file fails naming the file -- on every loading path."""
+    toy_opts, good = toy
+    path, marker = _damaged(kind, good, tmp_path / "bad")
+    name = str(path)
+    if path_name.endswith("(URL)"):
+        folder, base = served
+        shutil.copy(path, folder / f"{kind}.pth")
+        name = f"{base}/{kind}.pth"
+        call = (
+            (lambda: load_checkpoint_file(name))
+            if path_name.startswith("loader")
+            else (lambda: _tiny_lutmae(name).init_weights())
+        )
+    else:
+        call = _load_everywhere(name, toy_opts, cls_data, tmp_path)[path_name]
+    with pytest.raises(CheckpointError) as err:
+        call()
+    _assert_refused(err, kind, name, marker)
+
+
+def test_upstream_pretrained_url_is_forced_weights_only(toy, served, tmp_path):
+    """Inside LUTRunner, mmengine's own Pretrained initializer (torch.hub unpickles URLs
+    fully) is forced to weights only too."""
+    from mmengine.model.weight_init import PretrainedInit
+
+    folder, base = served
+    path, marker = _damaged("payload", toy[1], tmp_path)
+    shutil.copy(path, folder / "upstream.pth")
+    with checkpoint_policy(), pytest.raises(Exception, match="Weights only load failed"):
+        PretrainedInit(checkpoint=f"{base}/upstream.pth")(_tiny_vit())
+    assert not marker.exists()
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # restored after the block
+
+
+def test_resume_never_runs_config_text_from_a_checkpoint(toy, tmp_path):
+    """mmengine's resume evaluates ``meta['config']`` as Python; LUTRunner never does."""
+    opts, good = toy
+    marker = tmp_path / "PWNED"
+    state = load_checkpoint_file(str(good))
+    # (mmengine turns `import` statements of config text into lazy imports; __import__ runs.)
+    state["meta"]["config"] = f"_ = __import__('os').system(\"touch '{marker}'\")\ngpu_ids = [0]\n"
+    crafted = tmp_path / "epoch_1.pth"
+    torch.save(state, crafted)  # plain strings only: it passes the weights-only loader
+    work = ["--work-dir", str(tmp_path / "work")]
+    _tool("train").main(
+        [
+            str(TOY_CFG),
+            *work,
+            "--resume",
+            str(crafted),
+            "--cfg-options",
+            *opts,
+            "train_cfg.max_epochs=2",
+        ]
+    )
+    assert not marker.exists()
+    assert load_checkpoint(tmp_path / "work" / "epoch_2.pth")["meta"]["iter"] == 4
+
+
+def test_unsafe_load_is_an_explicit_opt_in(toy, tmp_path):
+    """A file with other pickled objects loads only with --unsafe-load / unsafe_load=True."""
+    opts, good = toy
+    state = load_checkpoint_file(str(good))
+    state["meta"]["note"] = Fraction(1, 3)
+    trusted = tmp_path / "trusted.pth"
+    torch.save(state, trusted)
+    with pytest.raises(CheckpointError, match=r"fractions\.Fraction"):
+        load_checkpoint_file(str(trusted))
+    assert load_checkpoint_file(str(trusted), unsafe=True)["meta"]["note"] == Fraction(1, 3)
+    with checkpoint_policy(unsafe=True):
+        assert load_checkpoint_file(str(trusted))["meta"]["note"] == Fraction(1, 3)
+
+    convert = _tool("convert_checkpoint")
+    with pytest.raises(CheckpointError):
+        convert.main(["--to", "mmseg", str(trusted), str(tmp_path / "a.pth")])
+    convert.main(["--to", "mmseg", "--unsafe-load", str(trusted), str(tmp_path / "a.pth")])
+    analysis = _tool("analysis/encoder_analysis")
+    assert analysis.load_encoder(str(TOY_CFG), str(trusted), unsafe_load=True) is not None
+
+    train = _tool("train")
+    args = [str(TOY_CFG), "--work-dir", str(tmp_path / "work"), "--cfg-options", *opts]
+    with pytest.raises(CheckpointError, match="--unsafe-load"):
+        train.main([*args, f"load_from={trusted}"])
+    train.main([*args[:3], "--unsafe-load", *args[3:], f"load_from={trusted}"])
+    assert (tmp_path / "work" / "epoch_1.pth").is_file()
+
+
+def test_allow_list_covers_real_checkpoints(toy):
+    """Every global a real LUT checkpoint needs (found by saving one) is on the allow-list."""
+    _, good = toy
+    needed = set()
+    saved = list(torch.serialization.get_safe_globals())
+    torch.serialization.clear_safe_globals()
+    try:
+        needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(good)))
+    finally:
+        torch.serialization.add_safe_globals(saved)
+    names = {
+        e[1] if isinstance(e, tuple) else f"{e.__module__}.{e.__qualname__}" for e in SAFE_GLOBALS
+    }
+    assert "mmengine.logging.history_buffer.HistoryBuffer" in needed
+    assert needed <= names, needed - names
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(good)) == []
+
+
+# ------------------------------------------------------------------------- strict init_cfg
+
+
+def test_finetune_configs_load_strictly():
+    for name in [
+        "lut_vits_finetune_300e.py",
+        "lut_vitb_finetune_100e.py",
+        "lut_vitl_finetune_50e.py",
+        "lut_vitb_linear_90e.py",
+        "simmim_vitb_finetune_100e.py",
+    ]:
+        init_cfg = Config.fromfile(ROOT / "configs" / "mmpretrain" / name).model.backbone.init_cfg
+        assert init_cfg.type == "Pretrained" and init_cfg._scope_ == "lut_plugin", name
+
+
+def test_strict_pretrained_names_every_mismatch(tmp_path):
+    src = _tiny_vit()
+    path = tmp_path / "enc.pth"
+    torch.save({"state_dict": {f"backbone.{k}": v for k, v in src.state_dict().items()}}, path)
+
+    model = _tiny_vit(init_cfg=_strict_init(path, prefix="backbone."))
+    model.init_weights()
+    assert_state_dicts_equal(model.state_dict(), src.state_dict())  # pos_embed included
+
+    def fails(match, checkpoint=path, prefix="backbone."):
+        with pytest.raises(CheckpointMismatchError, match=match) as err:
+            _tiny_vit(init_cfg=_strict_init(checkpoint, prefix=prefix)).init_weights()
+        assert str(checkpoint) in str(err.value)
+
+    fails(r"no 'teacher\.backbone\.'\* keys", prefix="teacher.backbone.")
+    for depth, needle in [(1, r"missing in checkpoint: layers\.1\."), (3, r"unused .*layers\.2\.")]:
+        other = tmp_path / f"depth{depth}.pth"
+        enc = _tiny_vit(
+            arch=dict(embed_dims=32, num_layers=depth, num_heads=2, feedforward_channels=64)
+        )
+        torch.save({"state_dict": {f"backbone.{k}": v for k, v in enc.state_dict().items()}}, other)
+        fails(needle, checkpoint=other)
+    wide = tmp_path / "wide.pth"
+    enc = _tiny_vit(arch=dict(embed_dims=48, num_layers=2, num_heads=2, feedforward_channels=64))
+    torch.save({"state_dict": {f"backbone.{k}": v for k, v in enc.state_dict().items()}}, wide)
+    fails(r"size mismatch for cls_token", checkpoint=wide)
+
+    # The MAE fine-tuning recipe: no final norm (ln1 unused), a new fc norm (ln2).
+    recipe = dict(final_norm=False, out_type="avg_featmap")
+    with pytest.raises(CheckpointMismatchError, match=r"missing in checkpoint: ln2\.weight"):
+        _tiny_vit(init_cfg=_strict_init(path, prefix="backbone."), **recipe).init_weights()
+    allowed = _strict_init(
+        path, prefix="backbone.", allow_missing=["ln2.*"], allow_unused=["ln1.*"]
+    )
+    _tiny_vit(init_cfg=allowed, **recipe).init_weights()
+
+
+# ------------------------------------------------------------------------- crash-safe writing
+
+
+def test_atomic_write_replaces_completely(tmp_path):
+    target = tmp_path / "sub" / "last_checkpoint"
+    atomic_write(target, b"one")
+    atomic_write(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["last_checkpoint"]
+
+
+# ------------------------------------------------------------------------- exact resume
+
+
+def test_iteration_based_resume_with_workers_is_exact(tmp_path):
+    """InfiniteSampler + IterBasedTrainLoop, 2 persistent workers: resuming from iteration 2
+    gives the uninterrupted run's weights, teacher, optimiser state and losses."""
+    opts = [
+        f"train_dataloader.dataset.data_root={tmp_path / 'data'}",
+        "train_dataloader.dataset.num_train=16",
+        "train_dataloader.dataset.num_val=4",
+        "train_dataloader.batch_size=8",
+        "train_dataloader.num_workers=2",
+        "train_dataloader.persistent_workers=True",
+    ]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run_train(CONFIGS / "lut_toy_iter.py", straight, cfg_options=opts)
+    resumed.mkdir()
+    shutil.copy(straight / "iter_2.pth", resumed / "iter_2.pth")
+    out = run_train(
+        CONFIGS / "lut_toy_iter.py",
+        resumed,
+        "--resume",
+        str(resumed / "iter_2.pth"),
+        cfg_options=opts,
+    ).stdout
+    assert "resumed epoch: 0, iter: 2" in out
+    a, b = load_checkpoint(resumed / "iter_6.pth"), load_checkpoint(straight / "iter_6.pth")
+    assert_state_dicts_equal(a["state_dict"], b["state_dict"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"])
+
+    def losses(work):
+        log = next(work.glob("*/vis_data/scalars.json")).read_text().splitlines()
+        return {r["step"]: r["loss"] for r in map(json.loads, log) if "loss" in r}
+
+    assert losses(resumed) == {k: v for k, v in losses(straight).items() if k > 2}
+
+
+# ------------------------------------------------------------------------- data and test files
+
+
+def test_missing_imagenet_names_the_path_and_the_fix(tmp_path):
+    """``tools/train.py configs/mmpretrain/lut_vitb_400e.py`` without ImageNet."""
+    proc = run_tool(
+        "train.py",
+        ROOT / "configs" / "mmpretrain" / "lut_vitb_400e.py",
+        "--work-dir",
+        tmp_path,
+        "--cfg-options",
+        f"train_dataloader.dataset.data_root={tmp_path / 'imagenet'}",
+        check=False,
+    )
+    assert proc.returncode != 0
+    tail = proc.stdout[-1500:]
+    assert re.search(r"FileNotFoundError: ImageNet dataset not found: .*imagenet", tail), tail
+    assert "--cfg-options train_dataloader.dataset.data_root=" in tail
+    assert "docs/data.md" in tail
+
+
+def test_golden_file_lives_in_the_repository():
+    assert GOLDEN.is_file() and GOLDEN.resolve().is_relative_to(ROOT.resolve())
+    assert (GOLDEN.parent / "README.md").is_file()
