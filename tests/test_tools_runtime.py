@@ -55,6 +55,7 @@ def _train_args(config: Path | str = MAE_CFG, **kw) -> Namespace:
         no_pin_memory=False,
         no_persistent_workers=False,
         unsafe_load=False,
+        compile=False,
         cfg_options=None,
         launcher="none",
     )
