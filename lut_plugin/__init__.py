@@ -9,6 +9,7 @@ so ``--resume`` works.
 import importlib.util
 
 from . import core, mmpretrain  # noqa: F401
+from .model_index import MODEL_INDEX  # noqa: F401  (puts LUT's models in mmpretrain's hub)
 from .utils import register_checkpoint_safe_globals
 
 register_checkpoint_safe_globals()

@@ -206,7 +206,7 @@ def test_mae_100e_is_upstream_mae_with_the_same_schedule_as_lut_100e():
 def test_simmim_baseline_recipe():
     cfg = load("simmim_vitb_100e.py")
     backbone = cfg.model.backbone
-    assert backbone.type == "SimMIMViT" and (backbone.img_size, backbone.patch_size) == (224, 16)
+    assert backbone.type == "LUTSimMIMViT" and (backbone.img_size, backbone.patch_size) == (224, 16)
     assert backbone.use_shared_rel_pos_bias and not backbone.use_abs_pos_emb
     assert backbone.drop_path_rate == 0.1 and backbone.layer_scale_init_value == 0.1
     assert (cfg.model.neck.type, cfg.model.neck.encoder_stride) == ("SimMIMLinearDecoder", 16)
