@@ -88,16 +88,20 @@ def _random_encoder(arch: str, seed: int) -> LUTViT:
     return backbone
 
 
-@pytest.fixture(scope="module", params=["deit-s", "b"])
-def pretraining_checkpoint(request, tmp_path_factory):
+def _write_checkpoint(arch: str, path) -> dict[str, LUTViT]:
     """A LUT-style checkpoint of one size: student and teacher encoders differ."""
-    arch = request.param
     student, teacher = _random_encoder(arch, 0), _random_encoder(arch, 1)
     state = {f"backbone.{k}": v for k, v in student.state_dict().items()}
     state.update({f"teacher.backbone.{k}": v for k, v in teacher.state_dict().items()})
-    path = tmp_path_factory.mktemp(f"ckpt-{arch}") / "epoch_1.pth"
     torch.save({"state_dict": state, "meta": {"epoch": 1}}, path)
-    return arch, path, {"student": student, "teacher": teacher}
+    return {"student": student, "teacher": teacher}
+
+
+@pytest.fixture(scope="module", params=["deit-s", "b"])
+def pretraining_checkpoint(request, tmp_path_factory):
+    arch = request.param
+    path = tmp_path_factory.mktemp(f"ckpt-{arch}") / "epoch_1.pth"
+    return arch, path, _write_checkpoint(arch, path)
 
 
 @pytest.mark.parametrize(("encoder", "suffix"), [("student", ".safetensors"), ("teacher", ".pth")])
@@ -135,3 +139,19 @@ def test_bad_output_suffix_is_refused(pretraining_checkpoint, tmp_path):
     _, path, _ = pretraining_checkpoint
     with pytest.raises(ValueError, match=r"\.safetensors, \.pth or \.pt"):
         convert_tool.convert_to_timm(str(path), str(tmp_path / "encoder.bin"))
+
+
+def test_timm_loads_the_file_through_its_own_pretrained_path(tmp_path):
+    """The documented route: ``create_model(..., pretrained=True, pretrained_cfg_overlay=...)``."""
+    encoders = _write_checkpoint("deit-s", tmp_path / "epoch_1.pth")
+    dst = tmp_path / "encoder.safetensors"
+    convert_tool.main(["--to", "timm", str(tmp_path / "epoch_1.pth"), str(dst)])
+    model = timm.create_model(
+        SIZES["deit-s"], pretrained=True, pretrained_cfg_overlay=dict(file=str(dst)),
+        num_classes=0, img_size=32,
+    ).eval()  # fmt: skip
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.forward_features(x), encoders["student"].forward_full(x), atol=ATOL, rtol=0
+        )
