@@ -252,6 +252,9 @@ def match_encoder_state_dict(
 # -- key conversion: timm-style (reference implementation, timm ViT) <-> this project ---------
 # One set of tables serves both directions: timm_to_mmpretrain_key reads them forwards,
 # mmpretrain_to_timm_key backwards (and checks every answer against the forward mapping).
+# Ours because upstream has no importable mapping: mmpretrain's converters are one-way scripts
+# into mmpretrain (.mim/tools/model_converters/*_to_mmpretrain.py), none covers the MAE decoder
+# or LUT's heads, and none writes timm names.
 
 #: numbered module lists: timm name -> this project's name.
 _NUMBERED = {
