@@ -10,6 +10,7 @@ checkpoints for ``torch.load(weights_only=True)`` (see :mod:`lut_plugin.checkpoi
 import importlib.util
 
 from . import checkpoint, core, mmpretrain  # noqa: F401
+from .model_index import MODEL_INDEX  # noqa: F401  (puts LUT's models in mmpretrain's hub)
 
 # mmseg is optional: without it the pre-training side still works.
 if importlib.util.find_spec("mmseg") is not None:

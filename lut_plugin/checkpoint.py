@@ -432,18 +432,46 @@ def match_encoder_state_dict(
     return out, skipped
 
 
-# timm block names -> mmpretrain TransformerEncoderLayer names.
-_BLOCK_RULES = [
-    (r"norm1\.", "ln1."),
-    (r"norm2\.", "ln2."),
-    (r"mlp\.fc1\.", "ffn.layers.0.0."),
-    (r"mlp\.fc2\.", "ffn.layers.1."),
-]
+# -- key conversion: timm-style (reference implementation, timm ViT) <-> this project ---------
+# One set of tables serves both directions: timm_to_mmpretrain_key reads them forwards,
+# mmpretrain_to_timm_key backwards (and checks every answer against the forward mapping).
+# Ours because upstream has no importable mapping: mmpretrain's converters are one-way scripts
+# into mmpretrain (.mim/tools/model_converters/*_to_mmpretrain.py), none covers the MAE decoder
+# or LUT's heads, and none writes timm names.
+
+#: numbered module lists: timm name -> this project's name.
+_NUMBERED = {
+    "blocks": "backbone.layers",
+    "decoder_blocks": "neck.decoder_blocks",
+    "head": "projector.mlp.layers",
+    "predictor": "predictor.mlp.layers",
+}
+#: inside a transformer block: timm name -> mmpretrain ``TransformerEncoderLayer`` name.
+_BLOCK_PARTS = {
+    "norm1.": "ln1.",
+    "norm2.": "ln2.",
+    "mlp.fc1.": "ffn.layers.0.0.",
+    "mlp.fc2.": "ffn.layers.1.",
+}
+#: single tensors: timm name -> this project's name.
+_SINGLE_KEYS = {
+    "patch_embed.proj.weight": "backbone.patch_embed.projection.weight",
+    "patch_embed.proj.bias": "backbone.patch_embed.projection.bias",
+    "cls_token": "backbone.cls_token",
+    "pos_embed": "backbone.pos_embed",
+    "norm.weight": "backbone.ln1.weight",
+    "norm.bias": "backbone.ln1.bias",
+    "decoder_norm.weight": "neck.ln1.weight",
+    "decoder_norm.bias": "neck.ln1.bias",
+}
+#: MAE decoder tensors that keep their timm name under ``neck.``.
+_NECK_SAME_NAME = re.compile(r"^(decoder_embed\.|decoder_pred\.|mask_token$|decoder_pos_embed$)")
 
 
-def _block(rest: str) -> str:
-    for pattern, repl in _BLOCK_RULES:
-        rest = re.sub(rf"^{pattern}", repl, rest)
+def _rename_prefix(rest: str, table: Mapping[str, str]) -> str:
+    for src, dst in table.items():
+        if rest.startswith(src):
+            return dst + rest[len(src) :]
     return rest
 
 
@@ -460,31 +488,72 @@ def timm_to_mmpretrain_key(key: str) -> str:
     Returns:
         str: The key in this project's ``LUT`` state dict.
     """
-    if m := re.match(r"^blocks\.(\d+)\.(.*)$", key):
-        return f"backbone.layers.{m[1]}.{_block(m[2])}"
-    if m := re.match(r"^decoder_blocks\.(\d+)\.(.*)$", key):
-        return f"neck.decoder_blocks.{m[1]}.{_block(m[2])}"
-    if m := re.match(r"^(head|predictor)\.(\d+)\.(.*)$", key):
-        owner = "projector" if m[1] == "head" else "predictor"
-        return f"{owner}.mlp.layers.{m[2]}.{m[3]}"
-    simple = {
-        "patch_embed.proj.weight": "backbone.patch_embed.projection.weight",
-        "patch_embed.proj.bias": "backbone.patch_embed.projection.bias",
-        "cls_token": "backbone.cls_token",
-        "pos_embed": "backbone.pos_embed",
-        "norm.weight": "backbone.ln1.weight",
-        "norm.bias": "backbone.ln1.bias",
-        "decoder_norm.weight": "neck.ln1.weight",
-        "decoder_norm.bias": "neck.ln1.bias",
-    }
-    if key in simple:
-        return simple[key]
-    if re.match(r"^(decoder_embed|decoder_pred)\.", key) or key in {
-        "mask_token",
-        "decoder_pos_embed",
-    }:
+    if m := re.match(r"^(blocks|decoder_blocks|head|predictor)\.(\d+)\.(.*)$", key):
+        rest = _rename_prefix(m[3], _BLOCK_PARTS) if "blocks" in m[1] else m[3]
+        return f"{_NUMBERED[m[1]]}.{m[2]}.{rest}"
+    if key in _SINGLE_KEYS:
+        return _SINGLE_KEYS[key]
+    if _NECK_SAME_NAME.match(key):
         return f"neck.{key}"
     raise KeyError(f"no mapping for timm-style key {key!r}")
+
+
+def mmpretrain_to_timm_key(key: str) -> str:
+    """The inverse of :func:`timm_to_mmpretrain_key`: a ``LUT`` model key to its timm name.
+
+    ``backbone.*`` keys become the keys of timm's ``VisionTransformer`` (``blocks.{i}.*``,
+    ``patch_embed.proj.*``, ``cls_token``, ``pos_embed``, final ``norm.*``).
+
+    Args:
+        key (str): A key of this project's ``LUT`` state dict, such as
+            ``backbone.layers.0.ffn.layers.0.0.weight``.
+
+    Returns:
+        str: The timm-style key (``blocks.0.mlp.fc1.weight``).
+
+    Raises:
+        KeyError: If the key has no timm counterpart (e.g. a fine-tuning-only ``ln2``).
+    """
+    single = {mm: timm for timm, mm in _SINGLE_KEYS.items()}
+    if key in single:
+        timm_key = single[key]
+    elif m := re.match(
+        rf"^({'|'.join(re.escape(v) for v in _NUMBERED.values())})\.(\d+)\.(.*)$", key
+    ):
+        owner = next(t for t, mm in _NUMBERED.items() if mm == m[1])
+        parts = {mm: timm for timm, mm in _BLOCK_PARTS.items()}
+        rest = _rename_prefix(m[3], parts) if "blocks" in owner else m[3]
+        timm_key = f"{owner}.{m[2]}.{rest}"
+    else:
+        timm_key = key.removeprefix("neck.")
+    try:
+        ok = timm_to_mmpretrain_key(timm_key) == key
+    except KeyError:
+        ok = False
+    if not ok:
+        raise KeyError(f"no timm-style key maps to {key!r}")
+    return timm_key
+
+
+def encoder_to_timm(encoder_sd: Mapping[str, torch.Tensor]) -> OrderedDict:
+    """An encoder state dict (keys as :func:`extract_encoder` returns them) under timm's names.
+
+    The result loads into ``timm``'s ``VisionTransformer`` with ``num_classes=0`` and
+    ``strict=True`` (e.g. ``timm.create_model('vit_base_patch16_224', num_classes=0)`` for a
+    ViT-B/16 pre-trained at 224 px). Pre-training-only tensors (``mask_token``) are left out.
+
+    Args:
+        encoder_sd (Mapping[str, torch.Tensor]): Encoder tensors without prefix
+            (``layers.0.ln1.weight``, ``pos_embed``, ...).
+
+    Returns:
+        OrderedDict: The same tensors under timm key names.
+    """
+    return OrderedDict(
+        (mmpretrain_to_timm_key(f"backbone.{k}"), v)
+        for k, v in encoder_sd.items()
+        if k not in PRETRAIN_ONLY_KEYS
+    )
 
 
 def convert_timm_lut(

@@ -95,8 +95,9 @@ def test_config_loads_and_builds_full_size(name):
     assert model.backbone.patch_resolution == (14, 14)
     if w_bc is not None:
         assert (model.w_mim, model.w_bc) == (w_mim, w_bc)
-        if algorithm == "LUT":  # LUT updates the teacher itself, not a hook
-            assert ("DeferredFiniteCheckHook",) == tuple(h.type for h in cfg.custom_hooks)
+        # LUT and LUT(SimMIM) update the teacher themselves, not through a hook
+        assert ("DeferredFiniteCheckHook",) == tuple(h.type for h in cfg.custom_hooks)
+        assert cfg.train_dataloader.drop_last is True
         assert model.teacher is not None
     if w_mim == 0:
         assert not model.with_neck and not model.with_head
@@ -209,7 +210,7 @@ def test_mae_100e_is_upstream_mae_with_the_same_schedule_as_lut_100e():
 def test_simmim_baseline_recipe():
     cfg = load("simmim_vitb_100e.py")
     backbone = cfg.model.backbone
-    assert backbone.type == "SimMIMViT" and (backbone.img_size, backbone.patch_size) == (224, 16)
+    assert backbone.type == "LUTSimMIMViT" and (backbone.img_size, backbone.patch_size) == (224, 16)
     assert backbone.use_shared_rel_pos_bias and not backbone.use_abs_pos_emb
     assert backbone.drop_path_rate == 0.1 and backbone.layer_scale_init_value == 0.1
     assert (cfg.model.neck.type, cfg.model.neck.encoder_stride) == ("SimMIMLinearDecoder", 16)

@@ -12,6 +12,7 @@ import torch
 from conftest import ROOT, build_tiny_lut
 from mmengine.config import Config
 from mmengine.logging import MessageHub
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import save_checkpoint
 from mmpretrain.registry import MODELS
@@ -29,7 +30,6 @@ TABLE_D = {
     "lut_vits_finetune_300e.py": ((384, 12, 6), 5e-4, 0.75, 300),
     "lut_vitb_finetune_100e.py": ((768, 12, 12), 2.5e-4, 0.65, 100),
     "lut_vitl_finetune_50e.py": ((1024, 24, 16), 1e-3, 0.65, 50),
-    "simmim_vitb_finetune_100e.py": ((768, 12, 12), 2.5e-4, 0.65, 100),
 }
 FINETUNE_FROM_MAE_FLAVOUR = [
     "lut_vits_finetune_300e.py",
@@ -64,6 +64,28 @@ def build_on_meta(cfg: Config):
         return MODELS.build(cfg.model)
 
 
+def assert_timm_finetune_data_and_head(cfg: Config) -> None:
+    """Table D's augmentation and loss, which SimMIM's fine-tuning recipe shares (timm's)."""
+    pipeline = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert pipeline["RandomResizedCrop"].scale == 224
+    randaug = pipeline["RandAugment"]
+    assert (randaug.policies, randaug.num_policies, randaug.total_level) == (
+        "timm_increasing",
+        2,
+        10,
+    )
+    assert (randaug.magnitude_level, randaug.magnitude_std) == (9, 0.5)
+    assert pipeline["RandomErasing"].erase_prob == 0.25
+
+    model = cfg.model
+    assert model.head.loss.type == "LabelSmoothLoss"
+    assert model.head.loss.label_smooth_val == 0.1
+    augments = {a.type: a.alpha for a in model.train_cfg.augments}
+    assert augments == {"Mixup": 0.8, "CutMix": 1.0}
+    assert cfg.model.backbone.drop_path_rate == 0.1
+    assert (cfg.model.backbone.img_size, cfg.model.backbone.patch_size) == (224, 16)
+
+
 # -- Table D -------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(TABLE_D))
 def test_finetune_config_follows_table_d(name):
@@ -86,23 +108,8 @@ def test_finetune_config_follows_table_d(name):
     assert cosine.get("T_max", epochs - 5) == epochs - 5
     assert cfg.train_cfg.max_epochs == epochs
 
-    pipeline = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
-    assert pipeline["RandomResizedCrop"].scale == 224
-    randaug = pipeline["RandAugment"]
-    assert (randaug.policies, randaug.num_policies, randaug.total_level) == (
-        "timm_increasing",
-        2,
-        10,
-    )
-    assert (randaug.magnitude_level, randaug.magnitude_std) == (9, 0.5)
-
+    assert_timm_finetune_data_and_head(cfg)
     model = cfg.model
-    assert model.head.loss.type == "LabelSmoothLoss"
-    assert model.head.loss.label_smooth_val == 0.1
-    augments = {a.type: a.alpha for a in model.train_cfg.augments}
-    assert augments == {"Mixup": 0.8, "CutMix": 1.0}
-    assert model.backbone.drop_path_rate == 0.1
-    assert (model.backbone.img_size, model.backbone.patch_size) == (224, 16)
     assert model.backbone.init_cfg.type == "Pretrained"
     assert model.backbone.init_cfg.prefix == "backbone."
     assert model.head.in_channels == dims
@@ -129,6 +136,103 @@ def test_linear_probe_follows_mmpretrain_mae_protocol():
     assert ours == theirs
     assert cfg.model.backbone.frozen_stages == 12 and cfg.model.backbone.out_type == "cls_token"
     assert cfg.train_cfg.max_epochs == 90
+
+
+# -- SimMIM flavour: SimMIM's own fine-tuning recipe ----------------------------------
+def test_simmim_finetune_follows_simmims_vit_b_recipe():
+    """Supplementary B.1: Table A's rows are fine-tuned "following the fine-tuning recipe of
+    SimMIM" (microsoft/SimMIM simmim_finetune__vit_base__img224__800ep.yaml + config.py)."""
+    cfg = load("simmim_vitb_finetune_100e.py")
+    batch = cfg.train_dataloader.batch_size * GPUS
+    assert batch == 1024
+    per_512 = batch / 512  # SimMIM scales every lr by batch / 512
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, tuple(opt.betas), opt.eps, opt.weight_decay) == (
+        "AdamW", (0.9, 0.999), 1e-8, 0.05
+    )  # fmt: skip
+    assert math.isclose(opt.lr, 1.25e-3 * per_512, rel_tol=1e-12)
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=5.0)
+    assert cfg.optim_wrapper.constructor == "LearningRateDecayOptimWrapperConstructor"
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.65
+
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.begin, warmup.end, warmup.by_epoch) == ("LinearLR", 0, 20, True)
+    assert math.isclose(opt.lr * warmup.start_factor, 2.5e-7 * per_512, rel_tol=1e-12)
+    assert (cosine.type, cosine.begin, cosine.end, cosine.T_max) == (
+        "CosineAnnealingLR", 20, 100, 80
+    )  # fmt: skip
+    assert math.isclose(cosine.eta_min, 2.5e-7 * per_512, rel_tol=1e-12)
+    assert cfg.train_cfg.max_epochs == 100
+    assert warmup.convert_to_iter_based and cosine.convert_to_iter_based
+
+    assert_timm_finetune_data_and_head(cfg)
+    bb = cfg.model.backbone
+    assert (bb.type, bb.out_type, bb.use_abs_pos_emb, bb.use_rel_pos_bias) == (
+        "BEiTViT", "avg_featmap", False, True
+    )  # fmt: skip
+    assert bb.init_cfg.checkpoint == "work_dirs/lut-simmim_vitb_100e/epoch_100.pth"
+
+
+def test_simmim_finetune_param_groups(lut_simmim_checkpoint):
+    """The built optimiser: SimMIM's weight-decay exemptions and layer-wise lr decay."""
+    path, _ = lut_simmim_checkpoint
+    cfg = load("simmim_vitb_finetune_100e.py")
+    model, _ = _tiny_finetune(
+        "simmim_vitb_finetune_100e.py", path, "backbone.", **{"model.head.in_channels": SIMMIM_DIM}
+    )
+    depth = len(model.backbone.layers)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert wrapper.clip_grad_kwargs == dict(max_norm=5.0)
+    base_lr, named = cfg.optim_wrapper.optimizer.lr, dict(model.named_parameters())
+    seen = set()
+    for group in wrapper.optimizer.param_groups:
+        (name,) = group["param_names"] if "param_names" in group else [group["param_name"]]
+        seen.add(name)
+        param = named[name]
+        no_decay = param.ndim == 1 or name == "backbone.cls_token"
+        assert group["weight_decay"] == (0.0 if no_decay else 0.05), name
+        if name.startswith("backbone.layers."):
+            layer_id = int(name.split(".")[2]) + 1
+        elif name.startswith(("backbone.patch_embed", "backbone.cls_token")):
+            layer_id = 0
+        else:
+            layer_id = depth + 1
+        assert math.isclose(group["lr"], base_lr * 0.65 ** (depth + 1 - layer_id)), name
+    assert seen == set(named)
+    # SimMIM's ViT exempts only pos/cls: the relative position bias tables decay.
+    assert any(n.endswith("relative_position_bias_table") for n in seen)
+
+
+def test_linear_probe_on_mean_pooled_patch_tokens(lut_checkpoint):
+    """The variant probes mean(final-normed patch tokens), the feature L_BC trains."""
+    cfg = load("lut_vitb_linear-meanpool_90e.py")
+    default = load("lut_vitb_linear_90e.py")
+    ours, theirs = strip_scope(cfg.to_dict()), strip_scope(default.to_dict())
+    assert ours["model"].pop("neck") == [
+        dict(type="GlobalAveragePooling"),
+        dict(type="ClsBatchNormNeck", input_features=768),
+    ]
+    assert theirs["model"].pop("neck") == dict(type="ClsBatchNormNeck", input_features=768)
+    assert ours["model"]["backbone"].pop("out_type") == "featmap"
+    assert theirs["model"]["backbone"].pop("out_type") == "cls_token"
+    assert ours == theirs  # everything else is the default probe
+
+    path, _ = lut_checkpoint
+    model, _ = _tiny_finetune(
+        "lut_vitb_linear-meanpool_90e.py",
+        path,
+        "backbone.",
+        **{"model.backbone.frozen_stages": 2, "model.neck.1.input_features": 64},
+    )
+    model.eval()
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pooled = model.neck[0](model.backbone(x))[0]
+        model.backbone.out_type = "raw"  # (B, 1 + L, C) after the final norm
+        tokens = model.backbone(x)[0]
+    assert model.backbone.final_norm
+    torch.testing.assert_close(pooled, tokens[:, 1:].mean(dim=1), atol=1e-6, rtol=0)
+    assert not any(p.requires_grad for p in model.backbone.parameters())
 
 
 # -- loading a LUT checkpoint ---------------------------------------------------------

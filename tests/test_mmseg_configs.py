@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from mmseg.models.backbones import MAE
 from mmseg.registry import MODELS
 
 import lut_plugin  # noqa: F401
@@ -41,12 +43,12 @@ def no_init():
             setattr(torch.nn.init, n, f)
 
 
-def vit_params(d, depth, heads, grid=32, patch=16):
-    """Parameters of mmseg's MAE backbone with final norm (what LUTMAE builds)."""
+def vit_params(d, depth, heads, grid=32, patch=16, final_norm=False):
+    """Parameters of mmseg's MAE backbone (what LUTMAE builds); no final norm by default."""
     per_block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (8 * d * d + 5 * d) + 2 * d
     rel_table = ((2 * grid - 1) ** 2 + 3) * heads
     embed = 3 * patch * patch * d + d + d + (grid * grid + 1) * d
-    return embed + depth * (per_block + rel_table) + 2 * d
+    return embed + depth * (per_block + rel_table) + (2 * d if final_norm else 0)
 
 
 @functools.cache
@@ -90,6 +92,19 @@ def test_config_loads_and_builds(path):
         assert cfg.crop_size == (512, 512) and cfg.model.backbone.img_size == (512, 512)
         assert cfg.train_dataloader.dataset.type == "ADE20KDataset"
         assert cfg.model.decode_head.num_classes == 150
+        # mmseg's MAE recipe: no final norm (its MAE backbone defaults to final_norm=False and
+        # the upstream config keeps that default)
+        assert cfg.model.backbone.final_norm is False
+        assert inspect.signature(MAE).parameters["final_norm"].default is False
+        # random-scale jitter 0.5-2.0 for training, one scale for testing
+        train = {t["type"]: t for t in cfg.train_dataloader.dataset.pipeline}
+        assert train["RandomResize"]["ratio_range"] == (0.5, 2.0)
+        assert train["RandomCrop"]["crop_size"] == (512, 512)
+        test = {t["type"]: t for t in cfg.test_dataloader.dataset.pipeline}
+        assert test["Resize"]["scale"] == (2048, 512) and "TestTimeAug" not in test
+        assert cfg.model.test_cfg == dict(mode="slide", crop_size=(512, 512), stride=(341, 341))
+        text = path.read_text() if prefix == "lut_vit-b16" else ""
+        assert "single-scale training" not in text
         # the checkpoint path names the pre-training config that writes it
         assert cfg.model.pretrained == f"work_dirs/{pre}/epoch_400.pth"
         assert (ROOT / "configs" / "mmpretrain" / f"{pre}.py").is_file()

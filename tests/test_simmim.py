@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from lut_plugin.mmpretrain.models import LUTSimMIM, SimMIMViews, SimMIMViT, masked_token_mean
+from lut_plugin.mmpretrain.models import LUTSimMIM, LUTSimMIMViT, SimMIMViews, masked_token_mean
 
 IMG, PATCH, MASK_PATCH, DIM = 32, 4, 8, 64
 GRID = IMG // PATCH  # 8x8 patches
@@ -27,7 +27,7 @@ def mmpretrain_scope():
 
 def tiny_backbone_cfg(**overrides) -> dict:
     cfg = dict(
-        type="SimMIMViT",
+        type="LUTSimMIMViT",
         arch=dict(embed_dims=DIM, num_layers=2, num_heads=4, feedforward_channels=4 * DIM),
         img_size=IMG,
         patch_size=PATCH,
@@ -320,4 +320,4 @@ def test_upstream_simmim_runs_with_the_vit_encoder():
     pixel_mask = m1.reshape(GRID, GRID).repeat_interleave(PATCH, 0).repeat_interleave(PATCH, 1)
     expected = (rec - x).abs()[pixel_mask.expand(2, 3, IMG, IMG).bool()].mean()
     torch.testing.assert_close(loss, expected)
-    assert isinstance(model.backbone, SimMIMViT)
+    assert isinstance(model.backbone, LUTSimMIMViT)

@@ -1,8 +1,12 @@
-"""Convert LUT checkpoints: export an encoder for mmseg, or import reference (timm) weights.
+"""Convert LUT checkpoints: export an encoder for mmseg or timm, or import reference weights.
 
     python tools/convert_checkpoint.py --to mmseg \
         work_dirs/lut_vitb_400e/epoch_400.pth \
         pretrain/lut_vitb_400e_mmseg.pth [--encoder student|teacher]
+
+    python tools/convert_checkpoint.py --to timm \
+        work_dirs/lut_vitb_400e/epoch_400.pth \
+        pretrain/lut_vitb_400e_timm.safetensors [--encoder student|teacher]
 
     python tools/convert_checkpoint.py --from timm checkpoint-399.pth lut_vitb_400e.pth \
         [--teacher-key model_ema]
@@ -14,6 +18,14 @@ record in ``meta``. The LUT segmentation configs do not need it (their ``LUTMAE`
 the pre-training checkpoint directly); it is for sharing a small file, or for mmseg's own ``MAE``
 configs (``model.pretrained=<output>``), whose loader is not strict.
 
+``--to timm``:
+The chosen encoder under timm's ``VisionTransformer`` key names, as a plain state dict
+(``.safetensors``, or ``.pth``/``.pt`` for ``torch.save``; the file extension decides), which
+``timm.create_model('vit_{small,base,large}_patch16_224', num_classes=0)`` loads with
+``strict=True`` (ViT-S = DeiT-S geometry, 384-d x 12 blocks x 6 heads). Before writing, the
+tool loads it into that timm model (built on the meta device, no weights allocated) with
+``strict=True``; another geometry is checked against a generic timm ``VisionTransformer``.
+
 ``--from timm``: weights of the MAE-based reference implementation (timm key names,
 ``model`` holding encoder, decoder, projector ``head.*`` and ``predictor.*``; the teacher, if
 saved, under ``--teacher-key``) become a ``LUT`` state dict for this project (``load_from`` or
@@ -23,6 +35,7 @@ saved, under ``--teacher-key``) become a ``LUT`` state dict for this project (``
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import os.path as osp
 import sys
@@ -45,7 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("src", help="pre-training checkpoint (e.g. work_dirs/<run>/epoch_400.pth)")
     parser.add_argument("dst", help="output file")
     direction = parser.add_mutually_exclusive_group(required=True)
-    direction.add_argument("--to", choices=["mmseg"], help="export an encoder for this framework")
+    direction.add_argument(
+        "--to", choices=["mmseg", "timm"], help="export an encoder for this framework"
+    )
     direction.add_argument(
         "--from", dest="from_", choices=["timm"], help="import reference-implementation weights"
     )
@@ -113,8 +128,106 @@ def convert_from_timm(
     return state_dict
 
 
+#: (width, depth, mlp width, patch, grid) -> timm model name of the paper's ViT sizes.
+TIMM_MODELS = {
+    (384, 12, 1536, 16, 14): "vit_small_patch16_224",
+    (768, 12, 3072, 16, 14): "vit_base_patch16_224",
+    (1024, 24, 4096, 16, 14): "vit_large_patch16_224",
+}
+
+
+def encoder_geometry(state_dict: dict) -> dict:
+    """Width, depth, MLP width, patch size and patch grid of a timm-named ViT encoder."""
+    width = state_dict["pos_embed"].shape[-1]
+    n_grid = state_dict["pos_embed"].shape[1] - 1  # one cls token
+    return dict(
+        width=width,
+        depth=len({k.split(".")[1] for k in state_dict if k.startswith("blocks.")}),
+        mlp=state_dict["blocks.0.mlp.fc1.weight"].shape[0],
+        patch=state_dict["patch_embed.proj.weight"].shape[-1],
+        grid=math.isqrt(n_grid),
+    )
+
+
+def check_loads_in_timm(state_dict: dict, src: str) -> str:
+    """Load ``state_dict`` into the matching timm ViT (meta device) strictly; return its name.
+
+    The paper's sizes map to ``vit_{small,base,large}_patch16_224``; other geometries (e.g. the
+    CPU toy models) are checked against a ``VisionTransformer`` of the same shapes. The number
+    of heads is not in the weights, so it is not checked.
+    """
+    import timm
+    from timm.models.vision_transformer import VisionTransformer
+
+    geo = encoder_geometry(state_dict)
+    key = (geo["width"], geo["depth"], geo["mlp"], geo["patch"], geo["grid"])
+    name = TIMM_MODELS.get(key)
+    with torch.device("meta"):
+        if name is not None:
+            model = timm.create_model(name, pretrained=False, num_classes=0)
+        else:
+            model = VisionTransformer(
+                img_size=geo["grid"] * geo["patch"],
+                patch_size=geo["patch"],
+                embed_dim=geo["width"],
+                depth=geo["depth"],
+                num_heads=1,  # shapes do not depend on it
+                mlp_ratio=geo["mlp"] / geo["width"],
+                num_classes=0,
+            )
+    try:
+        model.load_state_dict(state_dict, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{src!r}: the exported encoder does not load into timm "
+            f"{name or 'VisionTransformer'} {geo}: {exc}"
+        ) from exc
+    return name or (
+        f"VisionTransformer(img_size={geo['grid'] * geo['patch']}, patch_size={geo['patch']}, "
+        f"embed_dim={geo['width']}, depth={geo['depth']}, "
+        f"mlp_ratio={geo['mlp'] / geo['width']:g}, num_heads=<as trained>)"
+    )
+
+
+def convert_to_timm(src: str, dst: str, encoder: str = "student") -> tuple[dict, str]:
+    """Write the chosen encoder of ``src`` under timm key names; return it and the timm model."""
+    from lut_plugin.checkpoint import encoder_to_timm
+
+    suffix = osp.splitext(dst)[1]
+    if suffix not in {".safetensors", ".pth", ".pt"}:
+        raise ValueError(f"--to timm writes .safetensors, .pth or .pt files, got {dst!r}")
+    ckpt = load_checkpoint_file(src)
+    encoder_sd = extract_encoder(ckpt, encoder, src)
+    if "pos_embed" not in encoder_sd or "patch_embed.projection.weight" not in encoder_sd:
+        raise ValueError(
+            f"{src!r}: the {encoder} encoder has no patch_embed.projection.weight / pos_embed; "
+            f"not a ViT encoder. Its first keys: {list(encoder_sd)[:5]}"
+        )
+    # safetensors wants contiguous tensors that share no storage.
+    state_dict = {
+        k: v.detach().clone().contiguous() for k, v in encoder_to_timm(encoder_sd).items()
+    }
+    timm_model = check_loads_in_timm(state_dict, src)
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        meta = dict(source=osp.abspath(src), encoder=encoder, timm_model=timm_model)
+        save_file(state_dict, dst, metadata=meta)
+    else:
+        torch.save(state_dict, dst)
+    return state_dict, timm_model
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.to == "timm":
+        state_dict, timm_model = convert_to_timm(args.src, args.dst, args.encoder)
+        print(
+            f"wrote {args.dst}: {args.encoder} encoder of {args.src}, {len(state_dict)} tensors; "
+            f"loads strictly into timm {timm_model} (num_classes=0)"
+        )
+        return
     if args.from_ == "timm":
         state_dict = convert_from_timm(args.src, args.dst, args.teacher_key, args.unsafe_load)
         print(f"wrote {args.dst}: {len(state_dict)} tensors from {args.src}")

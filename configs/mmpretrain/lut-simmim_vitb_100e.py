@@ -10,7 +10,7 @@
 #   MIM:     view 1 only; L_BC: each view's encoder outputs averaged over its unmasked
 #            positions -> projector -> predictor, against the momentum teacher's projection
 #            of the other full view (all positions pooled);
-#   teacher: EMA of encoder + projector, 0.996 -> 1 (cosine), MomentumTeacherHook.
+#   teacher: EMA of encoder + projector, 0.996 -> 1 (cosine), after every optimiser step.
 _base_ = ['./simmim_vitb_100e.py', './_base_/lut_pipeline.py']
 
 model = dict(
@@ -35,6 +35,11 @@ model = dict(
     base_momentum=0.996,
     end_momentum=1.0)
 
-train_dataloader = dict(dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
+# drop_last: the heads' BatchNorm needs more than one image per batch (as the reference)
+train_dataloader = dict(
+    drop_last=True, dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
 
-custom_hooks = [dict(type='MomentumTeacherHook')]
+# stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
+custom_hooks = [dict(type='DeferredFiniteCheckHook')]
+runner_type = 'LUTRunner'
+

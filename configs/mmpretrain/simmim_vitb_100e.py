@@ -2,7 +2,7 @@
 #
 # mmpretrain ships SimMIM for Swin only; this config takes its 100-epoch Swin recipe and puts
 # SimMIM's own ViT-B/16 settings in (microsoft/SimMIM simmim_pretrain__vit_base__img224):
-#   encoder: SimMIMViT (= BEiTPretrainViT + SimMIM's mask-token forward): cls token, no
+#   encoder: LUTSimMIMViT (= BEiTPretrainViT + SimMIM's mask-token forward): cls token, no
 #            absolute position embedding, one relative position bias shared by all blocks,
 #            layer scale 0.1, q/v biases, LN eps 1e-6, final norm, drop path 0.1;
 #   decoder: SimMIMLinearDecoder (1x1 conv to 16*16*3, pixel shuffle 16);
@@ -21,7 +21,7 @@ model = dict(
     type='SimMIM',
     backbone=dict(
         _delete_=True,
-        type='SimMIMViT',
+        type='LUTSimMIMViT',
         arch='base',
         img_size=224,
         patch_size=16,

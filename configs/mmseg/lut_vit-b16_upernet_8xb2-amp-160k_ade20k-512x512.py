@@ -1,9 +1,14 @@
 # UperNet on a LUT-pre-trained ViT-B/16 for ADE20K, 512x512 crops, 160k iterations, 8 GPUs x 2 images.
 # mmseg's MAE recipe, which is the paper's (Table E): AdamW lr 1e-4, betas (0.9, 0.999), wd 0.05,
 # layer-wise lr decay 0.65 over the 12 blocks, 1500 linear warm-up iterations then poly,
-# drop path 0.1, single-scale training. Changed for LUT: the backbone (LUTMAE reads the
-# pre-training checkpoint strictly, resizes pos_embed 14x14 -> 32x32 and keeps the final norm)
-# and AMP, which the base config only names (its `fp16` key is not read by mmengine).
+# drop path 0.1, no final norm on the backbone features. Data as mmseg's ADE20K base: random
+# rescaling (ratio 0.5-2.0 of 2048x512) -> 512x512 crop -> flip -> photometric distortion for
+# training; one scale (2048x512, sliding 512 windows) for testing, no multi-scale / flip test.
+# (Table E's "no multi-scale training" is read as no multi-scale schedule beyond this standard
+# random-resize jitter, which MAE's and BEiT's ADE20K recipes also use.)
+# Changed for LUT: the backbone (LUTMAE reads the pre-training checkpoint strictly and resizes
+# pos_embed 14x14 -> 32x32) and AMP, which the base config only names (its `fp16` key is not
+# read by mmengine).
 _base_ = "mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py"
 
 custom_imports = dict(imports=["lut_plugin"], allow_failed_imports=False)
@@ -17,7 +22,10 @@ model = dict(
     backbone=dict(
         type="LUTMAE",
         encoder="student",  # the online encoder, as in the paper; 'teacher' = momentum encoder
-        final_norm=True,  # apply the pre-trained final LayerNorm to the last block's output
+        # mmseg's MAE recipe: the four UperNet inputs are raw block outputs; the pre-trained
+        # final LayerNorm (ln1) is not loaded (the loader logs the skip). final_norm=True
+        # would apply it to the last block's output instead.
+        final_norm=False,
     ),
 )
 

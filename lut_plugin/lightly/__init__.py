@@ -1,7 +1,8 @@
 """LUT building blocks in lightly's style, for lightly / plain PyTorch training loops.
 
-Thin wrappers over :mod:`lut_plugin.core`; see ``tests/test_lightly_adapter.py`` for a
-complete LUT step with lightly's ``MaskedVisionTransformerTIMM`` and ``MAEDecoderTIMM``.
+Thin wrappers over :mod:`lut_plugin.core`, plus LUT's two views as a lightly transform;
+``examples/lightly_lut.py`` trains LUT with them and lightly's ``MaskedVisionTransformerTIMM``
+/ ``MaskedVisionTransformerDecoderTIMM``.
 """
 
 from lut_plugin.core import MomentumTeacher, cosine_momentum  # noqa: E402  (re-exported)
@@ -9,11 +10,15 @@ from lut_plugin.core import MomentumTeacher, cosine_momentum  # noqa: E402  (re-
 from .heads import LUTPredictionHead, LUTProjectionHead
 from .loss import BroaderContextLoss
 from .masking import disjoint_token_masks
+from .transforms import LUTTransform, LUTView1Transform, LUTView2Transform
 
 __all__ = [
     "BroaderContextLoss",
     "LUTPredictionHead",
     "LUTProjectionHead",
+    "LUTTransform",
+    "LUTView1Transform",
+    "LUTView2Transform",
     "MomentumTeacher",
     "cosine_momentum",
     "disjoint_token_masks",

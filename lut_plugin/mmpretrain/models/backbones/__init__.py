@@ -1,4 +1,4 @@
 from .lut_vit import LUTViT, TwoViewLatents
-from .simmim_vit import SimMIMMasks, SimMIMViews, SimMIMViT
+from .simmim_vit import LUTSimMIMViT, SimMIMMasks, SimMIMViews
 
-__all__ = ["LUTViT", "TwoViewLatents", "SimMIMMasks", "SimMIMViT", "SimMIMViews"]
+__all__ = ["LUTViT", "TwoViewLatents", "SimMIMMasks", "LUTSimMIMViT", "SimMIMViews"]

@@ -36,7 +36,7 @@ class SimMIMViews(NamedTuple):
 
 
 @MODELS.register_module()
-class SimMIMViT(BEiTPretrainViT):
+class LUTSimMIMViT(BEiTPretrainViT):
     """ViT-B/16 encoder of SimMIM, usable by mmpretrain's ``SimMIM`` and by ``LUTSimMIM``.
 
     SimMIM's ViT (`SimMIM: A Simple Framework for Masked Image Modeling

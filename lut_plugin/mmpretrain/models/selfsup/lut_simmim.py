@@ -34,7 +34,7 @@ def masked_token_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class LUTSimMIM(LUT):
     """LUT (SimMIM flavour, supplementary Table A of the LUT paper).
 
-    SimMIM's encoder (``SimMIMViT``) keeps every token and replaces the masked
+    SimMIM's encoder (``LUTSimMIMViT``) keeps every token and replaces the masked
     ones by a learnable mask token; a linear head (mmpretrain's
     ``SimMIMLinearDecoder``: 1x1 conv + pixel shuffle) reconstructs the
     normalised pixels of view 1 and ``SimMIMHead`` takes the L1 loss over
@@ -46,11 +46,11 @@ class LUTSimMIM(LUT):
     all patch tokens of the full view.
 
     Masks: one block-level noise draw per image gives view 1 SimMIM's
-    block-wise mask and view 2 a disjoint visible set (see ``SimMIMViT``).
+    block-wise mask and view 2 a disjoint visible set (see ``LUTSimMIMViT``).
     View 2 is also encoded with the mask token at its masked positions.
 
     Args:
-        backbone (dict): ``SimMIMViT`` config.
+        backbone (dict): ``LUTSimMIMViT`` config.
         neck (dict, optional): ``SimMIMLinearDecoder``. Needed when ``w_mim > 0``.
         head (dict, optional): ``SimMIMHead`` with
             ``PixelReconstructionLoss(criterion='L1', channel=3)``. Needed when

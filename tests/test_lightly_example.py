@@ -1,0 +1,136 @@
+"""``examples/lightly_lut.py`` runs; ``LUTTransform`` makes the two views of METHOD.md step 1."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+from PIL import Image, ImageOps
+from torchvision.transforms.functional import to_tensor
+
+from lut_plugin.lightly import LUTTransform, LUTView1Transform, LUTView2Transform
+
+_spec = importlib.util.spec_from_file_location("lightly_lut", ROOT / "examples/lightly_lut.py")
+example = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(example)
+
+
+def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to float rounding (lightly's ToTensor scales by 1/255, to_tensor divides)."""
+    return torch.allclose(a, b, atol=1e-6, rtol=0)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """torchvision draws with torch's generator, lightly's blur/solarize with numpy's."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+def _image(size: int = 16, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+# -- the example ------------------------------------------------------------------------
+def test_example_trains_two_steps_on_tiny_random_images(capsys):
+    argv = [
+        "--model", "vit_tiny_patch16_224", "--input-size", "32", "--batch-size", "4",
+        "--max-steps", "2", "--decoder-dim", "32", "--decoder-depth", "1", "--head-dim", "64",
+        "--num-workers", "0",
+    ]  # fmt: skip
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # lightly's deprecations are FutureWarnings
+        model = example.main(argv)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    assert [line.split(":")[0] for line in lines] == ["step 1/2", "step 2/2"]
+    for line in lines:
+        values = [float(v) for v in line.split(":")[1].split()[1::2]]
+        assert len(values) == 3 and all(np.isfinite(values))
+    # the teacher was updated (momentum 0.996 at the first step) and is still a frozen copy
+    teacher, student = model.teacher["backbone"].vit, model.backbone.vit
+    assert not model.teacher.training
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    w_t, w_s = teacher.blocks[0].attn.qkv.weight, student.blocks[0].attn.qkv.weight
+    assert not torch.equal(w_t, w_s)
+
+
+# -- LUTTransform -----------------------------------------------------------------------
+def test_transform_gives_two_normalised_views():
+    views = LUTTransform(LUTView1Transform(16), LUTView2Transform(16))(_image(20))
+    assert len(views) == 2
+    for view in views:
+        assert view.shape == (3, 16, 16) and view.dtype == torch.float32
+    assert views[0].min() < 0  # ImageNet normalisation applied
+
+
+def test_view1_is_a_reflect_padded_crop_possibly_flipped():
+    """Every draw equals one of the 9 x 9 windows of the 4-px reflect-padded image, or its
+    mirror; over many draws, several offsets and both flips occur."""
+    image = _image(16)
+    padded = torch.nn.functional.pad(to_tensor(image)[None], (4, 4, 4, 4), mode="reflect")[0]
+    windows = {
+        (dy, dx, flip): (w.flip(-1) if flip else w)
+        for dy in range(9)
+        for dx in range(9)
+        for flip in (False, True)
+        for w in [padded[:, dy : dy + 16, dx : dx + 16]]
+    }
+    transform = LUTView1Transform(16, normalize=None)
+    seen = set()
+    for _ in range(40):
+        view = transform(image)
+        match = [key for key, w in windows.items() if same(view, w)]
+        assert match, "view is not a window of the reflect-padded image"
+        seen.update(match)
+    assert len({(dy, dx) for dy, dx, _ in seen}) > 5 and {f for *_, f in seen} == {False, True}
+
+
+def test_view2_applies_exactly_one_of_grayscale_solarize_blur():
+    """Colour jitter off and no geometric change: each output is exactly the grayscale image,
+    exactly the solarised image, or a blurred image (smoother, neither of the other two)."""
+    image = _image(16)
+    transform = LUTView2Transform(16, padding=0, hf_prob=0.0, cj_prob=0.0, normalize=None)
+    gray = to_tensor(image.convert("L").convert("RGB"))
+    solarized = to_tensor(ImageOps.solarize(image, threshold=128))
+    original = to_tensor(image)
+
+    def roughness(x):
+        return (x[:, 1:] - x[:, :-1]).abs().mean() + (x[:, :, 1:] - x[:, :, :-1]).abs().mean()
+
+    counts = {"gray": 0, "solarize": 0, "blur": 0}
+    for _ in range(90):
+        view = transform(image)
+        if same(view, gray):
+            counts["gray"] += 1
+        elif same(view, solarized):
+            counts["solarize"] += 1
+        else:
+            assert not same(view[0], view[1])  # not gray after all
+            assert roughness(view) < roughness(original)
+            counts["blur"] += 1
+    assert all(n >= 15 for n in counts.values()), counts  # uniform choice, 30 expected each
+
+
+def test_view2_settings_follow_method_step_1():
+    transform = LUTView2Transform().transform.transforms
+    resize, crop, flip, jitter, choice = transform[:5]
+    assert resize.size == [224] and resize.interpolation.value == "bicubic"
+    assert (crop.size, crop.padding, crop.padding_mode) == ((224, 224), [4, 4, 4, 4], "reflect")
+    assert flip.p == 0.5
+    assert jitter.p == 0.8
+    (cj,) = jitter.transforms
+    assert (cj.brightness, cj.contrast, cj.saturation, cj.hue) == (
+        (0.6, 1.4), (0.6, 1.4), (0.8, 1.2), (-0.1, 0.1)
+    )  # fmt: skip
+    names = [type(t).__name__ for t in choice.transforms]
+    assert names == ["Grayscale", "RandomSolarization", "GaussianBlur"]
+    assert choice.p == pytest.approx([1 / 3] * 3)
+    blur = choice.transforms[2]
+    assert (blur.prob, tuple(blur.sigmas)) == (1.0, (0.1, 2.0))
+    assert choice.transforms[1].prob == 1.0 and choice.transforms[1].threshold == 128
