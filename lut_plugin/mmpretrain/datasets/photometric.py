@@ -8,12 +8,12 @@ same pixels from the BGR uint8 arrays of an mmpretrain pipeline without building
 images or float images:
 
 * brightness, contrast, solarize: one 256-entry table through ``cv2.LUT``;
+* luma and grayscale: PIL's integer luma, exact with ``cv2.transform`` on int32;
 * saturation: PIL's float32 blend with the luma, in place;
-* luma, grayscale and hue: per-colour tables over all 2**24 colours, built once per
-  process (about 2 s, 112 MiB; with the ``fork`` start method data-loader workers share
-  the parent's copy). PIL quantises hue to 256 steps, so a hue jitter cannot be
-  approximated: one step off moves a saturated channel by up to 6 grey levels. The tables
-  reproduce PIL's float arithmetic exactly, checked over all 2**24 colours;
+* hue: PIL quantises hue to 256 steps, so a hue jitter cannot be approximated: one step
+  off moves a saturated channel by up to 6 grey levels. Small tables (about 1 MiB, built
+  once per process by :func:`hsv_tables`) reproduce Pillow's float arithmetic of its HSV
+  conversions exactly, checked over all 2**24 colours;
 * Gaussian blur: PIL's box radius (in PIL's float32 arithmetic) and its six rounded box
   passes, each one ``cv2.filter2D`` in float64.
 
@@ -35,14 +35,15 @@ __all__ = [
     "adjust_contrast",
     "adjust_hue",
     "adjust_saturation",
-    "colour_tables",
     "gaussian_blur",
     "grayscale",
+    "hsv_tables",
     "luma",
     "solarize",
 ]
 
 _F32 = np.float32
+_LUMA_BGR = np.array([[7471, 38470, 19595]], dtype=np.float64)  # PIL's 'L' weights / 2**16
 
 
 def _check(img: np.ndarray) -> np.ndarray:
@@ -93,62 +94,60 @@ def _rgb_to_pil_hsv(r: np.ndarray, g: np.ndarray, b: np.ndarray):
     return hue.astype(np.uint32), sat.astype(np.uint32), maxc.astype(np.uint32)
 
 
-# Pillow's hsv2rgb: sector i = floor(6h/255) (6 wraps to 0) picks where v, p, q, t go.
-_SECTOR_RGB = np.array([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])
-
-
-def _pil_hsv_to_bgr(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Pillow's ``hsv2rgb`` (Convert.c) on uint8 arrays; returns (N, 3) BGR."""
-    f64 = np.float64
-    hf = h.astype(f64) * 6.0 / 255.0
-    i = np.floor(hf)
-    f = (hf - i).astype(_F32)
-    fs = (s.astype(f64) / 255.0).astype(_F32)
-    vf = v.astype(f64)
-    # C round() of a non-negative double is floor(x + 0.5), and x + 0.5 is exact here.
-    p = np.floor(vf * (1.0 - fs.astype(f64)) + 0.5)
-    q = np.floor(vf * (1.0 - (fs * f).astype(f64)) + 0.5)
-    t = np.floor(vf * (1.0 - fs.astype(f64) * (1.0 - f.astype(f64))) + 0.5)
-    candidates = np.clip(np.stack([vf, p, q, t]), 0, 255).astype(np.uint8)
-    order = _SECTOR_RGB[i.astype(np.int64) % 6]  # (N, 3) rows of R, G, B sources
-    rgb = np.take_along_axis(candidates, order.T, axis=0).T
-    rgb[s == 0] = v[s == 0, None]
-    return np.ascontiguousarray(rgb[:, ::-1])
+# Which of v, p and the third channel x go to B, G, R in each hue sector (Pillow's hsv2rgb).
+_SECTOR_BGR = np.array([[1, 2, 0], [1, 0, 2], [2, 0, 1], [0, 2, 1], [0, 1, 2], [2, 1, 0]])
 
 
 @functools.cache
-def colour_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Per-colour tables, built on first use and kept for the process.
+def hsv_tables() -> dict[str, np.ndarray]:
+    """Small tables (about 1 MiB) that reproduce Pillow's 8-bit HSV conversions exactly.
+
+    Built once per process from :func:`_rgb_to_pil_hsv` and Pillow's ``hsv2rgb``
+    formulas, in Pillow's float32/float64 arithmetic.
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: ``forward`` (2**24 uint32), indexed by the BGR
-        colour ``b | g << 8 | r << 16``, holding PIL's ``v | s << 8 | h << 16 | L << 24``
-        (HSV and luma); ``backward`` (2**24 x 3 uint8), indexed by ``v | s << 8 | h << 16``,
-        holding PIL's HSV -> RGB conversion as BGR.
+        dict[str, np.ndarray]:
+
+        - ``hue`` (511 * 511 uint8): PIL's hue, which depends on the colour only through
+          ``(r - g, g - b)``, indexed by ``(r - g + 255) * 511 + (g - b + 255)``;
+        - ``sat`` (256 * 256 uint8): PIL's saturation, indexed by ``(max - min) << 8 | max``;
+        - ``p`` (256 * 256 uint8): ``round(v (1 - s / 255))``, indexed by ``s << 8 | v``;
+        - ``x_scale`` (256 * 256 float64): ``1 - fs f`` (odd sectors, Pillow's ``q``) or
+          ``1 - fs (1 - f)`` (even sectors, ``t``), indexed by ``s << 8 | h``, so that
+          ``round(v * x_scale)`` is the third channel;
+        - ``shift`` (3 x 256 uint8): for B, G and R, 8 times the index (0: v, 1: p, 2: x)
+          of the value that Pillow puts there in the hue's sector ``floor(6 h / 255) % 6``.
     """
-    forward = np.empty(1 << 24, dtype=np.uint32)
-    backward = np.empty((1 << 24, 3), dtype=np.uint8)
-    hi, lo = np.divmod(np.arange(1 << 16, dtype=np.uint32), 256)
-    hi8, lo8 = hi.astype(np.uint8), lo.astype(np.uint8)
-    for top in range(256):
-        rows = slice(top << 16, (top + 1) << 16)
-        # forward: top = r, hi = g, lo = b
-        r = np.full(1 << 16, top, dtype=np.uint8)
-        hue, sat, val = _rgb_to_pil_hsv(r, hi8, lo8)
-        luma24 = r.astype(np.uint32) * 19595 + hi * 38470 + lo * 7471 + 0x8000
-        forward[rows] = val | sat << 8 | hue << 16 | (luma24 >> 16) << 24
-        # backward: top = h, hi = s, lo = v
-        backward[rows] = _pil_hsv_to_bgr(r, hi8, lo8)
-    forward.flags.writeable = False
-    backward.flags.writeable = False
-    return forward, backward
-
-
-def _forward(img: np.ndarray) -> np.ndarray:
-    """``v | s << 8 | h << 16 | L << 24`` of every pixel, (H, W) uint32."""
-    index = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA).view("<u4")[..., 0]
-    index &= 0xFFFFFF
-    return colour_tables()[0].take(index)
+    f64 = np.float64
+    # hue by (r - g, g - b): the colour with these differences and min(r, g, b) = 0
+    a, d = np.meshgrid(np.arange(-255, 256), np.arange(-255, 256), indexing="ij")
+    g = np.maximum(np.maximum(-a, 0), d)
+    r, b = g + a, g - d
+    valid = (np.maximum(np.maximum(r, g), b) <= 255).ravel()
+    hue = np.zeros(511 * 511, dtype=np.uint8)
+    hue[valid] = _rgb_to_pil_hsv(*(c.ravel()[valid].astype(np.uint8) for c in (r, g, b)))[0]
+    # saturation by (max - min, max)
+    cr, maxc = np.divmod(np.arange(1 << 16), 256)
+    ok = cr <= maxc
+    sat = np.zeros(1 << 16, dtype=np.uint8)
+    top, low = maxc[ok].astype(np.uint8), (maxc - cr)[ok].astype(np.uint8)
+    sat[ok] = _rgb_to_pil_hsv(top, low, low)[1]
+    # Pillow's hsv2rgb, in its float/double arithmetic
+    h8 = np.arange(256, dtype=f64)
+    i = np.floor(h8 * 6.0 / 255.0)
+    f = (h8 * 6.0 / 255.0 - i).astype(_F32)
+    fs = (np.arange(256, dtype=f64) / 255.0).astype(_F32)
+    v = np.arange(256, dtype=f64)
+    p = np.floor(v[None, :] * (1.0 - fs.astype(f64))[:, None] + 0.5).astype(np.uint8)
+    q_scale = 1.0 - (fs[:, None] * f[None, :]).astype(f64)
+    t_scale = 1.0 - fs.astype(f64)[:, None] * (1.0 - f.astype(f64))[None, :]
+    sector = i.astype(np.int64) % 6
+    x_scale = np.where(sector[None, :] % 2 == 1, q_scale, t_scale)
+    shift = (8 * _SECTOR_BGR[sector].T).astype(np.uint8)
+    tables = dict(hue=hue, sat=sat, p=p.ravel(), x_scale=x_scale.ravel(), shift=shift)
+    for table in tables.values():
+        table.flags.writeable = False
+    return tables
 
 
 # ----------------------------------------------------------------- public functions
@@ -161,7 +160,8 @@ def luma(img: np.ndarray) -> np.ndarray:
     Returns:
         np.ndarray: (H, W) uint8 luma.
     """
-    return (_forward(_check(img)) >> 24).astype(np.uint8)
+    weighted = cv2.transform(_check(img).astype(np.int32), _LUMA_BGR)  # exact integers
+    return ((weighted + 0x8000) >> 16).astype(np.uint8)
 
 
 def grayscale(img: np.ndarray) -> np.ndarray:
@@ -243,11 +243,37 @@ def adjust_hue(img: np.ndarray, hue_factor: float) -> np.ndarray:
     """
     if not -0.5 <= hue_factor <= 0.5:
         raise ValueError(f"hue_factor ({hue_factor}) is not in [-0.5, 0.5]")
-    img = _check(img)
-    hsv = _forward(img)
-    hsv += np.uint32((int(hue_factor * 255) % 256) << 16)  # a carry only reaches the luma
-    hsv &= 0xFFFFFF
-    return colour_tables()[1].take(hsv, axis=0)
+    tables = hsv_tables()
+    blue, green, red = cv2.split(_check(img))
+    # PIL's HSV (Pillow's rgb2hsv), from small tables
+    r_g = cv2.subtract(red, green, dtype=cv2.CV_32S)
+    r_g *= 511
+    r_g += cv2.subtract(green, blue, dtype=cv2.CV_32S)
+    r_g += 255 * 511 + 255
+    hue = tables["hue"].take(r_g)
+    value = cv2.max(cv2.max(blue, green), red)
+    chroma = cv2.subtract(value, cv2.min(cv2.min(blue, green), red))
+    sv = chroma.astype(np.uint16)
+    sv <<= 8
+    sv |= value
+    sat = tables["sat"].take(sv)
+    # shift the hue (modulo 256), then Pillow's hsv2rgb
+    hue += np.uint8(int(hue_factor * 255) % 256)
+    sv = sat.astype(np.uint16)
+    sv <<= 8
+    sh = sv | hue
+    sv |= value
+    x = tables["x_scale"].take(sh)
+    x *= value
+    x += 0.5
+    # pack (v, p, x) into bytes 0, 1, 2; each output channel shifts out its byte
+    packed = x.astype(np.uint32)
+    packed <<= 8
+    packed |= tables["p"].take(sv)
+    packed <<= 8
+    packed |= value
+    planes = [(packed >> cv2.LUT(hue, shift)).astype(np.uint8) for shift in tables["shift"]]
+    return cv2.merge(planes)
 
 
 def solarize(img: np.ndarray, threshold: int = 128) -> np.ndarray:
