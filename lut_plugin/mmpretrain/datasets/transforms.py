@@ -191,11 +191,13 @@ class LUTPaddedRandomCrop(RandomCrop):
         """
         img = results["img"]
         h, w = img.shape[:2]
-        left, top, right, bottom = self._padding
+        extra = (0, 0, 0, 0)
         if self.pad_if_needed:  # as RandomCrop: centred, computed on the padded size
+            left, top, right, bottom = self._padding
             h_pad = math.ceil(max(0, self.crop_size[0] - (h + top + bottom)) / 2)
             w_pad = math.ceil(max(0, self.crop_size[1] - (w + left + right)) / 2)
-            left, top, right, bottom = left + w_pad, top + h_pad, right + w_pad, bottom + h_pad
+            extra = (w_pad, h_pad, w_pad, h_pad)
+        left, top, right, bottom = (a + b for a, b in zip(self._padding, extra))
         offset_h, offset_w, target_h, target_w = self.random_offsets(
             h + top + bottom, w + left + right
         )
@@ -204,15 +206,29 @@ class LUTPaddedRandomCrop(RandomCrop):
         y1, x1 = y0 + target_h, x0 + target_w
         window = img[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
         border = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
-        # A reflection reaching past the window would need pixels outside it.
+        # A reflection must stay inside the window, and two reflective paddings (padding,
+        # then pad_if_needed) reflect about different edges: pad the whole image then.
         reflective = self.padding_mode in ("reflect", "symmetric")
         if window.size == 0 or (
             reflective
-            and (max(border[:2]) >= window.shape[0] or max(border[2:]) >= window.shape[1])
-        ):
-            padded = cv2.copyMakeBorder(
-                img, top, bottom, left, right, _BORDERS[self.padding_mode], value=self.pad_val
+            and (
+                (any(extra) and any(self._padding))
+                or max(border[:2]) >= window.shape[0]
+                or max(border[2:]) >= window.shape[1]
             )
+        ):
+            padded = img
+            for pad_l, pad_t, pad_r, pad_b in (self._padding, extra):
+                if pad_l or pad_t or pad_r or pad_b:
+                    padded = cv2.copyMakeBorder(
+                        padded,
+                        pad_t,
+                        pad_b,
+                        pad_l,
+                        pad_r,
+                        _BORDERS[self.padding_mode],
+                        value=self.pad_val,
+                    )
             out = padded[offset_h : offset_h + target_h, offset_w : offset_w + target_w]
         elif any(border):
             out = cv2.copyMakeBorder(
