@@ -576,3 +576,58 @@ def test_snippet_combines_with_upstream_mae_config(tmp_path):
     pipe = cfg.train_dataloader.dataset.pipeline
     assert pipe[2]["transforms"][0][0]["type"] == "LUTPaddedRandomCrop"
     assert pipe[2]["transforms"][0][0]["crop_size"] == 224
+
+
+# ------------------------------------------------------------------ benchmark tool
+def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
+    """The benchmark's step and data parts on the tiny CPU config: every field is written
+    (timings are measured, never asserted)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench"
+    cmd = [
+        sys.executable, str(REPO / "tools" / "analysis" / "benchmark_lut_vs_mae.py"),
+        "--sizes", "tiny", "--batch", "2", "--steps", "1", "--warmup", "1", "--rounds", "1",
+        "--peak-tflops", "1.5", "--data-images", "4", "--data-size", "80", "60",
+        "--img-size", "32", "--workers", "1", "--loader-batch", "2", "--loader-batches", "1",
+        "--baseline-root", str(REPO), "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "lut_vs_mae.json").read_text())
+    assert result["meta"]["peak_tflops"] == 1.5 and result["meta"]["device"] == "cpu"
+    (row,) = result["rows"]
+    for model in ("mae", "lut"):
+        for key in (
+            "params_m", "gflops_per_image", "step_s", "images_per_s", "tflops_per_s",
+            "peak_fraction", "peak_mib", "step_mib",
+        ):  # fmt: skip
+            value = row[f"{model}_{key}"]
+            assert isinstance(value, float) and np.isfinite(value), (model, key, value)
+        assert row[f"{model}_peak_fraction"] == pytest.approx(row[f"{model}_tflops_per_s"] / 1.5)
+    for key in ("flop_ratio", "time_ratio", "memory_ratio", "step_memory_ratio"):
+        assert np.isfinite(row[key]) and row[key] > 0
+    assert row["flop_ratio"] > 1.5  # LUT adds a second view, the teacher and the heads
+    data = result["data"]
+    assert data["images"] == 4 and data["image_size"] == [80, 60] and data["img_size"] == 32
+    assert set(data["per_core"]) == {"mae", "lut", "lut_baseline"}
+    for entry in data["per_core"].values():
+        assert entry["images_per_s"] > 0 and entry["ms_per_image"]["LoadImageFromFile"] > 0
+    lut_ops = data["per_core"]["lut"]["ms_per_image"]
+    for name in ("LUTResizeEdge", "LUTPaddedRandomCrop", "RandomFlip", "PackInputs"):
+        assert name in lut_ops
+    assert data["per_core"]["lut"]["calls_per_image"]["LUTPaddedRandomCrop"] == 2
+    assert any(name.startswith("photometric.") for name in lut_ops)
+    assert "RandomResizedCrop" in data["per_core"]["mae"]["ms_per_image"]
+    assert data["lut_over_mae_per_core"] > 0
+    assert set(data["decoders"]["ms_per_image"]) == {"cv2", "pillow"}
+    assert 0 <= data["decoders"]["identical_fraction"] <= 1
+    assert set(data["dataloader"]["images_per_s"]) == {"mae", "lut"}
+    assert data["dataloader"]["workers"] == 1 and data["dataloader"]["lut_over_mae"] > 0
+    report = (out / "lut_vs_mae.md").read_text()
+    assert "GFLOP/img" in report and "images/s on one core" in report
+    assert (out / "lut_vs_mae.png").stat().st_size > 10_000
