@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--amp", action="store_true", help="enable automatic-mixed-precision training"
     )
     parser.add_argument(
+        "--compile", action="store_true", help="compile the transformer blocks (torch.compile)"
+    )
+    parser.add_argument(
         "--no-validate",
         action="store_true",
         help="whether not to evaluate the checkpoint during training",
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = Config.fromfile(args.config)
     cfg = utils.merge_train_args(cfg, args)
     cfg = utils.apply_runtime_fixes(cfg)
+    if args.compile:
+        cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="CompileTransformerBlocksHook")]
     if not args.no_resumable_rng:
         utils.add_resumable_rng_hook(cfg)
 

@@ -1,3 +1,7 @@
+from .compile_transformer_blocks_hook import (
+    CompileTransformerBlocksHook,
+    compile_transformer_blocks,
+)
 from .momentum_teacher_hook import MomentumTeacherHook
 
-__all__ = ["MomentumTeacherHook"]
+__all__ = ["CompileTransformerBlocksHook", "MomentumTeacherHook", "compile_transformer_blocks"]
