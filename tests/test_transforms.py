@@ -594,6 +594,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
         "--peak-tflops", "1.5", "--data-images", "4", "--data-size", "80", "60",
         "--img-size", "32", "--workers", "1", "--loader-batch", "2", "--loader-batches", "1",
         "--baseline-root", str(REPO), "--out", str(out),
+        "--compile", "--compile-backend", "eager",  # dynamo only: no C++ build in the test
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -609,7 +610,14 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
             value = row[f"{model}_{key}"]
             assert isinstance(value, float) and np.isfinite(value), (model, key, value)
         assert row[f"{model}_peak_fraction"] == pytest.approx(row[f"{model}_tflops_per_s"] / 1.5)
-    for key in ("flop_ratio", "time_ratio", "memory_ratio", "step_memory_ratio"):
+    for model in ("mae", "lut"):
+        for key in ("compiled_step_s", "compiled_speedup", "compiled_peak_mib"):
+            value = row[f"{model}_{key}"]
+            assert isinstance(value, float) and np.isfinite(value) and value > 0, (model, key)
+    assert result["meta"]["compile_backend"] == "eager"
+    for key in (
+        "flop_ratio", "time_ratio", "memory_ratio", "step_memory_ratio", "compiled_time_ratio",
+    ):  # fmt: skip
         assert np.isfinite(row[key]) and row[key] > 0
     assert row["flop_ratio"] > 1.5  # LUT adds a second view, the teacher and the heads
     data = result["data"]
@@ -629,5 +637,5 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     assert set(data["dataloader"]["images_per_s"]) == {"mae", "lut"}
     assert data["dataloader"]["workers"] == 1 and data["dataloader"]["lut_over_mae"] > 0
     report = (out / "lut_vs_mae.md").read_text()
-    assert "GFLOP/img" in report and "images/s on one core" in report
+    assert "GFLOP/img" in report and "images/s on one core" in report and "compiled" in report
     assert (out / "lut_vs_mae.png").stat().st_size > 10_000

@@ -95,7 +95,7 @@ def _step_worker(args: argparse.Namespace) -> dict:
     import resource
 
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils import flop_counter
 
     import lut_plugin  # noqa: F401
 
@@ -115,8 +115,22 @@ def _step_worker(args: argparse.Namespace) -> dict:
             losses = model.loss(inputs, data_samples=None)
         sum(losses.values()).backward()
 
-    # FLOPs of forward + backward, in eager mode, before anything is compiled
-    with FlopCounterMode(display=False) as counter:
+    # FLOPs of forward + backward, in eager mode, before anything is compiled. torch counts
+    # the CUDA attention kernels only; the CPU's are given the same formulas, so that the
+    # count does not depend on the device.
+    aten = torch.ops.aten
+
+    def attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query, key, value)
+
+    def attention_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
+
+    cpu_attention = {
+        aten._scaled_dot_product_flash_attention_for_cpu: attention,
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: attention_backward,
+    }
+    with flop_counter.FlopCounterMode(display=False, custom_mapping=cpu_attention) as counter:
         forward_backward()
     flops = counter.get_total_flops()
     optim.zero_grad(set_to_none=True)
@@ -132,7 +146,11 @@ def _step_worker(args: argparse.Namespace) -> dict:
     if args.compile:
         from lut_plugin.mmpretrain.engine.hooks import compile_transformer_blocks
 
-        compile_transformer_blocks(model)
+        kwargs = {"backend": args.compile_backend}
+        if args.compile_mode:
+            kwargs["mode"] = args.compile_mode
+        if compile_transformer_blocks(model, **kwargs) == 0:
+            raise RuntimeError(f"no transformer block to compile in {type(model).__name__}")
 
     def step(i: int) -> None:
         forward_backward()
@@ -188,7 +206,7 @@ def _run_worker(args: argparse.Namespace, extra: list[str], env: dict | None = N
 
 
 def _step_part(args: argparse.Namespace) -> list[dict]:
-    modes = ["eager", "compiled"] if args.compile else ["eager"]
+    modes = ["eager", "compiled"] if args.compile and not args.flops_only else ["eager"]
     results: dict[tuple, list[dict]] = {}
     for _ in range(1 if args.flops_only else args.rounds):
         for size in args.sizes:
@@ -198,9 +216,10 @@ def _step_part(args: argparse.Namespace) -> list[dict]:
                         "--step-worker", model, "--size", size, "--batch", str(args.batch),
                         "--steps", str(args.steps), "--warmup", str(args.warmup),
                         "--device", args.device,
-                    ] + ["--amp"] * args.amp + ["--compile"] * (mode == "compiled") + [
-                        "--flops-only"
-                    ] * args.flops_only  # fmt: skip
+                    ] + ["--amp"] * args.amp + ["--flops-only"] * args.flops_only  # fmt: skip
+                    if mode == "compiled":
+                        extra += ["--compile", "--compile-backend", args.compile_backend]
+                        extra += ["--compile-mode", args.compile_mode] if args.compile_mode else []
                     results.setdefault((size, mode, model), []).append(_run_worker(args, extra))
 
     def med(size: str, mode: str, model: str, key: str) -> float:
@@ -658,6 +677,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
     parser.add_argument("--compile", action="store_true", help="also time compiled blocks")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend")
+    parser.add_argument("--compile-mode", help="torch.compile mode, e.g. max-autotune")
     parser.add_argument("--flops-only", action="store_true", help="count FLOPs, no timing")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, for the fraction")
     parser.add_argument("--data-dir", help="JPEGs to use instead of generated ones")
@@ -697,6 +718,8 @@ def main() -> None:
         "warmup": args.warmup,
         "rounds": args.rounds,
         "compile": args.compile,
+        "compile_backend": args.compile_backend if args.compile else None,
+        "compile_mode": args.compile_mode if args.compile else None,
         "peak_tflops": args.peak_tflops,
         "cpu_count": os.cpu_count(),
         "torch_threads_step": "default",
