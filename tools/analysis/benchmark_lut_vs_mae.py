@@ -508,11 +508,20 @@ def _data_part(args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------------------- reports
 def _markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
     lines = []
+    if "load_average_start" in meta:
+        lines += [
+            f"Machine: {meta['cpu_count']} CPUs, 1-minute load average "
+            f"{meta['load_average_start']:.1f} at the start, "
+            f"{meta['load_average_end']:.1f} at the end.",
+            "",
+        ]
     if rows:
         mem_kind = "peak CUDA MiB" if meta["device"].startswith("cuda") else "peak RSS MiB"
         lines += [
             f"## Training step: device {meta['device']}, amp {meta['amp']}, "
-            f"{meta['steps']} timed steps x {meta['rounds']} rounds",
+            f"{meta['steps']} timed steps x {meta['rounds']} rounds"
+            if "mae_step_s" in rows[0]
+            else "## FLOPs per image: forward + backward, torch's FlopCounterMode",
             "",
             "| size | batch | MAE GFLOP/img | LUT GFLOP/img | FLOP ratio |"
             + (
@@ -722,13 +731,14 @@ def main() -> None:
         "compile_mode": args.compile_mode if args.compile else None,
         "peak_tflops": args.peak_tflops,
         "cpu_count": os.cpu_count(),
-        "torch_threads_step": "default",
+        "load_average_start": os.getloadavg()[0],
     }
     result = {"meta": meta, "rows": [], "data": None}
     if "step" in args.parts:
         result["rows"] = _step_part(args)
     if "data" in args.parts:
         result["data"] = _data_part(args)
+    meta["load_average_end"] = os.getloadavg()[0]  # other processes on the machine
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "lut_vs_mae.json").write_text(json.dumps(result, indent=2))
     report = _markdown(meta, result["rows"], result["data"])
