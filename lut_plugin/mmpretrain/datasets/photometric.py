@@ -8,7 +8,7 @@ same pixels from the BGR uint8 arrays of an mmpretrain pipeline without building
 images or float images:
 
 * brightness, contrast, solarize: one 256-entry table through ``cv2.LUT``;
-* luma and grayscale: PIL's integer luma, exact with ``cv2.transform`` on int32;
+* luma and grayscale: PIL's integer luma, exact with ``cv2.transform`` in float32;
 * saturation: PIL's float32 blend with the luma, in place;
 * hue: PIL quantises hue to 256 steps, so a hue jitter cannot be approximated: one step
   off moves a saturated channel by up to 6 grey levels. Small tables (about 1 MiB, built
@@ -43,7 +43,9 @@ __all__ = [
 ]
 
 _F32 = np.float32
-_LUMA_BGR = np.array([[7471, 38470, 19595]], dtype=np.float64)  # PIL's 'L' weights / 2**16
+# PIL's luma (19595 R + 38470 G + 7471 B + 2**15) / 2**16 on a BGR float32 image: exact in
+# float32 (multiples of 2**-16 below 256), so truncating it is Pillow's ">> 16".
+_LUMA_BGR = np.array([[7471, 38470, 19595, 32768]], dtype=_F32) / 65536
 
 
 def _check(img: np.ndarray) -> np.ndarray:
@@ -160,8 +162,7 @@ def luma(img: np.ndarray) -> np.ndarray:
     Returns:
         np.ndarray: (H, W) uint8 luma.
     """
-    weighted = cv2.transform(_check(img).astype(np.int32), _LUMA_BGR)  # exact integers
-    return ((weighted + 0x8000) >> 16).astype(np.uint8)
+    return cv2.transform(_check(img).astype(_F32), _LUMA_BGR).astype(np.uint8)
 
 
 def grayscale(img: np.ndarray) -> np.ndarray:
@@ -218,8 +219,8 @@ def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
     """
     img = _check(img)
     # Pillow's blend in float32, per pixel: in1 + alpha * (in2 - in1), clipped, truncated.
-    grey = cv2.cvtColor(luma(img), cv2.COLOR_GRAY2BGR).astype(_F32)
     out = img.astype(_F32)
+    grey = cv2.cvtColor(np.floor(cv2.transform(out, _LUMA_BGR)), cv2.COLOR_GRAY2BGR)
     out -= grey
     out *= _F32(factor)
     out += grey
