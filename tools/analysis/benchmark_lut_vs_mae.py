@@ -100,6 +100,8 @@ def _step_worker(args: argparse.Namespace) -> dict:
     import lut_plugin  # noqa: F401
 
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model, img = _build_model(args.size, args.model)
     model.to(device).train()
@@ -215,7 +217,7 @@ def _step_part(args: argparse.Namespace) -> list[dict]:
                     extra = [
                         "--step-worker", model, "--size", size, "--batch", str(args.batch),
                         "--steps", str(args.steps), "--warmup", str(args.warmup),
-                        "--device", args.device,
+                        "--device", args.device, "--threads", str(args.threads),
                     ] + ["--amp"] * args.amp + ["--flops-only"] * args.flops_only  # fmt: skip
                     if mode == "compiled":
                         extra += ["--compile", "--compile-backend", args.compile_backend]
@@ -519,6 +521,7 @@ def _markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
         mem_kind = "peak CUDA MiB" if meta["device"].startswith("cuda") else "peak RSS MiB"
         lines += [
             f"## Training step: device {meta['device']}, amp {meta['amp']}, "
+            f"torch threads {meta.get('torch_threads', 'default')}, "
             f"{meta['steps']} timed steps x {meta['rounds']} rounds"
             if "mae_step_s" in rows[0]
             else "## FLOPs per image: forward + backward, torch's FlopCounterMode",
@@ -685,6 +688,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--compile", action="store_true", help="also time compiled blocks")
     parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend")
     parser.add_argument("--compile-mode", help="torch.compile mode, e.g. max-autotune")
@@ -731,6 +735,7 @@ def main() -> None:
         "compile_mode": args.compile_mode if args.compile else None,
         "peak_tflops": args.peak_tflops,
         "cpu_count": os.cpu_count(),
+        "torch_threads": args.threads or "default",
         "load_average_start": os.getloadavg()[0],
     }
     result = {"meta": meta, "rows": [], "data": None}
