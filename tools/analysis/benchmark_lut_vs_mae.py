@@ -645,7 +645,7 @@ def _plot(result: dict, path: Path) -> None:
         if key == "data":
             groups = ["one core", f"DataLoader\n{data['dataloader']['workers']} workers"]
             names = list(data["per_core"])
-            labels = {"mae": "MAE (1 view)", "lut": "LUT (2 views)", "lut_baseline": "LUT baseline"}
+            labels = {"mae": "MAE (1 view)", "lut": "LUT (2 views)", "lut_baseline": "LUT before"}
             width = 0.8 / len(names)
             for k, name in enumerate(names):
                 values = [data["per_core"][name]["images_per_s"]]
@@ -657,7 +657,10 @@ def _plot(result: dict, path: Path) -> None:
                 for x, v in zip(xs, values):
                     ax.annotate(f"{v:.0f}", (x, v), ha="center", va="bottom", fontsize=8)
             ax.set_xticks(range(len(groups)), groups)
-            ax.legend(fontsize=8)
+            top = max(data["per_core"][n]["images_per_s"] for n in names)
+            top = max([top, *data["dataloader"]["images_per_s"].values()])
+            ax.set_ylim(0, top * 1.35)  # room for the legend above the bars
+            ax.legend(fontsize=8, loc="upper right", ncol=len(names))
         else:
             source = timed if key != "gflops_per_image" else rows
             xs = range(len(source))
@@ -668,8 +671,9 @@ def _plot(result: dict, path: Path) -> None:
             ax.bar([x + 0.2 for x in xs], lut, 0.4, label="LUT")
             for x, a, b in zip(xs, mae, lut):
                 ax.annotate(f"x{b / a:.2f}", (x + 0.2, b), ha="center", va="bottom", fontsize=9)
+            ax.set_ylim(top=max(mae + lut) * 3)  # room for the ratios and the legend
             ax.set_xticks(list(xs), [f"{r['size']}\nbatch {r['batch']}" for r in source])
-            ax.legend()
+            ax.legend(loc="upper left")
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=9)
     fig.suptitle(f"LUT vs MAE, device {meta['device']}, amp {meta['amp']}")
