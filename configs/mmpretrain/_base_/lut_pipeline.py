@@ -1,7 +1,8 @@
 # LUT two-view training pipeline (METHOD.md step 1), a base-config snippet.
 #
-# Once per image: resize the short side to `lut_img_size` (PIL bicubic); the resize is
-# deterministic, so doing it before the views split equals doing it in each view.
+# Once per image: resize the short side to `lut_img_size` (antialiased bicubic as PIL;
+# torchvision's uint8 kernel, within 1 grey level of PIL); the resize is deterministic, so
+# doing it before the views split equals doing it in each view.
 # Each view: random crop of `lut_img_size` after `lut_crop_padding` px reflect padding ->
 # random horizontal flip (each view draws its own). View 2 then: ColorJitter(0.4, 0.4, 0.2,
 # 0.1) with p=0.8 and exactly one of {grayscale, solarize (thr 128), Gaussian blur
@@ -48,10 +49,10 @@ view_pipeline2 = [dict(t) for t in view_pipeline1] + [
 lut_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='ResizeEdge',  # once for both views
+        type='LUTResizeEdge',  # once for both views; backend='pillow' for PIL's pixels
         scale=lut_img_size,
         edge='short',
-        backend='pillow',
+        backend='torchvision',
         interpolation='bicubic'),
     dict(type='MultiView', num_views=[1, 1], transforms=[view_pipeline1, view_pipeline2]),
     dict(type='PackInputs'),
