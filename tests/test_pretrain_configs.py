@@ -59,8 +59,8 @@ def test_recipe(name):
     assert "model_wrapper_cfg" not in cfg
     assert cfg.train_dataloader.drop_last is True
     assert opt.optimizer.fused is True
-    views = cfg.train_dataloader.dataset.pipeline[1]
-    assert views.type == "MultiView" and views.num_views == [1, 1]
+    (views,) = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == "MultiView"]
+    assert views.num_views == [1, 1]
 
 
 @pytest.mark.parametrize("name", sorted(PRETRAIN))

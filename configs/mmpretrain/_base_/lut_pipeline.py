@@ -1,9 +1,12 @@
 # LUT two-view training pipeline (METHOD.md step 1), a base-config snippet.
 #
-# Both views: resize short side to `lut_img_size` (PIL bicubic) -> random crop of
-# `lut_img_size` after `lut_crop_padding` px reflect padding -> random horizontal flip
-# (each view draws its own). View 2 then: ColorJitter(0.4, 0.4, 0.2, 0.1) with p=0.8 and
-# exactly one of {grayscale, solarize (thr 128), Gaussian blur (radius ~ U[0.1, 2.0])}.
+# Once per image: resize the short side to `lut_img_size` (antialiased bicubic as PIL;
+# torchvision's uint8 kernel, within 1 grey level of PIL); the resize is deterministic, so
+# doing it before the views split equals doing it in each view.
+# Each view: random crop of `lut_img_size` after `lut_crop_padding` px reflect padding ->
+# random horizontal flip (each view draws its own). View 2 then: ColorJitter(0.4, 0.4, 0.2,
+# 0.1) with p=0.8 and exactly one of {grayscale, solarize (thr 128), Gaussian blur
+# (radius ~ U[0.1, 2.0])}, pixel for pixel as torchvision on PIL images.
 # Normalisation (ImageNet mean/std, to_rgb) is done by the upstream MAE data_preprocessor.
 #
 # Names are chosen not to collide with the upstream MAE bases (mmengine refuses a key that
@@ -24,62 +27,33 @@ lut_crop_padding = 4
 
 view_pipeline1 = [
     dict(
-        type="ResizeEdge",
-        scale=lut_img_size,
-        edge="short",
-        backend="pillow",
-        interpolation="bicubic",
-    ),
-    dict(
-        type="PaddedRandomCrop",  # lut_plugin: mmpretrain's RandomCrop pads constant only
+        type='LUTPaddedRandomCrop',  # lut_plugin: mmpretrain's RandomCrop pads constant only
         crop_size=lut_img_size,
         padding=lut_crop_padding,
-        padding_mode="reflect",
-    ),
-    dict(type="RandomFlip", prob=0.5, direction="horizontal"),
+        padding_mode='reflect'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
 ]
 
 view_pipeline2 = [dict(t) for t in view_pipeline1] + [
     dict(
-        type="RandomApply",
-        transforms=[
-            dict(
-                type="PILColorJitter",  # lut_plugin: upstream hue fails on numpy 2
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1,
-            )
-        ],
-        prob=0.8,
-    ),
-    dict(
-        type="RandomChoice",  # uniform over the three sub-pipelines, exactly one applied
-        transforms=[
-            # images are BGR here (LoadImageFromFile): PIL's 'L' weights, reversed
-            [
-                dict(
-                    type="RandomGrayscale",
-                    prob=1.0,
-                    keep_channels=True,
-                    channel_weights=(0.114, 0.587, 0.299),
-                )
-            ],
-            [dict(type="Solarize", thr=128, prob=1.0)],
-            [
-                dict(
-                    type="GaussianBlur",  # radius = 0.1 + 1.9 * U[0, 1)
-                    magnitude_range=(0.1, 2.0),
-                    magnitude_std="inf",
-                    prob=1.0,
-                )
-            ],
-        ],
-    ),
+        type='LUTPhotometricDistortion',  # lut_plugin: jitter (p) + one of gray/solarize/blur
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.2,
+        hue=0.1,
+        jitter_prob=0.8,
+        blur_radius=(0.1, 2.0),
+        solarize_threshold=128),
 ]
 
 lut_train_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="MultiView", num_views=[1, 1], transforms=[view_pipeline1, view_pipeline2]),
-    dict(type="PackInputs"),
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='LUTResizeEdge',  # once for both views; backend='pillow' for PIL's pixels
+        scale=lut_img_size,
+        edge='short',
+        backend='torchvision',
+        interpolation='bicubic'),
+    dict(type='MultiView', num_views=[1, 1], transforms=[view_pipeline1, view_pipeline2]),
+    dict(type='PackInputs'),
 ]

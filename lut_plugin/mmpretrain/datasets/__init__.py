@@ -2,12 +2,11 @@
 
 from .pipelines import lut_view_pipelines
 from .toy_shapes import ToyShapesDataset
-from .transforms import PaddedRandomCrop, PILColorJitter, adjust_hue_bgr
+from .transforms import LUTPaddedRandomCrop, LUTPhotometricDistortion
 
 __all__ = [
-    "PILColorJitter",
-    "PaddedRandomCrop",
+    "LUTPaddedRandomCrop",
+    "LUTPhotometricDistortion",
     "ToyShapesDataset",
-    "adjust_hue_bgr",
     "lut_view_pipelines",
 ]

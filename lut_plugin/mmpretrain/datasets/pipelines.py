@@ -18,11 +18,15 @@ from __future__ import annotations
 def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, list, list]:
     """Build ``(view_pipeline1, view_pipeline2, lut_train_pipeline)``.
 
-    Both views: resize the short side to ``img_size`` (PIL bicubic), random ``img_size``
-    crop after ``padding`` px of reflect padding, random horizontal flip. View 2 then:
-    colour jitter (0.4, 0.4, 0.2, 0.1) with p = 0.8, and exactly one of {grayscale,
-    solarize (threshold 128), Gaussian blur (radius uniform in [0.1, 2.0])}, chosen
-    uniformly. Normalisation is left to the data preprocessor.
+    The short side is resized to ``img_size`` (antialiased bicubic, as PIL; torchvision's
+    uint8 kernel, within 1 grey level of PIL and several times faster; ``backend='pillow'``
+    gives PIL's pixels) once per image, before the views split: the resize is
+    deterministic, so this equals resizing in each view. Each
+    view then draws its own random ``img_size`` crop after ``padding`` px of reflect
+    padding and its own horizontal flip. View 2 then: colour jitter (0.4, 0.4, 0.2, 0.1)
+    with p = 0.8, and exactly one of {grayscale, solarize (threshold 128), Gaussian blur
+    (radius uniform in [0.1, 2.0])}, chosen uniformly (``LUTPhotometricDistortion``).
+    Normalisation is left to the data preprocessor.
 
     Args:
         img_size (int): Output side length of both views. Defaults to 224.
@@ -30,18 +34,11 @@ def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, lis
 
     Returns:
         tuple[list, list, list]: The two view pipelines and the full training pipeline
-        (``LoadImageFromFile`` → ``MultiView`` → ``PackInputs``).
+        (``LoadImageFromFile`` → ``LUTResizeEdge`` → ``MultiView`` → ``PackInputs``).
     """
     view_pipeline1 = [
         dict(
-            type="ResizeEdge",
-            scale=img_size,
-            edge="short",
-            backend="pillow",
-            interpolation="bicubic",
-        ),
-        dict(
-            type="PaddedRandomCrop",
+            type="LUTPaddedRandomCrop",
             crop_size=img_size,
             padding=padding,
             padding_mode="reflect",
@@ -50,44 +47,25 @@ def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, lis
     ]
     view_pipeline2 = [dict(t) for t in view_pipeline1] + [
         dict(
-            type="RandomApply",
-            transforms=[
-                dict(
-                    type="PILColorJitter",
-                    brightness=0.4,
-                    contrast=0.4,
-                    saturation=0.2,
-                    hue=0.1,
-                )
-            ],
-            prob=0.8,
-        ),
-        dict(
-            type="RandomChoice",
-            transforms=[
-                # images are BGR here (LoadImageFromFile): PIL's 'L' weights, reversed
-                [
-                    dict(
-                        type="RandomGrayscale",
-                        prob=1.0,
-                        keep_channels=True,
-                        channel_weights=(0.114, 0.587, 0.299),
-                    )
-                ],
-                [dict(type="Solarize", thr=128, prob=1.0)],
-                [
-                    dict(
-                        type="GaussianBlur",
-                        magnitude_range=(0.1, 2.0),
-                        magnitude_std="inf",
-                        prob=1.0,
-                    )
-                ],
-            ],
+            type="LUTPhotometricDistortion",
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.2,
+            hue=0.1,
+            jitter_prob=0.8,
+            blur_radius=(0.1, 2.0),
+            solarize_threshold=128,
         ),
     ]
     lut_train_pipeline = [
         dict(type="LoadImageFromFile"),
+        dict(
+            type="LUTResizeEdge",
+            scale=img_size,
+            edge="short",
+            backend="torchvision",
+            interpolation="bicubic",
+        ),
         dict(type="MultiView", num_views=[1, 1], transforms=[view_pipeline1, view_pipeline2]),
         dict(type="PackInputs"),
     ]
