@@ -35,8 +35,8 @@ saved, under ``--teacher-key``) become a ``LUT`` state dict for this project (``
 from __future__ import annotations
 
 import argparse
+import io
 import math
-import os
 import os.path as osp
 import sys
 
@@ -48,9 +48,17 @@ from lut_plugin.checkpoint import (  # noqa: E402
     ENCODER_PREFIXES,
     EXPORT_META_KEY,
     PRETRAIN_ONLY_KEYS,
+    atomic_write,
     extract_encoder,
     load_checkpoint_file,
 )
+
+
+def save(obj, dst: str) -> None:
+    """``torch.save`` that writes ``dst`` completely or not at all (never half a file)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(dst, buffer.getvalue())
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -104,8 +112,7 @@ def convert(src: str, dst: str, encoder: str = "student", unsafe_load: bool = Fa
             iter=src_meta.get("iter"),
         )
     }
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save({"state_dict": state_dict, "meta": meta}, dst)
+    save({"state_dict": state_dict, "meta": meta}, dst)
     return state_dict
 
 
@@ -123,8 +130,7 @@ def convert_from_timm(
             raise KeyError(f"{src!r} has no {teacher_key!r}; its keys: {list(ckpt)[:10]}")
         teacher = ckpt[teacher_key]
     state_dict = convert_timm_lut(student, teacher)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save({"state_dict": state_dict, "meta": {"converted_from": osp.abspath(src)}}, dst)
+    save({"state_dict": state_dict, "meta": {"converted_from": osp.abspath(src)}}, dst)
     return state_dict
 
 
@@ -208,14 +214,13 @@ def convert_to_timm(src: str, dst: str, encoder: str = "student") -> tuple[dict,
         k: v.detach().clone().contiguous() for k, v in encoder_to_timm(encoder_sd).items()
     }
     timm_model = check_loads_in_timm(state_dict, src)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
     if suffix == ".safetensors":
-        from safetensors.torch import save_file
+        from safetensors.torch import save as safetensors_bytes
 
         meta = dict(source=osp.abspath(src), encoder=encoder, timm_model=timm_model)
-        save_file(state_dict, dst, metadata=meta)
+        atomic_write(dst, safetensors_bytes(state_dict, metadata=meta))
     else:
-        torch.save(state_dict, dst)
+        save(state_dict, dst)
     return state_dict, timm_model
 
 
