@@ -83,6 +83,12 @@ param_scheduler = [
         convert_to_iter_based=True)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# EMA teacher, and the k-NN accuracy of the frozen student and teacher on the labelled toy
+# splits (train = bank, val = queries) before training and every 5 epochs.
+custom_hooks = [
+    dict(type='MomentumTeacherHook'),
+    dict(type='KNNMonitorHook', interval=5, encoders=('student', 'teacher')),
+]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=8),
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))
