@@ -3,11 +3,13 @@ the ``KNNMonitorHook`` in a training run and the evaluation / comparison tools e
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 from conftest import ROOT
+from utils import load_checkpoint, run_tool, run_train
 
 from lut_plugin.evaluation import (
     effective_rank,
@@ -21,7 +23,6 @@ from lut_plugin.evaluation import (
 )
 
 TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
-MAE_CFG = ROOT / "configs" / "mmpretrain" / "mae_vit-tiny_toy_cpu.py"
 
 
 def _clusters(num_classes: int, per_class: int, dim: int = 8, noise: float = 0.05, seed: int = 0):
@@ -173,3 +174,110 @@ def test_evaluate_features_reports_every_metric_per_pooling():
             "mean"
         ]
     )
+
+
+# ---------------------------------------------------------- training-time monitor, tools
+
+
+def _tiny_run_config(tmp_path, name: str, monitor: bool) -> str:
+    """The toy LUT config on 20 + 10 images, 2 epochs of 3 iterations, as a file."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(TOY_CFG))
+    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.dataset.update(data_root=str(tmp_path / "toy"), num_train=20, num_val=10)
+    cfg.train_cfg.max_epochs = 2
+    cfg.default_hooks.logger.interval = 1
+    hooks = [h for h in cfg.custom_hooks if h.type != "KNNMonitorHook"]
+    if monitor:
+        hooks.append(dict(type="KNNMonitorHook", interval=1, encoders=("student", "teacher")))
+    cfg.custom_hooks = hooks
+    path = tmp_path / f"{name}.py"
+    cfg.dump(str(path))
+    return str(path)
+
+
+def test_knn_monitor_logs_knn_top1_and_leaves_training_unchanged(tmp_path):
+    with_monitor = run_train(_tiny_run_config(tmp_path, "monitor", True), tmp_path / "a").stdout
+    run_train(_tiny_run_config(tmp_path, "plain", False), tmp_path / "b")
+
+    train_lines = [line for line in with_monitor.splitlines() if "Epoch(train)" in line]
+    assert train_lines and all(
+        "knn_top1_mean:" in line and "knn_top1_cls:" in line and "loss_mim:" in line
+        for line in train_lines
+    )
+    for epoch in (0, 1, 2):
+        assert f"Epoch(knn) [{epoch}]" in with_monitor
+    (scalars,) = (tmp_path / "a").glob("*/vis_data/scalars.json")
+    rows = [json.loads(line) for line in scalars.read_text().splitlines()]
+    monitor = [r for r in rows if "loss" not in r and "knn_top1_mean" in r]
+    assert [r["epoch"] for r in monitor] == [0, 1, 2]
+    for row in monitor:
+        for key in ("knn_top1_cls", "knn_top1_mean_teacher", "erank_mean", "erank_cls_teacher"):
+            assert key in row
+        assert 0.0 <= row["knn_top1_mean"] <= 100.0 and 1.0 <= row["erank_mean"] <= 10.0
+    assert all("knn_top1_mean" in r for r in rows if "loss" in r)  # beside the losses
+    # The monitor runs without gradients and restores the random state: same weights.
+    a = load_checkpoint(tmp_path / "a" / "epoch_2.pth")["state_dict"]
+    b = load_checkpoint(tmp_path / "b" / "epoch_2.pth")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_knn_monitor_rejects_bad_settings():
+    from lut_plugin.mmpretrain.engine.hooks import KNNMonitorHook
+
+    with pytest.raises(ValueError, match="interval"):
+        KNNMonitorHook(interval=0)
+    with pytest.raises(ValueError, match="encoders"):
+        KNNMonitorHook(encoders=("ema",))
+
+
+def test_evaluate_features_tool_on_a_random_encoder(tmp_path):
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(TOY_CFG))
+    cfg.train_dataloader.dataset.update(data_root=str(tmp_path / "toy"), num_train=30, num_val=10)
+    config = tmp_path / "cfg.py"
+    cfg.dump(str(config))
+    out = tmp_path / "features.json"
+    args = ["--model", "random", config, "random", "--pixels", "--probe-epochs", "3"]
+    proc = run_tool("analysis/evaluate_features.py", *args, "--out", out)
+    assert "| random | random init | mean |" in proc.stdout
+    record = json.loads(out.read_text())
+    rows = {(r["label"], r["pooling"]): r for r in record["results"]}
+    assert set(rows) == {("random", "cls"), ("random", "mean"), ("pixels", "pixels")}
+    assert rows[("pixels", "pixels")]["dim"] == 3 * 32 * 32
+    for row in rows.values():
+        assert 0 <= row["knn_top1"] <= 100 and 0 <= row["linear_top1"] <= 100
+    bad = run_tool("analysis/evaluate_features.py", "--model", "x", config, check=False)
+    assert bad.returncode != 0 and "LABEL CONFIG CHECKPOINT" in bad.stdout
+
+
+def test_compare_lut_mae_end_to_end_on_a_minimal_budget(tmp_path):
+    out = tmp_path / "results"
+    args = [
+        "--out", out, "--work-root", tmp_path / "runs", "--seeds", "0", "1", "--epochs", "1",
+        "--num-train", "16", "--num-val", "10", "--batch-size", "8",
+        "--data-root", tmp_path / "toy", "--probe-epochs", "2", "--jobs", "2",
+        "--cfg-options", "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False",
+    ]  # fmt: skip
+    run_tool("analysis/compare_lut_mae.py", *args, timeout=900)
+    for name in ("results.md", "results.json", "knn_over_epochs.png", "losses.png",
+                 "effective_rank.png"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    record = json.loads((out / "results.json").read_text())
+    assert record["seeds"] == [0, 1] and record["epochs"] == 1
+    table = {(r["encoder"], r["pooling"]): r for r in record["table"]}
+    for encoder in ("LUT student", "LUT teacher", "MAE", "random init"):
+        for pooling in ("cls", "mean"):
+            row = table[(encoder, pooling)]
+            assert row["seeds"] == [0, 1] and len(row["knn_top1"]["values"]) == 2
+            assert {"mean", "sd"} <= set(row["linear_top1"])
+    assert table[("raw pixels", "pixels")]["seeds"] == [None]
+    runs = {(r["method"], r["seed"]): r for r in record["runs"]}
+    assert set(runs) == {("LUT", 0), ("LUT", 1), ("MAE", 0), ("MAE", 1)}
+    for run in runs.values():
+        assert run["seconds"] > 0 and [m["epoch"] for m in run["monitor"]] == [0, 1]
+    report = (out / "results.md").read_text()
+    assert "| LUT student | mean |" in report and "compare_lut_mae.py" in report

@@ -101,34 +101,51 @@ def encoder_tokens(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
     return tokens
 
 
+def load_labelled_batches(
+    dataset, data_preprocessor: nn.Module, batch_size: int = 256
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """All of :func:`labelled_batches` in memory (evaluated many times by the monitor)."""
+    return list(labelled_batches(dataset, data_preprocessor, batch_size))
+
+
 @torch.no_grad()
-def encoder_features(
-    encoder: nn.Module, dataset, data_preprocessor: nn.Module, batch_size: int = 256
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Pooled features (``'cls'``, ``'mean'``) and labels of every image of ``dataset``.
+def encoder_features(encoder: nn.Module, batches) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Pooled features (``'cls'``, ``'mean'``) and labels of labelled image batches.
+
+    Args:
+        encoder (nn.Module): An mmpretrain ViT (see :func:`encoder_tokens`).
+        batches: ``(normalised images, labels)`` pairs, e.g. :func:`labelled_batches`.
 
     The encoder runs in evaluation mode and is put back in its previous mode afterwards.
     """
     was_training = encoder.training
     encoder.eval()
     try:
-        return extract_features(
-            encoder_tokens(encoder), labelled_batches(dataset, data_preprocessor, batch_size)
-        )
+        return extract_features(encoder_tokens(encoder), batches)
     finally:
         encoder.train(was_training)
 
 
-@torch.no_grad()
-def pixel_features(
-    dataset, data_preprocessor: nn.Module, batch_size: int = 256
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def pixel_features(batches) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The normalised images themselves, flattened: the raw-pixel baseline (``'pixels'``)."""
-    feats, labels = [], []
-    for images, batch_labels in labelled_batches(dataset, data_preprocessor, batch_size):
-        feats.append(images.flatten(1).float())
-        labels.append(batch_labels)
+    feats, labels = zip(*((images.flatten(1).float(), y) for images, y in batches))
     return {"pixels": torch.cat(feats)}, torch.cat(labels)
+
+
+def labelled_splits(
+    train_cfg: dict, val_cfg: dict, img_size: int, data_preprocessor: nn.Module,
+    batch_size: int = 256,
+) -> tuple[list, list, int | None]:  # fmt: skip
+    """``(train batches, val batches, number of classes)`` of two dataset configs, loaded
+    once through :func:`eval_pipeline` and the data preprocessor."""
+    train_set = build_labelled_dataset(train_cfg, img_size)
+    num_classes = len(train_set.metainfo.get("classes") or []) or None
+    val_set = build_labelled_dataset(val_cfg, img_size)
+    return (
+        load_labelled_batches(train_set, data_preprocessor, batch_size),
+        load_labelled_batches(val_set, data_preprocessor, batch_size),
+        num_classes,
+    )
 
 
 def load_encoder(
@@ -212,19 +229,13 @@ def split_dataset_cfgs(
 
 
 def evaluate_encoder(
-    encoder: nn.Module,
-    train_set,
-    val_set,
-    data_preprocessor: nn.Module,
-    batch_size: int = 256,
-    **kwargs,
+    encoder: nn.Module, train_batches, val_batches, num_classes: int | None = None, **kwargs
 ) -> dict[str, dict[str, float]]:
-    """:func:`lut_plugin.evaluation.evaluate_features` of an encoder on two labelled sets.
+    """:func:`lut_plugin.evaluation.evaluate_features` of an encoder on labelled batches.
 
     ``kwargs`` go to ``evaluate_features`` (``k``, ``temperature``, ``probe_epochs``,
     ``seed``).
     """
-    train, train_y = encoder_features(encoder, train_set, data_preprocessor, batch_size)
-    val, val_y = encoder_features(encoder, val_set, data_preprocessor, batch_size)
-    num_classes = len(train_set.metainfo.get("classes") or []) or None
+    train, train_y = encoder_features(encoder, train_batches)
+    val, val_y = encoder_features(encoder, val_batches)
     return evaluate_features(train, train_y, val, val_y, num_classes, **kwargs)

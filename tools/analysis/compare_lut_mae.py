@@ -196,46 +196,49 @@ def read_scalars(work_dir: Path) -> tuple[list[dict], list[dict]]:
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> list[dict]:
+def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> tuple[list[dict], dict]:
     """One row per (encoder, seed, pooling) plus the raw-pixel rows (seed None)."""
     from lut_plugin.evaluation import evaluate_features
     from lut_plugin.mmpretrain.evaluation import (
-        build_labelled_dataset,
         encoder_input_size,
         evaluate_encoder,
+        labelled_splits,
         load_encoder,
         pixel_features,
         split_dataset_cfgs,
     )
 
     by_key = {(r["method"], r["seed"]): r for r in runs}
-    first = runs[0]["config"]
-    train_cfg, val_cfg = split_dataset_cfgs(str(first))
-    rows, datasets, preprocessor = [], None, None
+    rows, data = [], None
     settings = dict(probe_epochs=args.probe_epochs)
     for seed in args.seeds:
         for label, method, encoder_name in ENCODERS:
             run = by_key[(method, seed)]
-            ckpt = "random" if encoder_name == "random" else str(last_checkpoint(run["work_dir"]))
+            random_init = encoder_name == "random"
             encoder, preprocessor = load_encoder(
-                str(run["config"]), ckpt, "student" if encoder_name == "random" else encoder_name,
+                str(run["config"]),
+                "random" if random_init else str(last_checkpoint(run["work_dir"])),
+                "student" if random_init else encoder_name,
                 seed=seed,
-            )  # fmt: skip
-            if datasets is None:
-                size = encoder_input_size(encoder)
-                datasets = tuple(build_labelled_dataset(c, size) for c in (train_cfg, val_cfg))
-            results = evaluate_encoder(encoder, *datasets, preprocessor, seed=seed, **settings)
+            )
+            if data is None:
+                dataset_cfgs = split_dataset_cfgs(str(run["config"]))
+                data = labelled_splits(*dataset_cfgs, encoder_input_size(encoder), preprocessor)
+            results = evaluate_encoder(encoder, *data, seed=seed, **settings)
             for pooling, metrics in results.items():
                 rows.append(dict(encoder=label, seed=seed, pooling=pooling, **metrics))
-            print(f"evaluated {label} seed {seed}", flush=True)
-    train_x, train_y = pixel_features(datasets[0], preprocessor)
-    val_x, val_y = pixel_features(datasets[1], preprocessor)
-    num_classes = len(datasets[0].metainfo.get("classes") or []) or None
-    for pooling, metrics in evaluate_features(
-        train_x, train_y, val_x, val_y, num_classes, **settings
-    ).items():
+            print(f"evaluated {label}, seed {seed}", flush=True)
+    train_batches, val_batches, num_classes = data
+    pixels = evaluate_features(
+        *pixel_features(train_batches), *pixel_features(val_batches), num_classes, **settings
+    )
+    for pooling, metrics in pixels.items():
         rows.append(dict(encoder="raw pixels", seed=None, pooling=pooling, **metrics))
-    return rows, {"num_train": len(datasets[0]), "num_val": len(datasets[1])}
+    sizes = {
+        "num_train": sum(len(y) for _, y in train_batches),
+        "num_val": sum(len(y) for _, y in val_batches),
+    }
+    return rows, sizes
 
 
 def _stats(values: list[float]) -> dict:

@@ -37,9 +37,9 @@ import lut_plugin  # noqa: E402,F401  (registers the components)
 from lut_plugin.evaluation import evaluate_features  # noqa: E402
 from lut_plugin.mmpretrain.evaluation import (  # noqa: E402
     RANDOM_INIT,
-    build_labelled_dataset,
     encoder_input_size,
     evaluate_encoder,
+    labelled_splits,
     load_encoder,
     pixel_features,
     split_dataset_cfgs,
@@ -97,51 +97,38 @@ def evaluate_models(
         **kwargs: ``k``, ``temperature``, ``probe_epochs``, ``seed`` of
             :func:`lut_plugin.evaluation.evaluate_features`.
     """
-    train_cfg, val_cfg = split_dataset_cfgs(models[0][1], data, splits)
-    datasets: dict[int, tuple] = {}
+    dataset_cfgs = split_dataset_cfgs(models[0][1], data, splits)
+    splits_by_size: dict[int, tuple] = {}
     rows = []
-    preprocessor = None
     for label, config, checkpoint, encoder_name in models:
         start = time.perf_counter()
         encoder, preprocessor = load_encoder(
             config, checkpoint, encoder_name, kwargs.get("seed", 0)
         )
         size = encoder_input_size(encoder)
-        if size not in datasets:
-            datasets[size] = tuple(build_labelled_dataset(c, size) for c in (train_cfg, val_cfg))
-        results = evaluate_encoder(encoder, *datasets[size], preprocessor, batch_size, **kwargs)
+        if size not in splits_by_size:
+            splits_by_size[size] = labelled_splits(*dataset_cfgs, size, preprocessor, batch_size)
+        results = evaluate_encoder(encoder, *splits_by_size[size], **kwargs)
         seconds = time.perf_counter() - start
+        encoder_desc = "random init" if checkpoint == RANDOM_INIT else encoder_name
         for pooling, metrics in results.items():
             rows.append(
-                dict(
-                    label=label,
-                    config=str(config),
-                    checkpoint=str(checkpoint),
-                    encoder=encoder_name if checkpoint != RANDOM_INIT else "random init",
-                    pooling=pooling,
-                    **metrics,
-                    seconds=round(seconds, 2),
-                )
-            )
+                dict(label=label, config=str(config), checkpoint=str(checkpoint),
+                     encoder=encoder_desc, pooling=pooling, **metrics,
+                     seconds=round(seconds, 2))
+            )  # fmt: skip
     if pixels:
-        train_set, val_set = next(iter(datasets.values()))
+        train_batches, val_batches, num_classes = next(iter(splits_by_size.values()))
         start = time.perf_counter()
-        train_x, train_y = pixel_features(train_set, preprocessor, batch_size)
-        val_x, val_y = pixel_features(val_set, preprocessor, batch_size)
-        num_classes = len(train_set.metainfo.get("classes") or []) or None
-        results = evaluate_features(train_x, train_y, val_x, val_y, num_classes, **kwargs)
+        results = evaluate_features(
+            *pixel_features(train_batches), *pixel_features(val_batches), num_classes, **kwargs
+        )
         for pooling, metrics in results.items():
             rows.append(
-                dict(
-                    label="pixels",
-                    config="",
-                    checkpoint="",
-                    encoder="raw pixels",
-                    pooling=pooling,
-                    **metrics,
-                    seconds=round(time.perf_counter() - start, 2),
-                )
-            )
+                dict(label="pixels", config="", checkpoint="", encoder="raw pixels",
+                     pooling=pooling, **metrics,
+                     seconds=round(time.perf_counter() - start, 2))
+            )  # fmt: skip
     return rows
 
 

@@ -79,7 +79,8 @@ class KNNMonitorHook(Hook):
         self.img_size = img_size
         self.batch_size = int(batch_size)
         self.collapse_metrics = collapse_metrics
-        self._datasets = None
+        self._batches = None
+        self._num_classes = None
 
     @staticmethod
     def _model(runner):
@@ -92,6 +93,7 @@ class KNNMonitorHook(Hook):
         from lut_plugin.mmpretrain.evaluation import (
             build_labelled_dataset,
             encoder_input_size,
+            load_labelled_batches,
             split_dataset_cfgs,
         )
 
@@ -99,11 +101,16 @@ class KNNMonitorHook(Hook):
         if bank_cfg is None or query_cfg is None:
             default_bank, default_query = split_dataset_cfgs(runner.cfg)
             bank_cfg, query_cfg = bank_cfg or default_bank, query_cfg or default_query
-        img_size = self.img_size or encoder_input_size(self._model(runner).backbone)
-        self._datasets = (
-            build_labelled_dataset(bank_cfg, img_size),
-            build_labelled_dataset(query_cfg, img_size),
-        )
+        model = self._model(runner)
+        img_size = self.img_size or encoder_input_size(model.backbone)
+        bank = build_labelled_dataset(bank_cfg, img_size)
+        self._num_classes = len(bank.metainfo.get("classes") or []) or None
+        # Decoded and normalised once: the images do not change between evaluations.
+        with torch.random.fork_rng(devices=[]):
+            self._batches = tuple(
+                load_labelled_batches(dataset, model.data_preprocessor, self.batch_size)
+                for dataset in (bank, build_labelled_dataset(query_cfg, img_size))
+            )
         if self.before_training and runner.epoch == 0 and runner.iter == 0:
             self._evaluate(runner, epoch=0)
 
@@ -114,13 +121,12 @@ class KNNMonitorHook(Hook):
 
     @torch.no_grad()
     def _evaluate(self, runner, epoch: int) -> None:
-        if not is_main_process() or self._datasets is None:
+        if not is_main_process() or self._batches is None:
             return
         from lut_plugin.mmpretrain.evaluation import encoder_features
 
         model = self._model(runner)
-        bank, query = self._datasets
-        num_classes = len(bank.metainfo.get("classes") or []) or None
+        bank, query = self._batches
         metrics = {}
         # Leave the training run's random state exactly as it was (data loader seeds...).
         with torch.random.fork_rng(devices=[]):
@@ -129,19 +135,15 @@ class KNNMonitorHook(Hook):
                 if encoder is None:
                     continue
                 suffix = "" if name == "student" else f"_{name}"
-                bank_f, bank_y = encoder_features(
-                    encoder, bank, model.data_preprocessor, self.batch_size
-                )
-                query_f, query_y = encoder_features(
-                    encoder, query, model.data_preprocessor, self.batch_size
-                )
+                bank_f, bank_y = encoder_features(encoder, bank)
+                query_f, query_y = encoder_features(encoder, query)
                 for pooling in bank_f:
                     metrics[f"knn_top1_{pooling}{suffix}"] = knn_top1(
                         bank_f[pooling],
                         bank_y,
                         query_f[pooling],
                         query_y,
-                        num_classes,
+                        self._num_classes,
                         self.k,
                         self.temperature,
                     )
