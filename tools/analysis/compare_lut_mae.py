@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+from mmengine.config import DictAction
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -76,8 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--mae-config", type=Path, default=CONFIGS / METHODS["MAE"], help="MAE config"
     )
     parser.add_argument(
-        "--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-        help="more overrides for both configs (mmengine --cfg-options syntax)",
+        "--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
+        help="more overrides for both configs (as tools/train.py --cfg-options)",
     )  # fmt: skip
     return parser.parse_args(argv)
 
@@ -101,15 +103,11 @@ def _reschedule(cfg, epochs: int) -> None:
 
 def run_config(base: Path, args: argparse.Namespace, seed: int, work_dir: Path) -> Path:
     """Write the config of one run (the base config with this comparison's overrides)."""
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
 
     cfg = Config.fromfile(str(base))
     if args.cfg_options:
-        parsed = {}
-        for item in args.cfg_options:
-            key, value = item.split("=", 1)
-            parsed[key] = DictAction._parse_iterable(value)
-        cfg.merge_from_dict(parsed)
+        cfg.merge_from_dict(args.cfg_options)
     if args.epochs is not None:
         _reschedule(cfg, args.epochs)
     dataset = cfg.train_dataloader.dataset
