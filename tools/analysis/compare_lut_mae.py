@@ -269,6 +269,7 @@ def plot(runs: list[dict], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     colours = {"LUT": "C0", "MAE": "C1"}
+    markers = {seed: "o.sx^v<>"[i % 8] for i, seed in enumerate(sorted({r["seed"] for r in runs}))}
     series = {r["name"]: read_scalars(r["work_dir"]) for r in runs}
 
     def monitor_plot(keys: tuple[str, str], ylabel: str, filename: str) -> None:
@@ -283,8 +284,9 @@ def plot(runs: list[dict], out: Path) -> None:
                         continue
                     who = run["method"] + (" teacher" if suffix else "")
                     ax.plot(
-                        *zip(*points), style, color=colours[run["method"]], marker=".", lw=1.2,
-                        alpha=0.9, label=f"{who}, seed {run['seed']}",
+                        *zip(*points), style, color=colours[run["method"]],
+                        marker=markers[run["seed"]], ms=4, lw=1.2, alpha=0.9,
+                        label=f"{who}, seed {run['seed']}",
                     )  # fmt: skip
             ax.set_title(
                 f"{keys[1]} ({'mean of patch tokens' if pooling == 'mean' else 'cls token'})"
@@ -305,13 +307,15 @@ def plot(runs: list[dict], out: Path) -> None:
         train = series[run["name"]][1]
         key = "loss_mim" if run["method"] == "LUT" else "loss"
         points = [(r["step"], r[key]) for r in train if key in r]
-        axes[0].plot(*zip(*points), color=colours[run["method"]], lw=1, alpha=0.8,
+        style = ["-", "--", ":", "-."][sorted(markers).index(run["seed"]) % 4]
+        axes[0].plot(*zip(*points), style, color=colours[run["method"]], lw=1, alpha=0.8,
                      label=f"{run['method']} seed {run['seed']}")  # fmt: skip
         bc = [(r["step"], r["loss_bc"]) for r in train if "loss_bc" in r]
         if bc:
-            axes[1].plot(*zip(*bc), color=colours[run["method"]], lw=1, alpha=0.8,
+            axes[1].plot(*zip(*bc), style, color=colours[run["method"]], lw=1, alpha=0.8,
                          label=f"{run['method']} seed {run['seed']}")  # fmt: skip
     axes[0].set_title("reconstruction loss (MAE loss, LUT loss_mim)")
+    axes[0].set_yscale("log")
     axes[1].set_title("LUT loss_bc (w_bc * L_BC)")
     for ax in axes:
         ax.set_xlabel("iteration")
