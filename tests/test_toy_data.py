@@ -18,6 +18,9 @@ import lut_plugin.mmpretrain.datasets  # noqa: F401  (registers ToyShapesDataset
 from lut_plugin.data.toy import (
     META_FILE,
     TOY_CLASSES,
+    TOY_CLS_CLASSES,
+    TOY_CLS_PATTERNS,
+    TOY_PATTERNS,
     ensure_toy_dataset,
     render_classification_sample,
     render_segmentation_sample,
@@ -26,7 +29,8 @@ from lut_plugin.data.toy import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-K = len(TOY_CLASSES)
+K = len(TOY_CLASSES)  # segmentation classes
+K_CLS = len(TOY_CLS_CLASSES)  # classification classes
 SMALL_CLS = dict(image_size=32, num_train=14, num_val=7)
 SMALL_ADE = dict(image_size=48, num_train=6, num_val=3)
 
@@ -64,31 +68,54 @@ def test_ade_is_deterministic(tmp_path):
 
 def test_classification_layout_and_counts(tmp_path):
     root = write_toy_classification(tmp_path / "cls", **SMALL_CLS)
-    assert sorted(p.name for p in (root / "train").iterdir()) == list(TOY_CLASSES)
-    assert (root / "classes.txt").read_text().split() == list(TOY_CLASSES)
+    assert sorted(p.name for p in (root / "train").iterdir()) == list(TOY_CLS_CLASSES)
+    assert (root / "classes.txt").read_text().split() == list(TOY_CLS_CLASSES)
     for split, count in (("train", 14), ("val", 7)):
         files = sorted((root / split).glob("*/*.png"))
         assert len(files) == count
         lines = (root / "meta" / f"{split}.txt").read_text().splitlines()
         assert len(lines) == count
-        per_class = np.bincount([int(line.split()[1]) for line in lines], minlength=K)
-        assert per_class.max() - per_class.min() <= 1  # balanced: class = index % K
+        per_class = np.bincount([int(line.split()[1]) for line in lines], minlength=K_CLS)
+        assert per_class.max() - per_class.min() <= 1  # balanced: class = index % K_CLS
         for line in lines:
             rel, label = line.split()
-            assert 0 <= int(label) < K
-            assert rel.split("/")[0] == TOY_CLASSES[int(label)]  # folder = class name
+            assert 0 <= int(label) < K_CLS
+            assert rel.split("/")[0] == TOY_CLS_CLASSES[int(label)]  # folder = class name
             img = Image.open(root / split / rel)
             assert img.mode == "RGB" and img.size == (32, 32)
     meta = json.loads((root / META_FILE).read_text())
     assert meta["kind"] == "cls" and meta["num_train"] == 14
-    assert meta["classes"] == list(TOY_CLASSES)
+    assert meta["classes"] == list(TOY_CLS_CLASSES) and meta["generator_version"] == 2
 
 
 def test_classification_sample_shows_a_visible_shape():
-    for label in range(K):
+    for label in range(K_CLS):
         img = render_classification_sample(label, np.random.default_rng(label), 64)
         assert img.shape == (64, 64, 3) and img.dtype == np.uint8
         assert img.astype(np.float32).std() > 20
+
+
+def test_classification_classes_are_balanced_and_patterns_shared_by_pairs():
+    root_labels = [i % K_CLS for i in range(1000)]  # the labelling rule of every split
+    assert set(np.bincount(root_labels).tolist()) == {100}
+    assert set(TOY_CLS_PATTERNS) == set(TOY_CLS_CLASSES)
+    counts = {p: list(TOY_CLS_PATTERNS.values()).count(p) for p in TOY_PATTERNS}
+    assert counts == dict.fromkeys(TOY_PATTERNS, 2)
+
+
+def test_classification_nuisances_hide_the_class_from_raw_pixels():
+    # Colours, position, scale, rotation, background, clutter and occlusion vary
+    # independently of the class: nearest neighbours in pixel space are at chance level.
+    def images(split: str, n: int):
+        rng = [np.random.default_rng([7, split == "val", i]) for i in range(n)]
+        x = np.stack([render_classification_sample(i % K_CLS, rng[i], 32) for i in range(n)])
+        return torch.from_numpy(x).float().flatten(1), torch.arange(n) % K_CLS
+
+    from lut_plugin.evaluation import knn_top1
+
+    bank, bank_y = images("train", 400)
+    query, query_y = images("val", 200)
+    assert knn_top1(bank - bank.mean(0), bank_y, query - bank.mean(0), query_y) < 20.0
 
 
 def test_ade_layout_and_label_values(tmp_path):
@@ -219,9 +246,9 @@ def test_toy_shapes_dataset_builds_through_mmpretrain(tmp_path):
     dataset = DATASETS.build(cfg)  # generates the folder on first use
     assert (root / META_FILE).is_file()
     assert len(dataset) == 7
-    assert dataset.metainfo["classes"] == TOY_CLASSES
+    assert dataset.metainfo["classes"] == TOY_CLS_CLASSES
     labels = [int(dataset.get_data_info(i)["gt_label"]) for i in range(len(dataset))]
-    assert labels == [i % K for i in range(7)]
+    assert labels == [i % K_CLS for i in range(7)]
     item = dataset[3]
     assert item["inputs"].shape == (3, 32, 32) and item["inputs"].dtype == torch.uint8
     assert int(item["data_samples"].gt_label) == 3
@@ -230,7 +257,7 @@ def test_toy_shapes_dataset_builds_through_mmpretrain(tmp_path):
 
     # the same folder also reads with upstream CustomDataset by scanning folders
     plain = DATASETS.build(dict(type="CustomDataset", data_root=str(root), data_prefix="val"))
-    assert plain.CLASSES == TOY_CLASSES
+    assert plain.CLASSES == TOY_CLS_CLASSES
     scanned = sorted(
         (Path(plain.get_data_info(i)["img_path"]).name, int(plain.get_data_info(i)["gt_label"]))
         for i in range(len(plain))

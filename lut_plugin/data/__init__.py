@@ -2,6 +2,8 @@
 
 from .toy import (
     TOY_CLASSES,
+    TOY_CLS_CLASSES,
+    TOY_CLS_PATTERNS,
     TOY_PALETTE,
     ensure_toy_dataset,
     render_classification_sample,
@@ -12,6 +14,8 @@ from .toy import (
 
 __all__ = [
     "TOY_CLASSES",
+    "TOY_CLS_CLASSES",
+    "TOY_CLS_PATTERNS",
     "TOY_PALETTE",
     "ensure_toy_dataset",
     "render_classification_sample",

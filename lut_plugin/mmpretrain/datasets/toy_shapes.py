@@ -7,18 +7,21 @@ import os.path as osp
 from mmpretrain.datasets import CustomDataset
 from mmpretrain.registry import DATASETS
 
-from lut_plugin.data.toy import TOY_CLASSES, ensure_toy_dataset
+from lut_plugin.data.toy import TOY_CLS_CLASSES, ensure_toy_dataset
 
 
 @DATASETS.register_module()
 class ToyShapesDataset(CustomDataset):
-    """Procedural shapes in an ImageNet-like folder, generated on first use.
+    """Procedural objects in an ImageNet-like folder, generated on first use.
 
     If ``data_root`` holds no dataset yet, it is generated there (atomically, so that
     several ranks or workers may start at once) by :func:`lut_plugin.data.toy.ensure_toy_dataset`;
     then it is read like mmpretrain's :class:`CustomDataset` from ``<data_root>/<split>/``
     with the annotation file ``<data_root>/meta/<split>.txt``. The class label is the
-    shape kind (``TOY_CLASSES``: circle, cross, ring, square, stripes, triangle).
+    object's outline (``TOY_CLS_CLASSES``: arrow, bar, chevron, circle, crescent, cross,
+    ring, square, star, triangle); colours, fill texture, size, position, rotation,
+    background, clutter and occlusion vary independently of it
+    (:func:`lut_plugin.data.toy.render_classification_sample`).
 
     Args:
         data_root (str): Dataset folder, relative to the working directory or absolute.
@@ -34,7 +37,7 @@ class ToyShapesDataset(CustomDataset):
             (``pipeline``, ``test_mode``, ``lazy_init``, ...).
     """
 
-    METAINFO = {"classes": TOY_CLASSES}
+    METAINFO = {"classes": TOY_CLS_CLASSES}
 
     def __init__(
         self,
