@@ -83,7 +83,7 @@ def labelled_batches(
 def encoder_tokens(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``images -> (B, 1 + L, C)`` tokens after the final norm, without masking.
 
-    ``forward_full`` for this project's encoders (``LUTViT``, ``SimMIMViT``); mmpretrain's
+    ``forward_full`` for this project's encoders (``LUTViT``, ``LUTSimMIMViT``); mmpretrain's
     ``MAEViT`` (``out_type='raw'``) through ``encoder(x, mask=None)``.
     """
     if hasattr(encoder, "forward_full"):
