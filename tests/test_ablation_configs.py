@@ -96,7 +96,7 @@ def test_config_loads_and_builds_full_size(name):
     if w_bc is not None:
         assert (model.w_mim, model.w_bc) == (w_mim, w_bc)
         # LUT and LUT(SimMIM) update the teacher themselves, not through a hook
-        assert ("DeferredFiniteCheckHook",) == tuple(h.type for h in cfg.custom_hooks)
+        assert ("LUTFiniteCheckHook",) == tuple(h.type for h in cfg.custom_hooks)
         assert cfg.train_dataloader.drop_last is True
         assert model.teacher is not None
     if w_mim == 0:

@@ -11,8 +11,8 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from lut_plugin.mmpretrain.engine.hooks import (
-    CompileTransformerBlocksHook,
-    DeferredFiniteCheckHook,
+    LUTCompileTransformerBlocksHook,
+    LUTFiniteCheckHook,
     compile_transformer_blocks,
 )
 
@@ -63,8 +63,8 @@ class _Runner:
 
 
 def test_compile_hook_is_registered_and_refuses_a_model_without_blocks():
-    hook = HOOKS.build(dict(type="CompileTransformerBlocksHook", backend="eager"))
-    assert isinstance(hook, CompileTransformerBlocksHook)
+    hook = HOOKS.build(dict(type="LUTCompileTransformerBlocksHook", backend="eager"))
+    assert isinstance(hook, LUTCompileTransformerBlocksHook)
     model = build_tiny_lut()
     hook.before_train(_Runner(model))
     assert model.neck.decoder_blocks[0]._compiled_call_impl is not None
@@ -103,7 +103,7 @@ def _ok(value: float = 1.0) -> dict:
 def test_finite_check_reads_only_every_interval_and_names_the_first_bad_iteration():
     model = torch.nn.Linear(3, 2)
     runner = _CheckRunner(model)
-    hook = DeferredFiniteCheckHook(interval=5)
+    hook = LUTFiniteCheckHook(interval=5)
     hook.before_train(runner)
     _iterate(hook, runner, _ok(), 0)
     _iterate(hook, runner, {"loss": torch.tensor(math.inf), "loss_mim": torch.tensor(math.inf)}, 1)
@@ -116,7 +116,7 @@ def test_finite_check_reads_only_every_interval_and_names_the_first_bad_iteratio
 def test_finite_check_names_weights_hit_by_a_non_finite_gradient():
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     runner = _CheckRunner(model)
-    hook = DeferredFiniteCheckHook(interval=100)
+    hook = LUTFiniteCheckHook(interval=100)
     hook.before_train(runner)
     _iterate(hook, runner, _ok(), 0)
     with torch.no_grad():
@@ -136,7 +136,7 @@ def test_finite_check_names_weights_hit_by_a_non_finite_gradient():
 def test_finite_check_reads_at_the_end_of_training_and_passes_finite_runs():
     model = torch.nn.Linear(3, 2)
     runner = _CheckRunner(model)
-    hook = DeferredFiniteCheckHook(interval=100)
+    hook = LUTFiniteCheckHook(interval=100)
     hook.before_train(runner)
     for i in range(3):
         _iterate(hook, runner, _ok(float(i)), i)
@@ -150,13 +150,13 @@ def test_finite_check_reads_at_the_end_of_training_and_passes_finite_runs():
 
 def test_finite_check_reads_every_iteration_on_the_cpu_by_default():
     runner = _CheckRunner(torch.nn.Linear(3, 2))
-    hook = DeferredFiniteCheckHook()
+    hook = LUTFiniteCheckHook()
     hook.before_train(runner)
     assert hook.interval == 1
     with pytest.raises(FloatingPointError, match="iteration 0"):
         _iterate(hook, runner, {"loss": torch.tensor(math.nan)}, 0)
     with pytest.raises(ValueError, match="interval"):
-        DeferredFiniteCheckHook(interval=0)
+        LUTFiniteCheckHook(interval=0)
 
 
 # -- the deprecated teacher hook -----------------------------------------------------------------

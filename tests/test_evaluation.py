@@ -1,5 +1,5 @@
 """Frozen-feature evaluation: k-NN, linear probe, collapse indicators (hand-made inputs),
-the ``KNNMonitorHook`` in a training run and the evaluation / comparison tools end to end."""
+the ``LUTKNNMonitorHook`` in a training run and the evaluation / comparison tools end to end."""
 
 from __future__ import annotations
 
@@ -188,9 +188,9 @@ def _tiny_run_config(tmp_path, name: str, monitor: bool) -> str:
     cfg.train_dataloader.dataset.update(data_root=str(tmp_path / "toy"), num_train=20, num_val=10)
     cfg.train_cfg.max_epochs = 2
     cfg.default_hooks.logger.interval = 1
-    hooks = [h for h in cfg.custom_hooks if h.type != "KNNMonitorHook"]
+    hooks = [h for h in cfg.custom_hooks if h.type != "LUTKNNMonitorHook"]
     if monitor:
-        hooks.append(dict(type="KNNMonitorHook", interval=1, encoders=("student", "teacher")))
+        hooks.append(dict(type="LUTKNNMonitorHook", interval=1, encoders=("student", "teacher")))
     cfg.custom_hooks = hooks
     path = tmp_path / f"{name}.py"
     cfg.dump(str(path))
@@ -224,12 +224,12 @@ def test_knn_monitor_logs_knn_top1_and_leaves_training_unchanged(tmp_path):
 
 
 def test_knn_monitor_rejects_bad_settings():
-    from lut_plugin.mmpretrain.engine.hooks import KNNMonitorHook
+    from lut_plugin.mmpretrain.engine.hooks import LUTKNNMonitorHook
 
     with pytest.raises(ValueError, match="interval"):
-        KNNMonitorHook(interval=0)
+        LUTKNNMonitorHook(interval=0)
     with pytest.raises(ValueError, match="encoders"):
-        KNNMonitorHook(encoders=("ema",))
+        LUTKNNMonitorHook(encoders=("ema",))
 
 
 def test_evaluate_features_tool_on_a_random_encoder(tmp_path):

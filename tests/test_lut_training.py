@@ -305,7 +305,7 @@ def test_non_finite_gradient_stops_before_a_checkpoint_holds_it(straight_run, tm
     """A finite loss, an infinite gradient: the weights it reaches never get saved, whether
     the check is read at once (CPU default) or only before the next save (as on GPUs)."""
     _, data_root, _, _ = straight_run
-    hooks = [dict(type="DeferredFiniteCheckHook", interval=interval)]
+    hooks = [dict(type="LUTFiniteCheckHook", interval=interval)]
     runner = _toy_runner(tmp_path, data_root, epochs=3, custom_hooks=hooks)
 
     def poison(grad):  # iteration 2 is the first of epoch 2; epoch_1.pth exists by then

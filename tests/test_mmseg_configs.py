@@ -119,7 +119,7 @@ def test_config_loads_and_builds(path):
         assert model.decode_head.in_channels == [d] * 4
     else:
         assert cfg.optim_wrapper.type == "OptimWrapper"
-        assert cfg.train_dataloader.dataset.type == "ToyADE20KDataset"
+        assert cfg.train_dataloader.dataset.type == "LUTToyADE20KDataset"
         assert n_backbone == vit_params(96, 4, 4, grid=16, patch=4)
         assert model.decode_head.num_classes == 6
         assert all(type(m).__name__ != "SyncBatchNorm" for m in model.modules()), (

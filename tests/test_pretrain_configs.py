@@ -55,7 +55,7 @@ def test_recipe(name):
     )
     assert cfg.train_cfg.max_epochs == epochs
     # No hook or model wrapper updates the teacher: LUT does after each optimiser step.
-    assert [h.type for h in cfg.custom_hooks] == ["DeferredFiniteCheckHook"]
+    assert [h.type for h in cfg.custom_hooks] == ["LUTFiniteCheckHook"]
     assert "model_wrapper_cfg" not in cfg
     assert cfg.train_dataloader.drop_last is True
     assert opt.optimizer.fused is True

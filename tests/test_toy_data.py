@@ -14,7 +14,7 @@ import torch
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-import lut_plugin.mmpretrain.datasets  # noqa: F401  (registers ToyShapesDataset)
+import lut_plugin.mmpretrain.datasets  # noqa: F401  (registers LUTToyShapesDataset)
 from lut_plugin.data.toy import (
     META_FILE,
     TOY_CLASSES,
@@ -237,7 +237,7 @@ def test_toy_shapes_dataset_builds_through_mmpretrain(tmp_path):
     init_default_scope("mmpretrain")
     root = tmp_path / "toy_shapes"
     cfg = dict(
-        type="ToyShapesDataset",
+        type="LUTToyShapesDataset",
         data_root=str(root),
         split="val",
         pipeline=[dict(type="LoadImageFromFile"), dict(type="PackInputs")],
@@ -280,7 +280,7 @@ def test_toy_shapes_dataset_with_lut_two_view_pipeline(tmp_path):
     init_default_scope("mmpretrain")
     dataset = DATASETS.build(
         dict(
-            type="ToyShapesDataset",
+            type="LUTToyShapesDataset",
             data_root=str(tmp_path / "toy"),
             pipeline=lut_view_pipelines(32)[2],
             **SMALL_CLS,
@@ -294,7 +294,7 @@ def test_toy_shapes_dataset_with_lut_two_view_pipeline(tmp_path):
 def test_toy_ade20k_dataset_builds_through_mmseg(tmp_path):
     from mmseg.registry import DATASETS
 
-    import lut_plugin.mmseg.datasets  # noqa: F401  (registers ToyADE20KDataset)
+    import lut_plugin.mmseg.datasets  # noqa: F401  (registers LUTToyADE20KDataset)
 
     init_default_scope("mmseg")
     root = tmp_path / "toy_ade"
@@ -304,11 +304,11 @@ def test_toy_ade20k_dataset_builds_through_mmseg(tmp_path):
         dict(type="PackSegInputs"),
     ]
     train = DATASETS.build(
-        dict(type="ToyADE20KDataset", data_root=str(root), pipeline=pipeline, **SMALL_ADE)
+        dict(type="LUTToyADE20KDataset", data_root=str(root), pipeline=pipeline, **SMALL_ADE)
     )
     val = DATASETS.build(
         dict(
-            type="ToyADE20KDataset",
+            type="LUTToyADE20KDataset",
             data_root=str(root),
             data_prefix=dict(img_path="images/validation", seg_map_path="annotations/validation"),
             pipeline=pipeline,

@@ -1,6 +1,6 @@
 """Generate the embedded toy datasets by hand.
 
-Training does not need this: ``ToyShapesDataset`` / ``ToyADE20KDataset`` generate their
+Training does not need this: ``LUTToyShapesDataset`` / ``LUTToyADE20KDataset`` generate their
 folder on first use. Examples::
 
     python tools/make_toy_data.py --kind cls --out data/generated/toy_shapes

@@ -129,7 +129,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.unsafe_load:
         cfg.unsafe_load = True
     if args.compile:
-        cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="CompileTransformerBlocksHook")]
+        cfg.custom_hooks = [
+            *cfg.get("custom_hooks", []),
+            dict(type="LUTCompileTransformerBlocksHook"),
+        ]
     defaults = dict(
         pin_memory=True, persistent_workers=True, collate_fn=dict(type="default_collate")
     )

@@ -40,6 +40,6 @@ train_dataloader = dict(
     drop_last=True, dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
 
 # stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
-custom_hooks = [dict(type='DeferredFiniteCheckHook')]
+custom_hooks = [dict(type='LUTFiniteCheckHook')]
 runner_type = 'LUTRunner'
 

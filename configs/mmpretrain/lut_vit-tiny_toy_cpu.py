@@ -48,7 +48,7 @@ train_dataloader = dict(
     persistent_workers=True,
     dataset=dict(
         _delete_=True,
-        type='ToyShapesDataset',
+        type='LUTToyShapesDataset',
         data_root='data/generated/toy_shapes',
         split='train',
         num_train=2000,
@@ -95,8 +95,8 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # teacher on the labelled toy splits (train = bank, val = queries) before training and every
 # 5 epochs.
 custom_hooks = [
-    dict(type='DeferredFiniteCheckHook'),
-    dict(type='KNNMonitorHook', interval=5, encoders=('student', 'teacher')),
+    dict(type='LUTFiniteCheckHook'),
+    dict(type='LUTKNNMonitorHook', interval=5, encoders=('student', 'teacher')),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=8),

@@ -46,4 +46,4 @@ optim_wrapper = dict(
     optimizer=dict(fused=True), paramwise_cfg=dict(norm_decay_mult=0.0))
 
 # stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
-custom_hooks = [dict(type='DeferredFiniteCheckHook')]
+custom_hooks = [dict(type='LUTFiniteCheckHook')]

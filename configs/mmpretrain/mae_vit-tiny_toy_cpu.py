@@ -26,6 +26,6 @@ train_dataloader = dict(
     ]))
 
 custom_hooks = [
-    dict(type='DeferredFiniteCheckHook'),
-    dict(type='KNNMonitorHook', interval=5),
+    dict(type='LUTFiniteCheckHook'),
+    dict(type='LUTKNNMonitorHook', interval=5),
 ]

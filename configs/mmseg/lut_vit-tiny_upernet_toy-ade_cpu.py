@@ -2,7 +2,7 @@
 # configs/mmpretrain/lut_vit-tiny_toy_cpu.py (96-d, 4 blocks, 4 heads, 4-px patches, pre-trained
 # on 32 px: its 8x8 position grid is resized to 16x16 here), 64-px crops, UperNet, on the
 # ADE20K-layout toy dataset that the project generates (data/generated/toy_ade, made on first
-# use by ToyADE20KDataset; label 0 = ignore after reduce_zero_label, 6 shape classes). Same recipe as the ViT-B config (AdamW, layer-wise lr
+# use by LUTToyADE20KDataset; label 0 = ignore after reduce_zero_label, 6 shape classes). Same recipe as the ViT-B config (AdamW, layer-wise lr
 # decay 0.65, warm-up then poly) except: no AMP (OptimWrapper), BN instead of SyncBN, a few
 # iterations, batch 2.
 _base_ = "./lut_vit-b16_upernet_8xb2-amp-160k_ade20k-512x512.py"
@@ -31,7 +31,7 @@ model = dict(
 )
 
 # data: the ADE20K pipelines at 1/8 scale
-dataset_type = "ToyADE20KDataset"
+dataset_type = "LUTToyADE20KDataset"
 data_root = "data/generated/toy_ade"
 train_pipeline = [
     dict(type="LoadImageFromFile"),

@@ -10,7 +10,7 @@
 - :func:`evaluate_features`: all of the above for one train/val split.
 
 The mmpretrain glue (datasets, checkpoints, the training-time monitor) is in
-``lut_plugin/mmpretrain/evaluation.py`` and ``KNNMonitorHook``.
+``lut_plugin/mmpretrain/evaluation.py`` and ``LUTKNNMonitorHook``.
 """
 
 from .collapse import effective_rank, std_of_l2_normalized

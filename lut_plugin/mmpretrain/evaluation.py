@@ -1,8 +1,8 @@
 """Frozen-feature evaluation of mmpretrain encoders (glue over ``lut_plugin.evaluation``).
 
-Shared by ``KNNMonitorHook`` (during training) and ``tools/analysis/evaluate_features.py``
+Shared by ``LUTKNNMonitorHook`` (during training) and ``tools/analysis/evaluate_features.py``
 and ``tools/analysis/compare_lut_mae.py`` (after training): labelled images come from any
-mmpretrain dataset config (``ToyShapesDataset``, ``CustomDataset`` over an image folder...)
+mmpretrain dataset config (``LUTToyShapesDataset``, ``CustomDataset`` over an image folder...)
 through a deterministic evaluation pipeline and the model's data preprocessor; the encoder's
 tokens are pooled by :func:`lut_plugin.evaluation.extract_features`.
 """
@@ -201,7 +201,7 @@ def split_dataset_cfgs(
 
     With ``data_root``: an image folder read by mmpretrain's ``CustomDataset``
     (``<data_root>/<split>/<class>/<image>``). Otherwise the config's training dataset with
-    its ``split`` switched (e.g. the embedded ``ToyShapesDataset``).
+    its ``split`` switched (e.g. the embedded ``LUTToyShapesDataset``).
     """
     if data_root is not None:
         return tuple(

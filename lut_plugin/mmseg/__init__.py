@@ -1,6 +1,6 @@
 """mmsegmentation adapters: the ``LUTMAE`` backbone and the toy ADE20K-layout dataset."""
 
-from .datasets import ToyADE20KDataset
+from .datasets import LUTToyADE20KDataset
 from .models import LUTMAE
 
-__all__ = ["LUTMAE", "ToyADE20KDataset"]
+__all__ = ["LUTMAE", "LUTToyADE20KDataset"]

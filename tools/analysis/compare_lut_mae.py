@@ -5,7 +5,7 @@
 For every seed, pre-trains the tiny toy encoder with LUT (``lut_vit-tiny_toy_cpu.py``) and
 with mmpretrain's MAE (``mae_vit-tiny_toy_cpu.py``: same encoder, decoder, data, view-1
 augmentation, optimiser, schedule and epochs) through ``tools/train.py``, ``--jobs`` runs at
-a time, each with ``--threads`` torch threads. Both configs run ``KNNMonitorHook``, so the
+a time, each with ``--threads`` torch threads. Both configs run ``LUTKNNMonitorHook``, so the
 k-NN accuracy of the frozen encoder is logged over the epochs. Then it evaluates the last
 checkpoints (LUT student, LUT momentum teacher, MAE) and a random-init encoder of the same
 architecture per seed, plus raw pixels, on the labelled toy splits: weighted k-NN and linear
@@ -121,10 +121,10 @@ def run_config(base: Path, args: argparse.Namespace, seed: int, work_dir: Path) 
     if args.batch_size is not None:
         cfg.train_dataloader.batch_size = args.batch_size
     for hook in cfg.get("custom_hooks", []):
-        if hook.type == "KNNMonitorHook" and args.knn_interval is not None:
+        if hook.type == "LUTKNNMonitorHook" and args.knn_interval is not None:
             hook.interval = args.knn_interval
-    if not any(h.type == "KNNMonitorHook" for h in cfg.get("custom_hooks", [])):
-        raise ValueError(f"{base}: no KNNMonitorHook in custom_hooks, nothing to plot")
+    if not any(h.type == "LUTKNNMonitorHook" for h in cfg.get("custom_hooks", [])):
+        raise ValueError(f"{base}: no LUTKNNMonitorHook in custom_hooks, nothing to plot")
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
     cfg.work_dir = str(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

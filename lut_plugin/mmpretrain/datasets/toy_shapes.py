@@ -1,4 +1,4 @@
-"""``ToyShapesDataset``: the embedded classification / pre-training dataset."""
+"""``LUTToyShapesDataset``: the embedded classification / pre-training dataset."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from lut_plugin.data.toy import TOY_CLS_CLASSES, ensure_toy_dataset
 
 
 @DATASETS.register_module()
-class ToyShapesDataset(CustomDataset):
+class LUTToyShapesDataset(CustomDataset):
     """Procedural objects in an ImageNet-like folder, generated on first use.
 
     If ``data_root`` holds no dataset yet, it is generated there (atomically, so that
@@ -54,7 +54,7 @@ class ToyShapesDataset(CustomDataset):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         for key in ("data_prefix", "ann_file"):
             if key in kwargs:
-                raise ValueError(f"ToyShapesDataset sets {key} itself from split={split!r}")
+                raise ValueError(f"LUTToyShapesDataset sets {key} itself from split={split!r}")
         ensure_toy_dataset(
             data_root,
             kind="cls",

@@ -1,5 +1,5 @@
 """mmseg datasets of the LUT plugin."""
 
-from .toy_ade import ToyADE20KDataset
+from .toy_ade import LUTToyADE20KDataset
 
-__all__ = ["ToyADE20KDataset"]
+__all__ = ["LUTToyADE20KDataset"]

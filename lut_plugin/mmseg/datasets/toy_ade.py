@@ -1,4 +1,4 @@
-"""``ToyADE20KDataset``: the embedded ADE20K-layout segmentation dataset."""
+"""``LUTToyADE20KDataset``: the embedded ADE20K-layout segmentation dataset."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from lut_plugin.data.toy import TOY_CLASSES, TOY_PALETTE, ensure_toy_dataset
 
 
 @DATASETS.register_module()
-class ToyADE20KDataset(ADE20KDataset):
+class LUTToyADE20KDataset(ADE20KDataset):
     """Procedural shapes in the ADE20K folder layout, generated on first use.
 
     If ``data_root`` holds no dataset yet, both splits are generated there (atomically)

@@ -42,7 +42,7 @@ def compile_transformer_blocks(
 
 
 @HOOKS.register_module()
-class CompileTransformerBlocksHook(Hook):
+class LUTCompileTransformerBlocksHook(Hook):
     """Compile the transformer blocks of the trained model before training.
 
     Student and teacher encoders and the decoder of LUT (and the blocks of any
@@ -68,7 +68,7 @@ class CompileTransformerBlocksHook(Hook):
         count = compile_transformer_blocks(runner.model, self.block_names, **self.compile_kwargs)
         if count == 0:
             raise ValueError(
-                f"CompileTransformerBlocksHook found no block of the classes {self.block_names} "
+                f"LUTCompileTransformerBlocksHook found no block of the classes {self.block_names} "
                 f"in {type(runner.model).__name__}: pass block_names=[...] for this model"
             )
         kwargs = ", ".join(f"{k}={v!r}" for k, v in self.compile_kwargs.items())

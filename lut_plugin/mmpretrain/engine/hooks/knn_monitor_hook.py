@@ -14,7 +14,7 @@ _ENCODERS = ("student", "teacher")
 
 
 @HOOKS.register_module()
-class KNNMonitorHook(Hook):
+class LUTKNNMonitorHook(Hook):
     """Evaluate the encoder's frozen features with k-NN every ``interval`` epochs.
 
     Features of a labelled bank (e.g. the training split) and of labelled queries (e.g.
@@ -67,7 +67,7 @@ class KNNMonitorHook(Hook):
         collapse_metrics: bool = True,
     ) -> None:
         if int(interval) < 1:
-            raise ValueError(f"KNNMonitorHook interval must be >= 1 epoch, got {interval}")
+            raise ValueError(f"LUTKNNMonitorHook interval must be >= 1 epoch, got {interval}")
         unknown = set(encoders) - set(_ENCODERS)
         if unknown or not encoders:
             raise ValueError(f"encoders must be a non-empty subset of {_ENCODERS}, got {encoders}")

@@ -11,7 +11,7 @@ from mmengine.registry import HOOKS
 
 
 @HOOKS.register_module()
-class DeferredFiniteCheckHook(Hook):
+class LUTFiniteCheckHook(Hook):
     """Stop training when a loss or a weight becomes NaN or infinite.
 
     After each iteration the hook records, on the device and without waiting
