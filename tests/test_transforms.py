@@ -601,6 +601,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "lut_vs_mae.json").read_text())
     assert result["meta"]["peak_tflops"] == 1.5 and result["meta"]["device"] == "cpu"
+    assert result["meta"]["device_name"]  # the card (or CPU) the numbers belong to
     (row,) = result["rows"]
     for model in ("mae", "lut"):
         for key in (
@@ -639,3 +640,38 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     report = (out / "lut_vs_mae.md").read_text()
     assert "GFLOP/img" in report and "images/s on one core" in report and "compiled" in report
     assert (out / "lut_vs_mae.png").stat().st_size > 10_000
+
+
+def test_profile_step_splits_the_step_time_into_categories(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools" / "analysis"))
+    from profile_step import category
+
+    # kernel names as torch.profiler reports them on an H200
+    assert category("nvjet_sm90_tst_192x192_64x4_1x2_h_bz_coopB_bias_TNN") == "gemm"
+    assert category("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16") == "attention"
+    assert category("void at::native::vectorized_layer_norm_kernel<float, float, false>") == "norm"
+    assert category("void at::native::bfloat16_copy_kernel_cuda") == "copy / cast"
+    assert category("void at::native::GeluCUDAKernelImpl") == "other elementwise"
+    assert category("aten::addmm") == "gemm" and category("aten::lerp_") == "optimizer + EMA"
+
+    out = tmp_path / "profile.json"
+    cmd = [
+        sys.executable, str(REPO / "tools" / "analysis" / "profile_step.py"),
+        "--size", "tiny", "--batch", "2", "--warmup", "1", "--steps", "1", "--json", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert [r["model"] for r in results] == ["mae", "lut"]
+    for r in results:
+        assert r["total_ms"] > 0
+        assert sum(r["categories_ms"].values()) == pytest.approx(r["total_ms"])
+        assert r["categories_ms"]["gemm"] > 0 and r["categories_ms"]["attention"] > 0
+        assert 0 < len(r["top_ms"]) <= 20
+    assert "optimizer + EMA" in results[1]["categories_ms"]  # the teacher's lerp

@@ -105,7 +105,10 @@ def _step_worker(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     model, img = _build_model(args.size, args.model)
     model.to(device).train()
-    optim = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95))
+    # fused on GPUs, as the GPU configs use it
+    optim = torch.optim.AdamW(
+        model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=device.type == "cuda"
+    )
     gen = torch.Generator(device="cpu").manual_seed(0)
     x1 = torch.randn(args.batch, 3, img, img, generator=gen).to(device)
     x2 = torch.randn(args.batch, 3, img, img, generator=gen).to(device)
@@ -520,7 +523,8 @@ def _markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
     if rows:
         mem_kind = "peak CUDA MiB" if meta["device"].startswith("cuda") else "peak RSS MiB"
         lines += [
-            f"## Training step: device {meta['device']}, amp {meta['amp']}, "
+            f"## Training step: device {meta['device']} ({meta.get('device_name', '?')}), "
+            f"amp {meta['amp']}, "
             f"torch threads {meta.get('torch_threads', 'default')}, "
             f"{meta['steps']} timed steps x {meta['rounds']} rounds"
             if "mae_step_s" in rows[0]
@@ -659,27 +663,57 @@ def _plot(result: dict, path: Path) -> None:
             ax.set_xticks(range(len(groups)), groups)
             top = max(data["per_core"][n]["images_per_s"] for n in names)
             top = max([top, *data["dataloader"]["images_per_s"].values()])
-            ax.set_ylim(0, top * 1.35)  # room for the legend above the bars
-            ax.legend(fontsize=8, loc="upper right", ncol=len(names))
+            ax.set_ylim(0, top * 1.45)  # room for the legend above the bars
+            ax.legend(fontsize=7, loc="upper left", ncol=2)
         else:
             source = timed if key != "gflops_per_image" else rows
             xs = range(len(source))
-            ax.set_yscale("log")  # sizes differ by orders of magnitude
-            mae = [r[f"mae_{key}"] for r in source]
-            lut = [r[f"lut_{key}"] for r in source]
-            ax.bar([x - 0.2 for x in xs], mae, 0.4, label="MAE")
-            ax.bar([x + 0.2 for x in xs], lut, 0.4, label="LUT")
-            for x, a, b in zip(xs, mae, lut):
-                ax.annotate(f"x{b / a:.2f}", (x + 0.2, b), ha="center", va="bottom", fontsize=9)
-            ax.set_ylim(top=max(mae + lut) * 3)  # room for the ratios and the legend
+            series = [("MAE", "mae", "C0", None), ("LUT", "lut", "C1", None)]
+            if key == "step_s" and "lut_compiled_step_s" in source[0]:
+                series += [
+                    ("MAE compiled", "mae_compiled", "C0", "//"),
+                    ("LUT compiled", "lut_compiled", "C1", "//"),
+                ]
+            width = 0.8 / len(series)
+            values = {p: [r[f"{p}_{key}"] for r in source] for _, p, _, _ in series}
+            for k, (label, p, colour, hatch) in enumerate(series):
+                offsets = [x + (k - (len(series) - 1) / 2) * width for x in xs]
+                alpha = 0.6 if hatch else 1.0
+                ax.bar(
+                    offsets, values[p], width, label=label, color=colour, hatch=hatch, alpha=alpha
+                )
+                if p.startswith("lut"):  # LUT / MAE ratio above each LUT bar
+                    base = values[p.replace("lut", "mae")]
+                    for x, a, b in zip(offsets, base, values[p]):
+                        ax.annotate(f"x{b / a:.2f}", (x, b), ha="center", va="bottom", fontsize=8)
+            every = [v for vs in values.values() for v in vs]
+            if max(every) / min(every) > 10:  # sizes differ by orders of magnitude
+                ax.set_yscale("log")
+                ax.set_ylim(min(every) / 3, max(every) * 3 ** (len(series) // 2))
+            else:
+                ax.set_ylim(0, max(every) * (1.3 + 0.15 * len(series)))  # room for the legend
             ax.set_xticks(list(xs), [f"{r['size']}\nbatch {r['batch']}" for r in source])
-            ax.legend(loc="upper left")
+            ax.legend(loc="upper left", fontsize=7, ncol=2)
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=9)
-    fig.suptitle(f"LUT vs MAE, device {meta['device']}, amp {meta['amp']}")
+    if timed or rows:
+        precision = "bf16 autocast" if meta["amp"] else "fp32"
+        fig.suptitle(f"LUT vs MAE, {meta.get('device_name', meta['device'])}, {precision}")
+    else:
+        fig.suptitle(f"LUT vs MAE data pipeline, {meta['cpu_count']} CPUs")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _device_name(device: str) -> str:
+    import platform
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -738,6 +772,7 @@ def main() -> None:
         "compile_backend": args.compile_backend if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
         "peak_tflops": args.peak_tflops,
+        "device_name": _device_name(args.device),
         "cpu_count": os.cpu_count(),
         "torch_threads": args.threads or "default",
         "load_average_start": os.getloadavg()[0],
