@@ -436,3 +436,54 @@ def test_missing_imagenet_names_the_path_and_the_fix(tmp_path):
 def test_golden_file_lives_in_the_repository():
     assert GOLDEN.is_file() and GOLDEN.resolve().is_relative_to(ROOT.resolve())
     assert (GOLDEN.parent / "README.md").is_file()
+
+
+class _BestRunner:
+    """What ``CheckpointHook._save_best_checkpoint`` uses of a runner; saving can fail."""
+
+    def __init__(self, name: str) -> None:
+        from mmengine.logging import MessageHub, MMLogger
+
+        self.message_hub = MessageHub.get_instance(name)
+        self.logger = MMLogger.get_instance(name)
+        self.epoch = self.iter = 0
+        self.crash = False
+        self.seen = []  # the folder's files when each checkpoint was written
+
+    def save_checkpoint(self, out_dir, filename, *args, **kwargs) -> None:
+        self.seen.append(sorted(p.name for p in Path(out_dir).iterdir()))
+        if self.crash:
+            raise RuntimeError("killed while writing the new best checkpoint")
+        Path(out_dir, filename).write_bytes(b"weights")
+
+
+@pytest.mark.parametrize("hook_type", ["CheckpointHook", "LUTCheckpointHook"])
+def test_previous_best_checkpoint_survives_a_crash_while_saving_the_new_one(tmp_path, hook_type):
+    from mmengine.fileio import LocalBackend
+    from mmengine.registry import HOOKS
+
+    hook = HOOKS.build(dict(type=hook_type, interval=1, save_best="acc", rule="greater"))
+    hook.out_dir, hook.file_backend = str(tmp_path), LocalBackend()
+    runner = _BestRunner(f"best-{hook_type}")
+    runner.epoch = 1
+    hook._save_best_checkpoint(runner, {"acc": 1.0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_acc_epoch_1.pth"]
+
+    runner.epoch, runner.crash = 2, True  # a better score, and the process dies mid-write
+    with pytest.raises(RuntimeError, match="killed"):
+        hook._save_best_checkpoint(runner, {"acc": 2.0})
+    left = sorted(p.name for p in tmp_path.iterdir())
+    if hook_type == "CheckpointHook":  # mmengine deletes first: nothing is left
+        assert left == []
+        return
+    assert left == ["best_acc_epoch_1.pth"]
+
+    # Without a crash (state as a restarted run restores it from its last checkpoint), the
+    # previous best is deleted after the new one is complete.
+    hook.best_ckpt_path = str(tmp_path / "best_acc_epoch_1.pth")
+    runner.message_hub.update_info("best_score", 1.0)
+    runner.epoch, runner.crash = 3, False
+    hook._save_best_checkpoint(runner, {"acc": 3.0})
+    assert runner.seen[-1] == ["best_acc_epoch_1.pth"]  # still there while writing epoch 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_acc_epoch_3.pth"]
+    assert hook.best_ckpt_path == str(tmp_path / "best_acc_epoch_3.pth")

@@ -25,7 +25,9 @@ class LUTCheckpointHook(CheckpointHook):
     1. the checkpoint is written to ``<name>.partial`` beside it, fsynced and renamed
        (``lut_atomic_local`` file backend), so ``<name>`` is complete or absent;
     2. only then ``last_checkpoint`` is replaced (atomically) by the new name;
-    3. only then the checkpoint that fell out of ``max_keep_ckpts`` is deleted.
+    3. only then the checkpoint that fell out of ``max_keep_ckpts`` is deleted;
+    4. likewise with ``save_best``: the previous best checkpoint is deleted only after the new
+       one is complete.
 
     ``.partial`` files left by a crash are removed when training starts. ``LUTRunner`` uses
     this hook in place of ``CheckpointHook``; the arguments are ``CheckpointHook``'s.
@@ -72,3 +74,39 @@ class LUTCheckpointHook(CheckpointHook):
                 self.file_backend.remove(path)
             elif self.file_backend.isdir(path):  # deepspeed checkpoints are folders
                 self.file_backend.rmtree(path)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        # mmengine removes the previous best before writing the new one; let it only note the
+        # removals (through _DeferredRemoval), and carry them out once the new best is written.
+        backend = self.file_backend
+        self.file_backend = deferred = _DeferredRemoval(backend)
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            self.file_backend = backend
+        current = {getattr(self, "best_ckpt_path", None)}
+        current.update(getattr(self, "best_ckpt_path_dict", {}).values())
+        for path in deferred.removed:
+            if path in current:  # the same name written again
+                continue
+            if backend.isfile(path):
+                backend.remove(path)
+            elif backend.isdir(path):
+                backend.rmtree(path)
+
+
+class _DeferredRemoval:
+    """A file backend that records ``remove``/``rmtree`` instead of doing them."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+        self.removed: list[str] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
+
+    def remove(self, path) -> None:
+        self.removed.append(path)
+
+    def rmtree(self, path) -> None:
+        self.removed.append(path)
