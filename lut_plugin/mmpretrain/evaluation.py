@@ -10,7 +10,7 @@ tokens are pooled by :func:`lut_plugin.evaluation.extract_features`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from mmengine.dataset import default_collate
@@ -26,7 +26,8 @@ RANDOM_INIT = "random"
 
 def eval_pipeline(img_size: int) -> list[dict]:
     """Deterministic pipeline of labelled evaluation images: short side to ``img_size``
-    (PIL bicubic, as the training views), centre crop, pack. Normalisation is left to the
+    (PIL bicubic; the training views use torchvision's kernel, within 1 grey level of it),
+    centre crop, pack. Normalisation is left to the
     model's data preprocessor."""
     return [
         dict(type="LoadImageFromFile"),
@@ -61,13 +62,15 @@ def build_labelled_dataset(dataset_cfg: dict, img_size: int | None = None):
         return DATASETS.build(cfg)
 
 
-def labelled_batches(
+def load_labelled_batches(
     dataset, data_preprocessor: nn.Module, batch_size: int = 256
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(normalised images, labels)`` of a dataset in order (no shuffling)."""
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(normalised images, labels)`` batches of a dataset in order (no shuffling), in memory
+    (the monitor evaluates them many times)."""
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=default_collate
     )
+    batches = []
     for data in loader:
         data = data_preprocessor(data, False)
         samples = data["data_samples"]
@@ -76,8 +79,8 @@ def labelled_batches(
                 f"{type(dataset).__name__} gives no labels (gt_label); k-NN and linear-probe "
                 "evaluation need a labelled dataset"
             )
-        labels = torch.cat([s.gt_label.reshape(-1)[:1] for s in samples])
-        yield data["inputs"], labels
+        batches.append((data["inputs"], torch.cat([s.gt_label.reshape(-1)[:1] for s in samples])))
+    return batches
 
 
 def encoder_tokens(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -101,20 +104,12 @@ def encoder_tokens(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
     return tokens
 
 
-def load_labelled_batches(
-    dataset, data_preprocessor: nn.Module, batch_size: int = 256
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """All of :func:`labelled_batches` in memory (evaluated many times by the monitor)."""
-    return list(labelled_batches(dataset, data_preprocessor, batch_size))
-
-
-@torch.no_grad()
 def encoder_features(encoder: nn.Module, batches) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Pooled features (``'cls'``, ``'mean'``) and labels of labelled image batches.
 
     Args:
         encoder (nn.Module): An mmpretrain ViT (see :func:`encoder_tokens`).
-        batches: ``(normalised images, labels)`` pairs, e.g. :func:`labelled_batches`.
+        batches: ``(normalised images, labels)`` pairs, e.g. :func:`load_labelled_batches`.
 
     The encoder runs in evaluation mode and is put back in its previous mode afterwards.
     """

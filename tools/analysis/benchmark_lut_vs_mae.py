@@ -90,6 +90,40 @@ def _build_model(size: str, model_kind: str):
     return model, cfg.model.backbone.get("img_size", 224)
 
 
+def make_training_step(kind: str, size: str, batch: int, device, amp: bool):
+    """``(model, forward_backward, step)``: one model's training step on fixed random views.
+
+    ``forward_backward()`` runs the loss (bf16 autocast with ``amp``) and its backward;
+    ``step(i)`` adds AdamW (fused on GPUs, as the GPU configs) and, for LUT, the EMA update.
+    """
+    import torch
+
+    torch.manual_seed(0)
+    model, img = _build_model(size, kind)
+    model.to(device).train()
+    optim = torch.optim.AdamW(
+        model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=device.type == "cuda"
+    )
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x1 = torch.randn(batch, 3, img, img, generator=gen).to(device)
+    x2 = torch.randn(batch, 3, img, img, generator=gen).to(device)
+    inputs = [x1, x2] if kind == "lut" else x1
+
+    def forward_backward() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            losses = model.loss(inputs, data_samples=None)
+        sum(losses.values()).backward()
+
+    def step(i: int) -> None:
+        forward_backward()
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+        if kind == "lut":
+            model.update_teacher(i, 10_000)
+
+    return model, forward_backward, step
+
+
 def _step_worker(args: argparse.Namespace) -> dict:
     """Run inside a subprocess: FLOPs and timing of one model's training step."""
     import resource
@@ -99,26 +133,12 @@ def _step_worker(args: argparse.Namespace) -> dict:
 
     import lut_plugin  # noqa: F401
 
-    torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    model, img = _build_model(args.size, args.model)
-    model.to(device).train()
-    # fused on GPUs, as the GPU configs use it
-    optim = torch.optim.AdamW(
-        model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=device.type == "cuda"
+    model, forward_backward, step = make_training_step(
+        args.model, args.size, args.batch, device, args.amp
     )
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    x1 = torch.randn(args.batch, 3, img, img, generator=gen).to(device)
-    x2 = torch.randn(args.batch, 3, img, img, generator=gen).to(device)
-    inputs = [x1, x2] if args.model == "lut" else x1
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
-
-    def forward_backward() -> None:
-        with amp:
-            losses = model.loss(inputs, data_samples=None)
-        sum(losses.values()).backward()
 
     # FLOPs of forward + backward, in eager mode, before anything is compiled. torch counts
     # the CUDA attention kernels only; the CPU's are given the same formulas, so that the
@@ -138,7 +158,7 @@ def _step_worker(args: argparse.Namespace) -> dict:
     with flop_counter.FlopCounterMode(display=False, custom_mapping=cpu_attention) as counter:
         forward_backward()
     flops = counter.get_total_flops()
-    optim.zero_grad(set_to_none=True)
+    model.zero_grad(set_to_none=True)
     result = {
         "model": args.model,
         "size": args.size,
@@ -156,13 +176,6 @@ def _step_worker(args: argparse.Namespace) -> dict:
             kwargs["mode"] = args.compile_mode
         if compile_transformer_blocks(model, **kwargs) == 0:
             raise RuntimeError(f"no transformer block to compile in {type(model).__name__}")
-
-    def step(i: int) -> None:
-        forward_backward()
-        optim.step()
-        optim.zero_grad(set_to_none=True)
-        if args.model == "lut":
-            model.update_teacher(i, 10_000)
 
     def sync() -> None:
         if device.type == "cuda":

@@ -45,8 +45,6 @@ from lut_plugin.mmpretrain.evaluation import (  # noqa: E402
     split_dataset_cfgs,
 )
 
-COLUMNS = ("knn_top1", "linear_top1", "effective_rank", "std_l2")
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

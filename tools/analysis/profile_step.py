@@ -20,7 +20,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_lut_vs_mae import ROOT, SIZES, _build_model  # noqa: E402
+from benchmark_lut_vs_mae import ROOT, SIZES, make_training_step  # noqa: E402
 
 # First matching pattern wins; names are CUDA kernel names (GPU) or aten operators (CPU).
 CATEGORIES = [
@@ -39,23 +39,9 @@ def category(name: str) -> str:
 
 def profile_model(kind: str, args: argparse.Namespace) -> dict:
     """Per-step times (ms) by category and the top kernels of one model's training step."""
-    torch.manual_seed(0)
     device = torch.device(args.device)
-    model, img = _build_model(args.size, kind)
-    model.to(device).train()
     cuda = device.type == "cuda"
-    optim = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=cuda)
-    views = [torch.randn(args.batch, 3, img, img, device=device) for _ in range(2)]
-    inputs = views if kind == "lut" else views[0]
-
-    def step(i: int) -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-            sum(model.loss(inputs, data_samples=None).values()).backward()
-        optim.step()
-        optim.zero_grad(set_to_none=True)
-        if kind == "lut":
-            model.update_teacher(i, 10_000)
-
+    _, _, step = make_training_step(kind, args.size, args.batch, device, args.amp)
     for i in range(args.warmup):
         step(i)
     activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda

@@ -8,8 +8,6 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from lut_plugin.evaluation import effective_rank, knn_top1
-
 _ENCODERS = ("student", "teacher")
 
 
@@ -91,9 +89,8 @@ class LUTKNNMonitorHook(Hook):
         if not is_main_process():
             return
         from lut_plugin.mmpretrain.evaluation import (
-            build_labelled_dataset,
             encoder_input_size,
-            load_labelled_batches,
+            labelled_splits,
             split_dataset_cfgs,
         )
 
@@ -103,14 +100,12 @@ class LUTKNNMonitorHook(Hook):
             bank_cfg, query_cfg = bank_cfg or default_bank, query_cfg or default_query
         model = self._model(runner)
         img_size = self.img_size or encoder_input_size(model.backbone)
-        bank = build_labelled_dataset(bank_cfg, img_size)
-        self._num_classes = len(bank.metainfo.get("classes") or []) or None
         # Decoded and normalised once: the images do not change between evaluations.
         with torch.random.fork_rng(devices=[]):
-            self._batches = tuple(
-                load_labelled_batches(dataset, model.data_preprocessor, self.batch_size)
-                for dataset in (bank, build_labelled_dataset(query_cfg, img_size))
+            bank, query, self._num_classes = labelled_splits(
+                bank_cfg, query_cfg, img_size, model.data_preprocessor, self.batch_size
             )
+        self._batches = (bank, query)
         if self.before_training and runner.epoch == 0 and runner.iter == 0:
             self._evaluate(runner, epoch=0)
 
@@ -119,14 +114,12 @@ class LUTKNNMonitorHook(Hook):
         if self.every_n_epochs(runner, self.interval) or self.is_last_train_epoch(runner):
             self._evaluate(runner, epoch=runner.epoch + 1)  # runner.epoch counts from 0
 
-    @torch.no_grad()
     def _evaluate(self, runner, epoch: int) -> None:
         if not is_main_process() or self._batches is None:
             return
-        from lut_plugin.mmpretrain.evaluation import encoder_features
+        from lut_plugin.mmpretrain.evaluation import evaluate_encoder
 
         model = self._model(runner)
-        bank, query = self._batches
         metrics = {}
         # Leave the training run's random state exactly as it was (data loader seeds...).
         with torch.random.fork_rng(devices=[]):
@@ -135,20 +128,14 @@ class LUTKNNMonitorHook(Hook):
                 if encoder is None:
                     continue
                 suffix = "" if name == "student" else f"_{name}"
-                bank_f, bank_y = encoder_features(encoder, bank)
-                query_f, query_y = encoder_features(encoder, query)
-                for pooling in bank_f:
-                    metrics[f"knn_top1_{pooling}{suffix}"] = knn_top1(
-                        bank_f[pooling],
-                        bank_y,
-                        query_f[pooling],
-                        query_y,
-                        self._num_classes,
-                        self.k,
-                        self.temperature,
-                    )
+                results = evaluate_encoder(
+                    encoder, *self._batches, self._num_classes,
+                    k=self.k, temperature=self.temperature, probe_epochs=0,
+                )  # fmt: skip
+                for pooling, row in results.items():
+                    metrics[f"knn_top1_{pooling}{suffix}"] = row["knn_top1"]
                     if self.collapse_metrics:
-                        metrics[f"erank_{pooling}{suffix}"] = effective_rank(query_f[pooling])
+                        metrics[f"erank_{pooling}{suffix}"] = row["effective_rank"]
         for key, value in metrics.items():
             if key.startswith("knn_top1"):  # beside the losses in the training log lines
                 runner.message_hub.update_scalar(f"train/{key}", value)
