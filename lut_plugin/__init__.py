@@ -3,8 +3,9 @@
 ``import lut_plugin`` registers LUT's components in mmpretrain's registries (and, when
 mmsegmentation is installed, its segmentation pieces in mmseg's), LUT's runtime pieces
 (``LUTRunner``, ``LUTCheckpointHook``, ``LUTSeededSampler``, ``LUTStepSeedHook``,
-``LUTPretrained``) in mmengine's, and allow-lists the few non-tensor types of mmengine
-checkpoints for ``torch.load(weights_only=True)`` (see :mod:`lut_plugin.checkpoint`).
+``Pretrained`` in the ``lut_plugin`` scope) in mmengine's, and allow-lists the few
+non-tensor types of mmengine checkpoints for ``torch.load(weights_only=True)`` (see
+:mod:`lut_plugin.checkpoint`).
 """
 
 import importlib.util

@@ -69,11 +69,10 @@ class LUTCheckpointHook(CheckpointHook):
             return
         atomic_write(osp.join(runner.work_dir, "last_checkpoint"), self.last_ckpt.encode())
         if stale is not None:
-            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
-            elif self.file_backend.isdir(path):  # deepspeed checkpoints are folders
-                self.file_backend.rmtree(path)
+            _remove(
+                self.file_backend,
+                self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale)),
+            )
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
         # mmengine removes the previous best before writing the new one; let it only note the
@@ -87,12 +86,15 @@ class LUTCheckpointHook(CheckpointHook):
         current = {getattr(self, "best_ckpt_path", None)}
         current.update(getattr(self, "best_ckpt_path_dict", {}).values())
         for path in deferred.removed:
-            if path in current:  # the same name written again
-                continue
-            if backend.isfile(path):
-                backend.remove(path)
-            elif backend.isdir(path):
-                backend.rmtree(path)
+            if path not in current:  # not the same name written again
+                _remove(backend, path)
+
+
+def _remove(backend, path) -> None:
+    if backend.isfile(path):
+        backend.remove(path)
+    elif backend.isdir(path):  # deepspeed checkpoints are folders
+        backend.rmtree(path)
 
 
 class _DeferredRemoval:
