@@ -282,6 +282,9 @@ def test_unsafe_load_is_an_explicit_opt_in(toy, tmp_path):
     with pytest.raises(CheckpointError):
         convert.main(["--to", "mmseg", str(trusted), str(tmp_path / "a.pth")])
     convert.main(["--to", "mmseg", "--unsafe-load", str(trusted), str(tmp_path / "a.pth")])
+    with pytest.raises(CheckpointError):
+        convert.main(["--to", "timm", str(trusted), str(tmp_path / "t.pth")])
+    convert.main(["--to", "timm", "--unsafe-load", str(trusted), str(tmp_path / "t.pth")])
     analysis = _tool("analysis/encoder_analysis")
     assert analysis.load_encoder(str(TOY_CFG), str(trusted), unsafe_load=True) is not None
 

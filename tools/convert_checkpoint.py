@@ -87,19 +87,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _vit_encoder(ckpt: dict, encoder: str, src: str) -> dict:
+    """The chosen encoder's tensors of a loaded checkpoint; an error if it is no ViT."""
+    encoder_sd = extract_encoder(ckpt, encoder, src)
+    if "patch_embed.projection.weight" not in encoder_sd or "pos_embed" not in encoder_sd:
+        raise ValueError(
+            f"{src!r}: the {encoder} encoder has no patch_embed.projection.weight / pos_embed; "
+            f"not a ViT encoder. Its first keys: {list(encoder_sd)[:5]}"
+        )
+    return encoder_sd
+
+
 def convert(src: str, dst: str, encoder: str = "student", unsafe_load: bool = False) -> dict:
     """Write ``dst`` from ``src`` and return the exported state dict."""
     ckpt = load_checkpoint_file(src, unsafe=unsafe_load)
     if isinstance(ckpt.get("meta"), dict) and EXPORT_META_KEY in ckpt["meta"]:
         raise ValueError(f"{src!r} is already an exported encoder, not a pre-training checkpoint")
-    state_dict = extract_encoder(ckpt, encoder, src)
+    state_dict = _vit_encoder(ckpt, encoder, src)
     dropped = [k for k in state_dict if k in PRETRAIN_ONLY_KEYS]
     state_dict = {k: v.clone() for k, v in state_dict.items() if k not in dropped}
-    if "patch_embed.projection.weight" not in state_dict or "pos_embed" not in state_dict:
-        raise ValueError(
-            f"{src!r}: the {encoder} encoder has no patch_embed.projection.weight / pos_embed; "
-            f"not a ViT encoder. Its first keys: {list(state_dict)[:5]}"
-        )
     src_meta = ckpt.get("meta") if isinstance(ckpt.get("meta"), dict) else {}
     meta = {
         EXPORT_META_KEY: dict(
@@ -195,20 +201,16 @@ def check_loads_in_timm(state_dict: dict, src: str) -> str:
     )
 
 
-def convert_to_timm(src: str, dst: str, encoder: str = "student") -> tuple[dict, str]:
+def convert_to_timm(
+    src: str, dst: str, encoder: str = "student", unsafe_load: bool = False
+) -> tuple[dict, str]:
     """Write the chosen encoder of ``src`` under timm key names; return it and the timm model."""
     from lut_plugin.checkpoint import encoder_to_timm
 
     suffix = osp.splitext(dst)[1]
     if suffix not in {".safetensors", ".pth", ".pt"}:
         raise ValueError(f"--to timm writes .safetensors, .pth or .pt files, got {dst!r}")
-    ckpt = load_checkpoint_file(src)
-    encoder_sd = extract_encoder(ckpt, encoder, src)
-    if "pos_embed" not in encoder_sd or "patch_embed.projection.weight" not in encoder_sd:
-        raise ValueError(
-            f"{src!r}: the {encoder} encoder has no patch_embed.projection.weight / pos_embed; "
-            f"not a ViT encoder. Its first keys: {list(encoder_sd)[:5]}"
-        )
+    encoder_sd = _vit_encoder(load_checkpoint_file(src, unsafe=unsafe_load), encoder, src)
     # safetensors wants contiguous tensors that share no storage.
     state_dict = {
         k: v.detach().clone().contiguous() for k, v in encoder_to_timm(encoder_sd).items()
@@ -227,7 +229,7 @@ def convert_to_timm(src: str, dst: str, encoder: str = "student") -> tuple[dict,
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.to == "timm":
-        state_dict, timm_model = convert_to_timm(args.src, args.dst, args.encoder)
+        state_dict, timm_model = convert_to_timm(args.src, args.dst, args.encoder, args.unsafe_load)
         print(
             f"wrote {args.dst}: {args.encoder} encoder of {args.src}, {len(state_dict)} tensors; "
             f"loads strictly into timm {timm_model} (num_classes=0)"
