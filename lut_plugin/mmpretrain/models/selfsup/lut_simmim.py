@@ -8,12 +8,17 @@ from mmpretrain.registry import MODELS
 from .lut import LUT, LUTOutputs
 
 
-def masked_token_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_token_mean(
+    tokens: torch.Tensor, mask: torch.Tensor, check_visible: bool = True
+) -> torch.Tensor:
     """Mean of the tokens at the *unmasked* positions of each sample.
 
     Args:
         tokens (torch.Tensor): ``(B, L, C)`` patch tokens (no cls token).
         mask (torch.Tensor): ``(B, L)``, 1 = masked, 0 = visible.
+        check_visible (bool): Raise if a sample has no visible position. The check reads
+            the device's result on the host (a GPU sync); callers whose masks keep a fixed
+            number of visible positions skip it.
 
     Returns:
         torch.Tensor: ``(B, C)``; masked positions contribute nothing (not
@@ -25,7 +30,7 @@ def masked_token_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         )
     visible = (1.0 - mask.to(tokens.dtype)).unsqueeze(-1)
     count = visible.sum(dim=1)
-    if not bool((count > 0).all()):
+    if check_visible and not bool((count > 0).all()):
         raise ValueError("a sample has no visible position to pool")
     return (tokens * visible).sum(dim=1) / count
 
@@ -97,7 +102,8 @@ class LUTSimMIM(LUT):
         loss_bc = p1 = p2 = t1 = t2 = None
         if self.w_bc > 0:
             extra = self.backbone.num_extra_tokens
-            g1 = masked_token_mean(z1[:, extra:], masks.mask1)
-            g2 = masked_token_mean(z2[:, extra:], masks.mask2)
+            # LUTSimMIMViT checks at build time that each view keeps visible blocks.
+            g1 = masked_token_mean(z1[:, extra:], masks.mask1, check_visible=False)
+            g2 = masked_token_mean(z2[:, extra:], masks.mask2, check_visible=False)
             loss_bc, p1, p2, t1, t2 = self.broader_context(g1, g2, x1, x2)
         return LUTOutputs(loss_mim, loss_bc, masks, p1, p2, t1, t2)
