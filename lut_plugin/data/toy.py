@@ -38,7 +38,6 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +103,6 @@ _KIND_CODE = {"cls": 1, "ade": 2}
 _KIND_CLASSES = {"cls": TOY_CLS_CLASSES, "ade": TOY_CLASSES}
 _SPLIT_CODE = {"train": 0, "val": 1}
 _ADE_SPLIT_DIR = {"train": "training", "val": "validation"}
-_ADE_SPLIT_TAG = {"train": "train", "val": "val"}
 
 
 def _rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
@@ -127,15 +125,7 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A two-colour linear gradient in a random direction with a smooth texture."""
-    c0, c1 = _random_colour(rng), _random_colour(rng)
-    theta = rng.uniform(0.0, 2.0 * math.pi)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
-    t = xx * math.cos(theta) + yy * math.sin(theta)
-    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    img = c0[None, None, :] * (1.0 - t[..., None]) + c1[None, None, :] * t[..., None]
-    texture = _smooth_noise(rng, size, cells=int(rng.integers(3, 9)))
-    img = img + rng.uniform(10.0, 30.0) * texture[..., None]
-    return img
+    return _gradient(rng, size, _random_colour(rng), _random_colour(rng))
 
 
 def _grey_background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -146,6 +136,11 @@ def _grey_background(rng: np.random.Generator, size: int) -> np.ndarray:
         return np.clip(rng.uniform(50.0, 205.0) + rng.uniform(-8.0, 8.0, size=3), 0.0, 255.0)
 
     c0, c1 = greyish().astype(np.float32), greyish().astype(np.float32)
+    return _gradient(rng, size, c0, c1)
+
+
+def _gradient(rng: np.random.Generator, size: int, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
+    """From ``c0`` to ``c1`` in a random direction, plus a smooth texture."""
     theta = rng.uniform(0.0, 2.0 * math.pi)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
     t = xx * math.cos(theta) + yy * math.sin(theta)
@@ -544,7 +539,7 @@ def write_toy_ade20k(
             img, label = render_segmentation_sample(
                 _rng(seed, "ade", split, i), image_size, max_shapes
             )
-            stem = f"ADE_{_ADE_SPLIT_TAG[split]}_{i + 1:08d}"
+            stem = f"ADE_{split}_{i + 1:08d}"
             Image.fromarray(img).save(img_dir / f"{stem}.jpg", format="JPEG", quality=95)
             _save_png(label, ann_dir / f"{stem}.png")
     meta = toy_params("ade", image_size, num_train, num_val, seed)
@@ -644,16 +639,3 @@ def ensure_toy_dataset(
 
 def _is_populated(root: Path) -> bool:
     return root.exists() and (not root.is_dir() or any(root.iterdir()))
-
-
-def read_label_map(path: str | os.PathLike) -> np.ndarray:
-    """Read an annotation PNG as a (H, W) uint8 array."""
-    return np.asarray(Image.open(path), dtype=np.uint8)
-
-
-def class_counts(labels: Sequence[int]) -> dict[str, int]:
-    """Count labels per class name (helper for reports and tests)."""
-    counts = dict.fromkeys(TOY_CLS_CLASSES, 0)
-    for label in labels:
-        counts[TOY_CLS_CLASSES[int(label)]] += 1
-    return counts
