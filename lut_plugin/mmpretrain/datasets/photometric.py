@@ -288,9 +288,13 @@ def solarize(img: np.ndarray, threshold: int = 128) -> np.ndarray:
     Returns:
         np.ndarray: The solarized image.
     """
+    return cv2.LUT(_check(img), _solarize_table(threshold))
+
+
+@functools.cache
+def _solarize_table(threshold: int) -> np.ndarray:
     values = np.arange(256)
-    lut = np.where(values < threshold, values, 255 - values).astype(np.uint8)
-    return cv2.LUT(_check(img), lut)
+    return np.where(values < threshold, values, 255 - values).astype(np.uint8)
 
 
 def _pil_box_radius(radius: float, passes: int = 3) -> float:
