@@ -12,16 +12,20 @@ mIoU, ...) are logged at the end and, with ``--out-item metrics``, dumped to ``-
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
 from copy import deepcopy
 
 import mmengine
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # for tools/train.py's helpers
-from train import build_runner, set_dataloader_defaults  # noqa: E402  (registers LUT's components)
+from train import (  # noqa: E402  (registers LUT's components)
+    build_runner,
+    merge_common_args,
+    parse_with_common_args,
+    set_dataloader_defaults,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,12 +45,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["metrics", "pred"],
         help="(mmpretrain configs) dump metrics or predictions; defaults to predictions",
     )
-    parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        help='override config settings: key=value, lists as key="[a,b]" (quoted, no spaces)',
-    )
     parser.add_argument("--amp", action="store_true", help="enable automatic-mixed-precision test")
     parser.add_argument("--show-dir", help="directory where painted images will be saved")
     parser.add_argument("--show", action="store_true", help="show prediction results in a window")
@@ -60,22 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="whether to disable the pin_memory option in dataloaders.",
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation")
-    parser.add_argument(
-        "--unsafe-load",
-        action="store_true",
-        help="unpickle the checkpoint fully (config: unsafe_load=True); only for files you trust",
-    )
-    parser.add_argument(
-        "--launcher",
-        choices=["none", "pytorch", "slurm", "mpi"],
-        default="none",
-        help="job launcher",
-    )
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
-    args = parser.parse_args(argv)
-    if "LOCAL_RANK" not in os.environ:
-        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    args = parse_with_common_args(parser, argv)
     if args.out is None and args.out_item is not None:
         parser.error("--out-item needs --out")
     return args
@@ -89,17 +72,11 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     directory. ``--show-dir`` turns on the visualization hook of either.
     """
     scope = cfg.get("default_scope", None)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir", None) is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    merge_common_args(cfg, args)
     cfg.load_from = args.checkpoint
     if args.amp:
         cfg.test_cfg = cfg.get("test_cfg", None) or ConfigDict()
         cfg.test_cfg.fp16 = True
-    if args.unsafe_load:
-        cfg.unsafe_load = True
 
     if args.show or args.show_dir is not None:
         if "visualization" not in (cfg.get("default_hooks", None) or {}):

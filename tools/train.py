@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="whether to disable the persistent_workers option in dataloaders.",
     )
+    return parse_with_common_args(parser, argv)
+
+
+def parse_with_common_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> argparse.Namespace:
+    """Add the options tools/train.py and tools/test.py share, parse, export ``LOCAL_RANK``."""
     parser.add_argument(
         "--unsafe-load",
         action="store_true",
@@ -89,6 +96,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
+    """``--launcher``, ``--work-dir`` (default ``work_dirs/<config name>``), ``--unsafe-load``."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir", None) is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    if args.unsafe_load:
+        cfg.unsafe_load = True
+
+
 def set_dataloader_defaults(cfg: Config, args: argparse.Namespace, defaults: dict) -> None:
     """Fill dataloader defaults (those of the upstream launcher) and apply ``--no-*`` flags."""
     for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
@@ -107,11 +125,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Merge the command line into the config, as mmpretrain's ``tools/train.py`` does."""
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir", None) is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    merge_common_args(cfg, args)
     if args.amp:  # without a GPU, LUTRunner falls back to OptimWrapper with a warning
         type_ = cfg.optim_wrapper.get("type", "OptimWrapper")
         if type_ not in ("OptimWrapper", "AmpOptimWrapper"):
@@ -126,8 +140,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         if not isinstance(cfg.get("auto_scale_lr", None), dict):
             raise ValueError("--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)`.")
         cfg.auto_scale_lr.enable = True
-    if args.unsafe_load:
-        cfg.unsafe_load = True
     if args.compile:
         cfg.custom_hooks = [
             *cfg.get("custom_hooks", []),
