@@ -144,7 +144,7 @@ def labelled_splits(
 
 
 def load_encoder(
-    config, checkpoint: str, encoder: str = "student", seed: int = 0
+    config, checkpoint: str, encoder: str = "student", seed: int = 0, unsafe: bool | None = None
 ) -> tuple[nn.Module, nn.Module]:
     """Build a config's encoder and data preprocessor; load the encoder from a checkpoint.
 
@@ -158,6 +158,8 @@ def load_encoder(
             (what a training run starts from).
         encoder (str): ``'student'`` (``backbone.*``) or ``'teacher'`` (``teacher.backbone.*``).
         seed (int): Seed of the random initialisation. Defaults to 0.
+        unsafe (bool, optional): Unpickle the checkpoint fully (trusted files only); see
+            :func:`lut_plugin.checkpoint.load_checkpoint_file`.
 
     Returns:
         tuple[nn.Module, nn.Module]: The encoder (evaluation mode) and the data preprocessor.
@@ -183,7 +185,8 @@ def load_encoder(
             model.init_weights()
     backbone = model.backbone
     if checkpoint != RANDOM_INIT:
-        weights = extract_encoder(load_checkpoint_file(checkpoint), encoder, checkpoint)
+        ckpt = load_checkpoint_file(checkpoint, unsafe=unsafe)
+        weights = extract_encoder(ckpt, encoder, checkpoint)
         backbone.load_state_dict(weights, strict=True)
     backbone.eval()
     return backbone, preprocessor

@@ -35,6 +35,7 @@ from lut_plugin.analysis import (  # noqa: E402
     mean_attention_distance,
     singular_value_spectrum,
 )
+from lut_plugin.mmpretrain import evaluation  # noqa: E402
 
 MEAN = np.array([123.675, 116.28, 103.53])
 STD = np.array([58.395, 57.12, 57.375])
@@ -43,19 +44,8 @@ STD = np.array([58.395, 57.12, 57.375])
 def load_encoder(
     config: str, checkpoint: str, encoder: str = "student", unsafe_load: bool = False
 ) -> torch.nn.Module:
-    """Build the config's encoder and load it strictly from a pre-training checkpoint."""
-    from mmengine.config import Config
-    from mmpretrain.registry import MODELS
-
-    from lut_plugin.checkpoint import extract_encoder, load_checkpoint_file
-
-    cfg = Config.fromfile(config)
-    backbone = MODELS.build(cfg.model.backbone)
-    ckpt = load_checkpoint_file(checkpoint, unsafe=unsafe_load)  # weights only unless asked
-    weights = extract_encoder(ckpt, encoder, checkpoint)
-    backbone.load_state_dict(weights, strict=True)
-    backbone.eval()  # mmpretrain ViTs return None from train()/eval()
-    return backbone
+    """The config's encoder, loaded strictly from a pre-training checkpoint (evaluation mode)."""
+    return evaluation.load_encoder(config, checkpoint, encoder, unsafe=unsafe_load)[0]
 
 
 def load_images(folder: Path, size: int, limit: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -78,9 +68,7 @@ def load_images(folder: Path, size: int, limit: int) -> tuple[torch.Tensor, np.n
 @torch.no_grad()
 def analyse(encoder: torch.nn.Module, x: torch.Tensor) -> dict:
     with capture_attention(encoder) as maps:
-        tokens = encoder.forward_full(x) if hasattr(encoder, "forward_full") else None
-        if tokens is None:
-            tokens = encoder(x, mask=None)[0]
+        tokens = evaluation.encoder_tokens(encoder)(x)
     grid = tuple(encoder.patch_resolution)
     patch = x.shape[-1] // grid[1]
     distance = torch.stack([mean_attention_distance(a, grid, patch) for a in maps])
@@ -113,11 +101,13 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results = {}
+    results, images = {}, {}
     for label, config, ckpt in args.model:
         encoder = load_encoder(config, ckpt, args.encoder, args.unsafe_load)
-        size = encoder.patch_resolution[0] * encoder.patch_embed.projection.kernel_size[0]
-        x, raw = load_images(args.images, size, args.num_images)
+        size = evaluation.encoder_input_size(encoder)
+        if size not in images:
+            images[size] = load_images(args.images, size, args.num_images)
+        x, raw = images[size]
         results[label] = analyse(encoder, x)
         results[label]["heads"] = results[label]["maps"][-1].shape[1]
     args.out.mkdir(parents=True, exist_ok=True)
