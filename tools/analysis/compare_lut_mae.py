@@ -262,7 +262,8 @@ def summarise(rows: list[dict]) -> list[dict]:
 # -------------------------------------------------------------------------------- plots
 
 
-def plot(runs: list[dict], out: Path) -> None:
+def plot(runs: list[dict], series: dict[str, tuple[list, list]], out: Path) -> None:
+    """The PNGs; ``series`` maps a run's name to its :func:`read_scalars`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -270,7 +271,6 @@ def plot(runs: list[dict], out: Path) -> None:
 
     colours = {"LUT": "C0", "MAE": "C1"}
     markers = {seed: "o.sx^v<>"[i % 8] for i, seed in enumerate(sorted({r["seed"] for r in runs}))}
-    series = {r["name"]: read_scalars(r["work_dir"]) for r in runs}
 
     def monitor_plot(keys: tuple[str, str], ylabel: str, filename: str) -> None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
@@ -337,7 +337,7 @@ def _fmt(stat: dict | None) -> str:
     return f"{stat['mean']:.1f} ± {stat['sd']:.1f}"
 
 
-def write_report(out: Path, table: list[dict], runs: list[dict], meta: dict) -> None:
+def write_report(out: Path, table: list[dict], runs: list[dict], meta: dict) -> str:
     lines = [
         "# LUT vs MAE on the CPU: frozen-feature evaluation",
         "",
@@ -381,7 +381,9 @@ def write_report(out: Path, table: list[dict], runs: list[dict], meta: dict) -> 
         "![losses](losses.png)",
         "",
     ]
-    (out / "results.md").write_text("\n".join(lines))
+    text = "\n".join(lines)
+    (out / "results.md").write_text(text)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     train_all(runs, args.jobs, args.threads)
     rows, data = evaluate_runs(runs, args)
     table = summarise(rows)
-    plot(runs, args.out)
+    series = {r["name"]: read_scalars(r["work_dir"]) for r in runs}
+    plot(runs, series, args.out)
 
     from mmengine.config import Config
 
@@ -424,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         machine=f"{platform.machine()} {os.cpu_count()} CPU cores",
         total_seconds=round(time.perf_counter() - start, 1),
     )
-    write_report(args.out, table, runs, meta)
+    report = write_report(args.out, table, runs, meta)
     record = dict(
         meta,
         table=table,
@@ -434,13 +437,13 @@ def main(argv: list[str] | None = None) -> int:
                 method=r["method"],
                 seed=r["seed"],
                 seconds=round(r["seconds"], 1),
-                monitor=read_scalars(r["work_dir"])[0],
+                monitor=series[r["name"]][0],
             )  # fmt: skip
             for r in runs
         ],
     )
     (args.out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
-    print((args.out / "results.md").read_text())
+    print(report)
     print(f"total {meta['total_seconds']:.0f} s; wrote {args.out}")
     return 0
 
