@@ -23,9 +23,9 @@ from mmpretrain.datasets.transforms import RandomCrop
 from PIL import Image, ImageFilter, ImageOps
 
 import lut_plugin.mmpretrain.datasets  # noqa: F401  (registers the transforms)
+from lut_plugin.data.synthetic import synthetic_photo
 from lut_plugin.mmpretrain.datasets import photometric
 from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines
-from lut_plugin.mmpretrain.datasets.synthetic import synthetic_photo
 from lut_plugin.mmpretrain.datasets.transforms import (
     LUTPaddedRandomCrop,
     LUTPhotometricDistortion,

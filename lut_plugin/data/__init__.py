@@ -1,4 +1,4 @@
-"""Framework-agnostic data helpers (procedural toy datasets)."""
+"""Framework-agnostic data helpers (procedural toy datasets, synthetic photos)."""
 
 from .toy import (
     TOY_CLASSES,

@@ -282,7 +282,7 @@ def _step_part(args: argparse.Namespace) -> list[dict]:
 def _generate_jpegs(folder: Path, count: int, width: int, height: int, quality: int) -> list[str]:
     from PIL import Image
 
-    from lut_plugin.mmpretrain.datasets.synthetic import synthetic_photo
+    from lut_plugin.data.synthetic import synthetic_photo
 
     files = []
     for seed in range(count):
