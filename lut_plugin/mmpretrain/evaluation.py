@@ -237,3 +237,12 @@ def evaluate_encoder(
     train, train_y = encoder_features(encoder, train_batches)
     val, val_y = encoder_features(encoder, val_batches)
     return evaluate_features(train, train_y, val, val_y, num_classes, **kwargs)
+
+
+def evaluate_pixels(
+    train_batches, val_batches, num_classes: int | None = None, **kwargs
+) -> dict[str, dict[str, float]]:
+    """The raw-pixel baseline (:func:`pixel_features`) through ``evaluate_features``."""
+    train, train_y = pixel_features(train_batches)
+    val, val_y = pixel_features(val_batches)
+    return evaluate_features(train, train_y, val, val_y, num_classes, **kwargs)

@@ -196,13 +196,12 @@ def read_scalars(work_dir: Path) -> tuple[list[dict], list[dict]]:
 
 def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> tuple[list[dict], dict]:
     """One row per (encoder, seed, pooling) plus the raw-pixel rows (seed None)."""
-    from lut_plugin.evaluation import evaluate_features
     from lut_plugin.mmpretrain.evaluation import (
         encoder_input_size,
         evaluate_encoder,
+        evaluate_pixels,
         labelled_splits,
         load_encoder,
-        pixel_features,
         split_dataset_cfgs,
     )
 
@@ -227,9 +226,7 @@ def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> tuple[list[dict
                 rows.append(dict(encoder=label, seed=seed, pooling=pooling, **metrics))
             print(f"evaluated {label}, seed {seed}", flush=True)
     train_batches, val_batches, num_classes = data
-    pixels = evaluate_features(
-        *pixel_features(train_batches), *pixel_features(val_batches), num_classes, **settings
-    )
+    pixels = evaluate_pixels(train_batches, val_batches, num_classes, **settings)
     for pooling, metrics in pixels.items():
         rows.append(dict(encoder="raw pixels", seed=None, pooling=pooling, **metrics))
     sizes = {

@@ -34,14 +34,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import lut_plugin  # noqa: E402,F401  (registers the components)
-from lut_plugin.evaluation import evaluate_features  # noqa: E402
 from lut_plugin.mmpretrain.evaluation import (  # noqa: E402
     RANDOM_INIT,
     encoder_input_size,
     evaluate_encoder,
+    evaluate_pixels,
     labelled_splits,
     load_encoder,
-    pixel_features,
     split_dataset_cfgs,
 )
 
@@ -118,9 +117,7 @@ def evaluate_models(
     if pixels:
         train_batches, val_batches, num_classes = next(iter(splits_by_size.values()))
         start = time.perf_counter()
-        results = evaluate_features(
-            *pixel_features(train_batches), *pixel_features(val_batches), num_classes, **kwargs
-        )
+        results = evaluate_pixels(train_batches, val_batches, num_classes, **kwargs)
         for pooling, metrics in results.items():
             rows.append(
                 dict(label="pixels", config="", checkpoint="", encoder="raw pixels",
