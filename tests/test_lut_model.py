@@ -306,3 +306,29 @@ def test_bc_only_and_mim_only_variants():
     assert bc_only.neck is None and set(bc_only.loss(_views())) == {"loss_bc"}
     mim_only = build_tiny_lut(w_bc=0.0, projector=None, predictor=None)
     assert mim_only.teacher is None and set(mim_only.loss(_views())) == {"loss_mim"}
+
+
+def test_patch_embedding_matmul_gives_the_convolution_tokens_and_gradients(tiny_lut):
+    """The patch embedding runs as one matrix product (tensor cores on a GPU); it must give
+    mmcv's convolution's tokens and weight gradients, and keep the convolution's path (with
+    its adaptive padding) for an image that does not tile exactly."""
+    backbone = tiny_lut.backbone
+    assert backbone._patch_matmul
+    torch.manual_seed(0)
+    x = torch.randn(3, 3, 32, 32, requires_grad=True)
+    tokens = backbone._embed_patches(x)
+    conv_tokens, grid = backbone.patch_embed(x)
+    assert tuple(grid) == (8, 8)
+    conv_tokens = conv_tokens + backbone.pos_embed[:, 1:]
+    torch.testing.assert_close(tokens, conv_tokens, atol=1e-5, rtol=1e-5)
+    weight = backbone.patch_embed.projection.weight
+    grads = [torch.autograd.grad(t.square().sum(), (weight, x)) for t in (tokens, conv_tokens)]
+    for ours, conv in zip(*grads):
+        torch.testing.assert_close(ours, conv, atol=1e-4, rtol=1e-4)  # float32 summation order
+    # 30 px: mmcv pads to 32 (the same 8 x 8 grid); our reshape would not tile, so the
+    # convolution runs.
+    odd = torch.randn(2, 3, 30, 30)
+    conv_odd = backbone.patch_embed(odd)[0] + backbone.pos_embed[:, 1:]
+    torch.testing.assert_close(backbone._embed_patches(odd), conv_odd, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="patch grid"):
+        backbone._embed_patches(torch.randn(1, 3, 40, 40))
