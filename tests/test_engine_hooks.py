@@ -9,6 +9,7 @@ import torch
 from conftest import build_tiny_lut
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from torch._dynamo.utils import counters
 
 from lut_plugin.mmpretrain.engine.hooks import (
     LUTCompileTransformerBlocksHook,
@@ -39,6 +40,7 @@ def test_compiled_blocks_give_the_eager_loss_and_gradients_with_the_same_keys():
     assert all(b._compiled_call_impl is not None for b in compiled.teacher["backbone"].layers)
     x = _views()
     noise = torch.rand(4, 64, generator=torch.Generator().manual_seed(1))
+    counters.clear()
     results = []
     for model in (eager, compiled):
         model.train()
@@ -47,11 +49,26 @@ def test_compiled_blocks_give_the_eager_loss_and_gradients_with_the_same_keys():
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         results.append((losses, grads))
     (eager_losses, eager_grads), (compiled_losses, compiled_grads) = results
+    assert not counters["graph_break"], dict(counters["graph_break"])
     for key in ("loss_mim", "loss_bc"):
         torch.testing.assert_close(compiled_losses[key], eager_losses[key], atol=1e-6, rtol=1e-5)
     assert eager_grads.keys() == compiled_grads.keys()
     for name in eager_grads:
         torch.testing.assert_close(compiled_grads[name], eager_grads[name], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("drop_path_rate", [0.0, 0.1])
+def test_compiled_blocks_are_one_graph_each(drop_path_rate):
+    """mmpretrain gives DropPath numpy drop rates, which Dynamo would branch on as tensors:
+    the old code split every encoder block into 6 graphs (5 breaks)."""
+    model = build_tiny_lut(backbone=dict(drop_path_rate=drop_path_rate))
+    torch._dynamo.reset()  # compile afresh, not from an earlier test's cache
+    compile_transformer_blocks(model, backend="aot_eager")
+    counters.clear()
+    model.train()
+    sum(model.loss(_views()).values()).backward()
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] > 0
 
 
 class _Runner:

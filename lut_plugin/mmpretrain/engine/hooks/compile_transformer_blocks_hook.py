@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from torch import nn
@@ -37,6 +38,11 @@ def compile_transformer_blocks(
     names = set(block_names)
     blocks = [m for m in model.modules() if names.intersection(c.__name__ for c in type(m).__mro__)]
     for block in blocks:
+        for module in block.modules():
+            # mmpretrain's ViT gives DropPath a numpy drop rate (np.linspace); Dynamo treats
+            # numpy scalars as tensors, so `drop_prob == 0.` would split each block into 6 graphs.
+            if isinstance(getattr(module, "drop_prob", None), np.generic):
+                module.drop_prob = float(module.drop_prob)
         block.compile(**compile_kwargs)
     return len(blocks)
 
