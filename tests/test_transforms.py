@@ -579,6 +579,31 @@ def test_snippet_combines_with_upstream_mae_config(tmp_path):
 
 
 # ------------------------------------------------------------------ benchmark tool
+def test_profile_step_breaks_down_a_compiled_step(tmp_path):
+    """profile_step.py on the tiny config with the whole loss compiled (Dynamo, one graph):
+    per-model category times that add up to the total, written as JSON."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "profile.json"
+    cmd = [
+        sys.executable, str(REPO / "tools" / "analysis" / "profile_step.py"), "--size", "tiny",
+        "--batch", "2", "--warmup", "1", "--steps", "1", "--compile", "loss",
+        "--compile-backend", "eager", "--json", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "lut tiny, batch 2, compiled loss" in proc.stdout
+    results = json.loads(out.read_text())
+    assert [r["model"] for r in results] == ["mae", "lut"]
+    for r in results:
+        assert r["total_ms"] > 0 and r["categories_ms"]["gemm"] > 0
+        assert sum(r["categories_ms"].values()) == pytest.approx(r["total_ms"])
+
+
 def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     """The benchmark's step and data parts on the tiny CPU config: every field is written
     (timings are measured, never asserted)."""
@@ -595,6 +620,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
         "--img-size", "32", "--workers", "1", "--loader-batch", "2", "--loader-batches", "1",
         "--baseline-root", str(REPO), "--out", str(out),
         "--compile", "--compile-backend", "eager",  # dynamo only: no C++ build in the test
+        "--compile-scope", "loss",  # the blocks are tested in test_engine_hooks.py
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -616,6 +642,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
             value = row[f"{model}_{key}"]
             assert isinstance(value, float) and np.isfinite(value) and value > 0, (model, key)
     assert result["meta"]["compile_backend"] == "eager"
+    assert result["meta"]["compile_scope"] == "loss"
     for key in (
         "flop_ratio", "time_ratio", "memory_ratio", "step_memory_ratio", "compiled_time_ratio",
     ):  # fmt: skip

@@ -90,38 +90,61 @@ def _build_model(size: str, model_kind: str):
     return model, cfg.model.backbone.get("img_size", 224)
 
 
-def make_training_step(kind: str, size: str, batch: int, device, amp: bool):
-    """``(model, forward_backward, step)``: one model's training step on fixed random views.
+class TrainingStep:
+    """One model's training step on fixed random views.
 
-    ``forward_backward()`` runs the loss (bf16 autocast with ``amp``) and its backward;
-    ``step(i)`` adds AdamW (fused on GPUs, as the GPU configs) and, for LUT, the EMA update.
+    ``forward_backward()`` runs ``self.loss`` (bf16 autocast with ``amp``) and its backward;
+    calling the object with the iteration ``i`` adds AdamW (fused on GPUs, as the GPU
+    configs) and, for LUT, the EMA update. ``self.loss`` is ``model.loss`` and may be replaced
+    by a compiled version of it.
     """
-    import torch
 
-    torch.manual_seed(0)
-    model, img = _build_model(size, kind)
-    model.to(device).train()
-    optim = torch.optim.AdamW(
-        model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=device.type == "cuda"
-    )
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    x1 = torch.randn(batch, 3, img, img, generator=gen).to(device)
-    x2 = torch.randn(batch, 3, img, img, generator=gen).to(device)
-    inputs = [x1, x2] if kind == "lut" else x1
+    def __init__(self, kind: str, size: str, batch: int, device, amp: bool) -> None:
+        import torch
 
-    def forward_backward() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            losses = model.loss(inputs, data_samples=None)
+        torch.manual_seed(0)
+        self.kind, self.amp, self.device = kind, amp, device
+        self.model, img = _build_model(size, kind)
+        self.model.to(device).train()
+        self.loss = self.model.loss
+        self.optim = torch.optim.AdamW(
+            self.model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=device.type == "cuda"
+        )
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        x1 = torch.randn(batch, 3, img, img, generator=gen).to(device)
+        x2 = torch.randn(batch, 3, img, img, generator=gen).to(device)
+        self.inputs = [x1, x2] if kind == "lut" else x1
+
+    def forward_backward(self) -> None:
+        import torch
+
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            losses = self.loss(self.inputs, data_samples=None)
         sum(losses.values()).backward()
 
-    def step(i: int) -> None:
-        forward_backward()
-        optim.step()
-        optim.zero_grad(set_to_none=True)
-        if kind == "lut":
-            model.update_teacher(i, 10_000)
+    def __call__(self, i: int) -> None:
+        self.forward_backward()
+        self.optim.step()
+        self.optim.zero_grad(set_to_none=True)
+        if self.kind == "lut":
+            self.model.update_teacher(i, 10_000)
 
-    return model, forward_backward, step
+    def compile(self, scope: str, **compile_kwargs) -> None:
+        """Compile the transformer blocks in place (``'blocks'``, what ``tools/train.py
+        --compile`` does) or the whole loss computation as one graph (``'loss'``)."""
+        import torch
+
+        from lut_plugin.mmpretrain.engine.hooks import (
+            compile_transformer_blocks,
+            python_drop_rates,
+        )
+
+        if scope == "blocks":
+            if compile_transformer_blocks(self.model, **compile_kwargs) == 0:
+                raise RuntimeError(f"no transformer block in {type(self.model).__name__}")
+        else:
+            python_drop_rates(self.model)
+            self.loss = torch.compile(self.model.loss, **compile_kwargs)
 
 
 def _step_worker(args: argparse.Namespace) -> dict:
@@ -136,9 +159,8 @@ def _step_worker(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    model, forward_backward, step = make_training_step(
-        args.model, args.size, args.batch, device, args.amp
-    )
+    step = TrainingStep(args.model, args.size, args.batch, device, args.amp)
+    model = step.model
 
     # FLOPs of forward + backward, in eager mode, before anything is compiled. torch counts
     # the CUDA attention kernels only; the CPU's are given the same formulas, so that the
@@ -156,7 +178,7 @@ def _step_worker(args: argparse.Namespace) -> dict:
         aten._scaled_dot_product_flash_attention_for_cpu_backward: attention_backward,
     }
     with flop_counter.FlopCounterMode(display=False, custom_mapping=cpu_attention) as counter:
-        forward_backward()
+        step.forward_backward()
     flops = counter.get_total_flops()
     model.zero_grad(set_to_none=True)
     result = {
@@ -169,13 +191,10 @@ def _step_worker(args: argparse.Namespace) -> dict:
     if args.flops_only:
         return result
     if args.compile:
-        from lut_plugin.mmpretrain.engine.hooks import compile_transformer_blocks
-
         kwargs = {"backend": args.compile_backend}
         if args.compile_mode:
             kwargs["mode"] = args.compile_mode
-        if compile_transformer_blocks(model, **kwargs) == 0:
-            raise RuntimeError(f"no transformer block to compile in {type(model).__name__}")
+        step.compile(args.compile_scope, **kwargs)
 
     def sync() -> None:
         if device.type == "cuda":
@@ -237,6 +256,7 @@ def _step_part(args: argparse.Namespace) -> list[dict]:
                     ] + ["--amp"] * args.amp + ["--flops-only"] * args.flops_only  # fmt: skip
                     if mode == "compiled":
                         extra += ["--compile", "--compile-backend", args.compile_backend]
+                        extra += ["--compile-scope", args.compile_scope]
                         extra += ["--compile-mode", args.compile_mode] if args.compile_mode else []
                     results.setdefault((size, mode, model), []).append(_run_worker(args, extra))
 
@@ -743,6 +763,13 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time compiled blocks")
     parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend")
     parser.add_argument("--compile-mode", help="torch.compile mode, e.g. max-autotune")
+    parser.add_argument(
+        "--compile-scope",
+        choices=["blocks", "loss"],
+        default="blocks",
+        help="compile the transformer blocks in place (as tools/train.py --compile) or the "
+        "whole loss computation as one graph",
+    )
     parser.add_argument("--flops-only", action="store_true", help="count FLOPs, no timing")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, for the fraction")
     parser.add_argument("--data-dir", help="JPEGs to use instead of generated ones")
@@ -784,6 +811,7 @@ def main() -> None:
         "compile": args.compile,
         "compile_backend": args.compile_backend if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
+        "compile_scope": args.compile_scope if args.compile else None,
         "peak_tflops": args.peak_tflops,
         "device_name": _device_name(args.device),
         "cpu_count": os.cpu_count(),

@@ -5,6 +5,7 @@ Profiles ``--steps`` training steps (forward, backward, AdamW, EMA) of the same 
 per step in each kernel category and the top kernels::
 
     python tools/analysis/profile_step.py --size vit-b --batch 512 --device cuda --amp
+    python tools/analysis/profile_step.py ... --compile blocks  # or loss: the whole loss compiled
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_lut_vs_mae import ROOT, SIZES, make_training_step  # noqa: E402
+from benchmark_lut_vs_mae import ROOT, SIZES, TrainingStep  # noqa: E402
 
 # First matching pattern wins; names are CUDA kernel names (GPU) or aten operators (CPU).
 CATEGORIES = [
@@ -41,7 +42,9 @@ def profile_model(kind: str, args: argparse.Namespace) -> dict:
     """Per-step times (ms) by category and the top kernels of one model's training step."""
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    _, _, step = make_training_step(kind, args.size, args.batch, device, args.amp)
+    step = TrainingStep(kind, args.size, args.batch, device, args.amp)
+    if args.compile:
+        step.compile(args.compile, backend=args.compile_backend)
     for i in range(args.warmup):
         step(i)
     activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+    parser.add_argument("--compile", choices=["blocks", "loss"], help="profile compiled")
+    parser.add_argument("--compile-backend", default="inductor")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=20, help="kernels listed per model")
@@ -86,7 +91,10 @@ def main() -> None:
         r = profile_model(kind, args)
         results.append(r)
         unit = "GPU kernel" if args.device.startswith("cuda") else "CPU operator"
-        print(f"\n## {kind} {args.size}, batch {args.batch}: {r['total_ms']:.1f} ms {unit} time")
+        mode = f", compiled {args.compile}" if args.compile else ""
+        print(
+            f"\n## {kind} {args.size}, batch {args.batch}{mode}: {r['total_ms']:.1f} ms {unit} time"
+        )
         for name, ms in r["categories_ms"].items():
             print(f"  {name:20s} {ms:8.2f} ms  {100 * ms / r['total_ms']:5.1f} %")
         for name, ms in r["top_ms"].items():

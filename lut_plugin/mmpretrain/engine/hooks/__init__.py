@@ -2,6 +2,7 @@ from .checkpoint_hook import LUTCheckpointHook
 from .compile_transformer_blocks_hook import (
     LUTCompileTransformerBlocksHook,
     compile_transformer_blocks,
+    python_drop_rates,
 )
 from .finite_check_hook import LUTFiniteCheckHook
 from .knn_monitor_hook import LUTKNNMonitorHook
@@ -16,4 +17,5 @@ __all__ = [
     "LUTStepSeedHook",
     "MomentumTeacherHook",
     "compile_transformer_blocks",
+    "python_drop_rates",
 ]

@@ -14,6 +14,17 @@ from torch import nn
 TRANSFORMER_BLOCK_NAMES = ("TransformerEncoderLayer",)
 
 
+def python_drop_rates(model: nn.Module) -> None:
+    """Make numpy drop-path rates Python floats, so that Dynamo does not branch on them.
+
+    mmpretrain's ViT gives ``DropPath`` a numpy rate (``np.linspace``); Dynamo treats numpy
+    scalars as tensors, so ``drop_prob == 0.`` would split each encoder block into 6 graphs.
+    """
+    for module in model.modules():
+        if isinstance(getattr(module, "drop_prob", None), np.generic):
+            module.drop_prob = float(module.drop_prob)
+
+
 def compile_transformer_blocks(
     model: nn.Module, block_names: Iterable[str] = TRANSFORMER_BLOCK_NAMES, **compile_kwargs
 ) -> int:
@@ -38,11 +49,7 @@ def compile_transformer_blocks(
     names = set(block_names)
     blocks = [m for m in model.modules() if names.intersection(c.__name__ for c in type(m).__mro__)]
     for block in blocks:
-        for module in block.modules():
-            # mmpretrain's ViT gives DropPath a numpy drop rate (np.linspace); Dynamo treats
-            # numpy scalars as tensors, so `drop_prob == 0.` would split each block into 6 graphs.
-            if isinstance(getattr(module, "drop_prob", None), np.generic):
-                module.drop_prob = float(module.drop_prob)
+        python_drop_rates(block)
         block.compile(**compile_kwargs)
     return len(blocks)
 
