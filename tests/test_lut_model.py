@@ -11,6 +11,7 @@ from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 
 from lut_plugin.core import cosine_momentum
+from lut_plugin.mmpretrain.models.backbones.patch_embed import embed_patches
 
 
 def _views(batch: int = 4, seed: int = 0) -> list[torch.Tensor]:
@@ -310,25 +311,26 @@ def test_bc_only_and_mim_only_variants():
 
 def test_patch_embedding_matmul_gives_the_convolution_tokens_and_gradients(tiny_lut):
     """The patch embedding runs as one matrix product (tensor cores on a GPU); it must give
-    mmcv's convolution's tokens and weight gradients, and keep the convolution's path (with
-    its adaptive padding) for an image that does not tile exactly."""
-    backbone = tiny_lut.backbone
-    assert backbone._patch_matmul
+    mmcv's convolution's tokens and gradients, and keep the convolution's path (with its
+    adaptive padding) for an image that does not tile exactly."""
+    patch_embed = tiny_lut.backbone.patch_embed
     torch.manual_seed(0)
     x = torch.randn(3, 3, 32, 32, requires_grad=True)
-    tokens = backbone._embed_patches(x)
-    conv_tokens, grid = backbone.patch_embed(x)
+    tokens = embed_patches(patch_embed, x, (8, 8))
+    conv_tokens, grid = patch_embed(x)
     assert tuple(grid) == (8, 8)
-    conv_tokens = conv_tokens + backbone.pos_embed[:, 1:]
     torch.testing.assert_close(tokens, conv_tokens, atol=1e-5, rtol=1e-5)
-    weight = backbone.patch_embed.projection.weight
+    weight = patch_embed.projection.weight
     grads = [torch.autograd.grad(t.square().sum(), (weight, x)) for t in (tokens, conv_tokens)]
     for ours, conv in zip(*grads):
         torch.testing.assert_close(ours, conv, atol=1e-4, rtol=1e-4)  # float32 summation order
-    # 30 px: mmcv pads to 32 (the same 8 x 8 grid); our reshape would not tile, so the
+    # The encoder adds its position embedding to these tokens.
+    torch.testing.assert_close(
+        tiny_lut.backbone._embed_patches(x), tokens + tiny_lut.backbone.pos_embed[:, 1:]
+    )
+    # 30 px: mmcv pads to 32 (the same 8 x 8 grid); the reshape would not tile, so the
     # convolution runs.
     odd = torch.randn(2, 3, 30, 30)
-    conv_odd = backbone.patch_embed(odd)[0] + backbone.pos_embed[:, 1:]
-    torch.testing.assert_close(backbone._embed_patches(odd), conv_odd, atol=0, rtol=0)
-    with pytest.raises(ValueError, match="patch grid"):
-        backbone._embed_patches(torch.randn(1, 3, 40, 40))
+    assert torch.equal(embed_patches(patch_embed, odd, (8, 8)), patch_embed(odd)[0])
+    with pytest.raises(ValueError, match=r"gives a \(10, 10\) patch grid.*built for \(8, 8\)"):
+        embed_patches(patch_embed, torch.randn(1, 3, 40, 40), (8, 8))

@@ -156,7 +156,8 @@ def test_unmasked_encoding_matches_the_upstream_beit_forward(model):
         ours = backbone.forward_full(x)
         no_mask = backbone.encode_masked(x, torch.zeros(2, GRID * GRID))
     assert ours.shape == (2, 1 + GRID * GRID, DIM)
-    torch.testing.assert_close(ours, upstream, rtol=0, atol=1e-6)
+    # Up to float rounding: the patch embedding is a matrix product here, a convolution there.
+    torch.testing.assert_close(ours, upstream, rtol=0, atol=1e-5)
     torch.testing.assert_close(no_mask, ours, rtol=0, atol=0)
     backbone.train()
 

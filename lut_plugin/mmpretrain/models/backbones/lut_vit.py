@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.registry import MODELS
 
 from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, gather_tokens, keep_count
+
+from .patch_embed import embed_patches
 
 
 class TwoViewLatents(NamedTuple):
@@ -57,39 +58,10 @@ class LUTViT(MAEViT):
         )
         # Fail at build time, not at the first iteration.
         self.num_keep = keep_count(self.num_patches, mask_ratio)
-        conv = self.patch_embed.projection
-        self._patch_matmul = (
-            self.patch_embed.norm is None
-            and conv.stride == conv.kernel_size
-            and conv.padding == (0, 0)
-            and conv.dilation == (1, 1)
-            and conv.groups == 1
-        )
 
     def _embed_patches(self, x: torch.Tensor) -> torch.Tensor:
-        """Patch tokens with their position embedding, ``(B, L, C)``.
-
-        The patch-embedding convolution (kernel = stride = patch size) runs as one matrix
-        product over the flattened patches when the image tiles exactly: the same weights and,
-        up to rounding, the same tokens, but on tensor cores (for 3 input channels cuDNN picks
-        a convolution kernel without them: 5 % of a ViT-B LUT step on an H200).
-        """
-        conv = self.patch_embed.projection
-        (ph, pw), (h, w) = conv.kernel_size, self.patch_resolution
-        if self._patch_matmul and tuple(x.shape[-2:]) == (h * ph, w * pw):
-            b, c = x.shape[:2]
-            patches = x.reshape(b, c, h, ph, w, pw).permute(0, 2, 4, 1, 3, 5)
-            tokens = F.linear(
-                patches.reshape(b, h * w, c * ph * pw), conv.weight.flatten(1), conv.bias
-            )
-        else:
-            tokens, patch_resolution = self.patch_embed(x)
-            if tuple(patch_resolution) != (h, w):
-                raise ValueError(
-                    f"input gives a {tuple(patch_resolution)} patch grid, the encoder was built "
-                    f"for {(h, w)} (img_size / patch_size)"
-                )
-        return tokens + self.pos_embed[:, 1:, :]
+        """Patch tokens with their position embedding, ``(B, L, C)``."""
+        return embed_patches(self.patch_embed, x, self.patch_resolution) + self.pos_embed[:, 1:]
 
     def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
         """Prepend the cls token, run the blocks and the final norm."""

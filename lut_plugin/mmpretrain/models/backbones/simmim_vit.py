@@ -11,6 +11,8 @@ from mmpretrain.registry import MODELS
 
 from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, keep_count
 
+from .patch_embed import embed_patches
+
 
 class SimMIMMasks(NamedTuple):
     """Masks of LUT(SimMIM)'s two views.
@@ -147,12 +149,7 @@ class LUTSimMIMViT(BEiTPretrainViT):
     # -- encoding ------------------------------------------------------------
     def _embed(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Cls token + patch tokens (masked ones replaced) + position embedding."""
-        tokens, patch_resolution = self.patch_embed(x)
-        if tuple(patch_resolution) != tuple(self.patch_resolution):
-            raise ValueError(
-                f"input gives a {tuple(patch_resolution)} patch grid, the encoder was built for "
-                f"{tuple(self.patch_resolution)} (img_size / patch_size)"
-            )
+        tokens = embed_patches(self.patch_embed, x, self.patch_resolution)
         batch, length, _ = tokens.shape
         if mask is not None:
             mask = mask.reshape(batch, -1)
