@@ -3,7 +3,8 @@
 Step (``--parts step``): time and peak memory of one training step (forward, backward,
 AdamW, EMA), FLOPs per image counted with ``torch.utils.flop_counter.FlopCounterMode``
 (forward + backward), achieved TFLOP/s and, with ``--peak-tflops``, the fraction of that
-peak; with ``--compile`` also the step with compiled transformer blocks. Both models share
+peak; with ``--compile`` also the step with compiled transformer blocks (``--compile-scope
+loss``: the whole loss computation as one graph instead). Both models share
 the encoder, decoder and reconstruction head of the given mmpretrain config; LUT adds the
 second view, the projector/predictor and the momentum teacher. Each (model, size, mode)
 runs in its own subprocess (clean peak memory), interleaved MAE / LUT over several rounds
