@@ -334,3 +334,6 @@ def test_patch_embedding_matmul_gives_the_convolution_tokens_and_gradients(tiny_
     assert torch.equal(embed_patches(patch_embed, odd, (8, 8)), patch_embed(odd)[0])
     with pytest.raises(ValueError, match=r"gives a \(10, 10\) patch grid.*built for \(8, 8\)"):
         embed_patches(patch_embed, torch.randn(1, 3, 40, 40), (8, 8))
+    # A wrong channel count gets the convolution's own message, not a matmul shape error.
+    with pytest.raises(RuntimeError, match="expected input.*to have 3 channels"):
+        embed_patches(patch_embed, torch.randn(1, 1, 32, 32), (8, 8))

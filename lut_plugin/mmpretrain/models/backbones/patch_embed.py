@@ -14,7 +14,7 @@ def embed_patches(patch_embed: PatchEmbed, x: torch.Tensor, grid: tuple[int, int
     matrix product over the flattened patches when the image tiles exactly: the same weights
     and, up to rounding, the same tokens, but on tensor cores (for 3 input channels cuDNN
     picks a convolution kernel without them: 5 % of a ViT-B LUT step on an H200). Otherwise
-    mmcv's forward runs, with its adaptive padding.
+    mmcv's forward runs, with its adaptive padding (and its errors for a wrong input).
 
     Args:
         patch_embed (PatchEmbed): The encoder's patch embedding.
@@ -32,6 +32,8 @@ def embed_patches(patch_embed: PatchEmbed, x: torch.Tensor, grid: tuple[int, int
         and conv.padding == (0, 0)
         and conv.dilation == (1, 1)
         and conv.groups == 1
+        and x.dim() == 4
+        and x.shape[1] == conv.in_channels
         and tuple(x.shape[-2:]) == (h * ph, w * pw)
     ):
         b, c = x.shape[:2]
