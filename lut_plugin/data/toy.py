@@ -186,7 +186,8 @@ def _rotate(points: np.ndarray, angle: float, centre: tuple[float, float]) -> li
 def _shape_mask(
     kind: str, rng: np.random.Generator, size: int, radius: float, centre: tuple[float, float]
 ) -> np.ndarray:
-    """Boolean mask (size, size) of one shape of the given kind."""
+    """Boolean mask (size, size) of one shape of a :data:`TOY_CLASSES` or
+    :data:`TOY_CLS_CLASSES` kind, rotated."""
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
     cx, cy = centre
@@ -210,46 +211,7 @@ def _shape_mask(
         bar = np.array([[-r, -arm], [r, -arm], [r, arm], [-r, arm]])
         draw.polygon(_rotate(bar, angle, centre), fill=255)
         draw.polygon(_rotate(bar, angle + math.pi / 2.0, centre), fill=255)
-    else:
-        raise ValueError(f"unknown shape kind {kind!r}; expected one of {TOY_CLASSES}")
-    return np.asarray(canvas, dtype=np.uint8) > 127
-
-
-def _paint_shape(
-    img: np.ndarray, mask: np.ndarray, kind: str, rng: np.random.Generator, size: int
-) -> None:
-    """Paint a shape in place: flat colour with light shading, stripes for ``'stripes'``."""
-    colour = _contrasting_colour(rng, img[mask].mean(axis=0) if mask.any() else img.mean((0, 1)))
-    shading = 1.0 + 0.08 * _smooth_noise(rng, size, cells=4)
-    fill = colour[None, None, :] * shading[..., None]
-    if kind == "stripes":
-        second = _contrasting_colour(rng, colour)
-        period = rng.uniform(0.12, 0.2) * size
-        theta = rng.uniform(0.0, math.pi)
-        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-        phase = (xx * math.cos(theta) + yy * math.sin(theta)) / period
-        band = (np.floor(phase) % 2 == 0)[..., None]
-        fill = np.where(band, fill, second[None, None, :] * shading[..., None])
-    img[mask] = fill[mask]
-
-
-def _finish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    img = img + rng.normal(0.0, 3.0, size=img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def _outline_mask(
-    kind: str, rng: np.random.Generator, size: int, radius: float, centre: tuple[float, float]
-) -> np.ndarray:
-    """Boolean mask (size, size) of one object of a :data:`TOY_CLS_CLASSES` kind, rotated."""
-    if kind in ("circle", "cross", "ring", "square", "triangle"):
-        return _shape_mask(kind, rng, size, radius, centre)
-    canvas = Image.new("L", (size, size), 0)
-    draw = ImageDraw.Draw(canvas)
-    cx, cy = centre
-    r = radius
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    if kind == "star":
+    elif kind == "star":
         inner = r * rng.uniform(0.38, 0.5)
         pts = np.array(
             [
@@ -283,8 +245,33 @@ def _outline_mask(
         pts = np.array([[-r, -w], [r, -w], [r, w], [-r, w]])
         draw.polygon(_rotate(pts, angle, centre), fill=255)
     else:
-        raise ValueError(f"unknown object kind {kind!r}; expected one of {TOY_CLS_CLASSES}")
+        raise ValueError(
+            f"unknown shape kind {kind!r}; expected one of {TOY_CLASSES} or {TOY_CLS_CLASSES}"
+        )
     return np.asarray(canvas, dtype=np.uint8) > 127
+
+
+def _paint_shape(
+    img: np.ndarray, mask: np.ndarray, kind: str, rng: np.random.Generator, size: int
+) -> None:
+    """Paint a shape in place: flat colour with light shading, stripes for ``'stripes'``."""
+    colour = _contrasting_colour(rng, img[mask].mean(axis=0) if mask.any() else img.mean((0, 1)))
+    shading = 1.0 + 0.08 * _smooth_noise(rng, size, cells=4)
+    fill = colour[None, None, :] * shading[..., None]
+    if kind == "stripes":
+        second = _contrasting_colour(rng, colour)
+        period = rng.uniform(0.12, 0.2) * size
+        theta = rng.uniform(0.0, math.pi)
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        phase = (xx * math.cos(theta) + yy * math.sin(theta)) / period
+        band = (np.floor(phase) % 2 == 0)[..., None]
+        fill = np.where(band, fill, second[None, None, :] * shading[..., None])
+    img[mask] = fill[mask]
+
+
+def _finish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    img = img + rng.normal(0.0, 3.0, size=img.shape)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
 def _texture(
@@ -403,7 +390,7 @@ def render_classification_sample(
     radius = rng.uniform(0.26, 0.4) * size
     margin = radius * 0.7
     centre = (rng.uniform(margin, size - margin), rng.uniform(margin, size - margin))
-    obj = _outline_mask(kind, rng, size, radius, centre)
+    obj = _shape_mask(kind, rng, size, radius, centre)
     _paint(img, obj, rng, TOY_CLS_PATTERNS[kind])
     if rng.random() < 0.3:
         ys, xs = np.nonzero(obj)
