@@ -16,8 +16,6 @@ from lut_plugin.lightly import (
     LUTPredictionHead,
     LUTProjectionHead,
     LUTTransform,
-    LUTView1Transform,
-    LUTView2Transform,
     MomentumTeacher,
     cosine_momentum,
     disjoint_token_masks,
@@ -96,7 +94,7 @@ def main(argv=None):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
 
-    transform = LUTTransform(LUTView1Transform(args.input_size), LUTView2Transform(args.input_size))
+    transform = LUTTransform(input_size=args.input_size)
     if args.data:
         dataset = torchvision.datasets.ImageFolder(args.data, transform=transform)
     else:

@@ -12,6 +12,7 @@ from conftest import ROOT
 from PIL import Image, ImageOps
 from torchvision.transforms.functional import to_tensor
 
+from lut_plugin.data.synthetic import synthetic_photo
 from lut_plugin.lightly import LUTTransform, LUTView1Transform, LUTView2Transform
 
 _spec = importlib.util.spec_from_file_location("lightly_lut", ROOT / "examples/lightly_lut.py")
@@ -67,6 +68,41 @@ def test_transform_gives_two_normalised_views():
     for view in views:
         assert view.shape == (3, 16, 16) and view.dtype == torch.float32
     assert views[0].min() < 0  # ImageNet normalisation applied
+
+
+def _photo(seed: int = 0) -> Image.Image:
+    """A non-square, natural-looking image larger than the views."""
+    return Image.fromarray(synthetic_photo(30, 40, seed))
+
+
+def _views_resized_in_each_view(image: Image.Image, size: int) -> list[torch.Tensor]:
+    return [LUTView1Transform(size)(image), LUTView2Transform(size)(image)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_resizing_once_gives_the_views_of_resizing_in_each_view(seed):
+    """Both the default views (resize=False after LUTTransform's one resize) and views passed
+    in with their own resize (then a no-op) give the per-view resize's pixels exactly."""
+    image = _photo(seed)
+    torch.manual_seed(seed), np.random.seed(seed)
+    reference = _views_resized_in_each_view(image, 16)
+    for transform in (
+        LUTTransform(input_size=16),
+        LUTTransform(LUTView1Transform(16), LUTView2Transform(16)),
+    ):
+        torch.manual_seed(seed), np.random.seed(seed)
+        views = transform(image)
+        assert all(torch.equal(a, b) for a, b in zip(views, reference, strict=True))
+    assert LUTTransform(LUTView1Transform(16)).resize.size == [16]  # size taken from the views
+    assert LUTTransform().resize.size == [224]
+    assert len(LUTTransform().transforms[0].transform.transforms) == 4  # crop, flip, tensor, norm
+
+
+def test_views_of_another_size_are_refused():
+    with pytest.raises(ValueError, match=r"resizes to 224 px but its views are built for \[16\]"):
+        LUTTransform(LUTView1Transform(16), input_size=224)
+    with pytest.raises(ValueError, match=r"\[16, 32\]"):
+        LUTTransform(LUTView1Transform(16), LUTView2Transform(32))
 
 
 def test_view1_is_a_reflect_padded_crop_possibly_flipped():
