@@ -650,7 +650,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     assert row["flop_ratio"] > 1.5  # LUT adds a second view, the teacher and the heads
     data = result["data"]
     assert data["images"] == 4 and data["image_size"] == [80, 60] and data["img_size"] == 32
-    assert set(data["per_core"]) == {"mae", "lut", "lut_baseline"}
+    assert set(data["per_core"]) == {"mae", "lut", "lut_device", "lut_baseline"}
     for entry in data["per_core"].values():
         assert entry["images_per_s"] > 0 and entry["ms_per_image"]["LoadImageFromFile"] > 0
     lut_ops = data["per_core"]["lut"]["ms_per_image"]
@@ -662,10 +662,15 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     assert data["lut_over_mae_per_core"] > 0
     assert set(data["decoders"]["ms_per_image"]) == {"cv2", "pillow"}
     assert 0 <= data["decoders"]["identical_fraction"] <= 1
-    assert set(data["dataloader"]["images_per_s"]) == {"mae", "lut"}
+    assert set(data["dataloader"]["images_per_s"]) == {"mae", "lut", "lut_device"}
+    device_ops = data["per_core"]["lut_device"]["ms_per_image"]
+    assert "LUTPhotometricParams" in device_ops and not any("photometric." in k for k in device_ops)
+    assert data["device_photometric"]["device"] == "cpu"
+    assert data["device_photometric"]["ms_per_image"] > 0
     assert data["dataloader"]["workers"] == 1 and data["dataloader"]["lut_over_mae"] > 0
     report = (out / "lut_vs_mae.md").read_text()
     assert "GFLOP/img" in report and "images/s on one core" in report and "compiled" in report
+    assert "LUTDataPreprocessor" in report
     assert (out / "lut_vs_mae.png").stat().st_size > 10_000
 
 

@@ -318,7 +318,7 @@ def _pipeline_config(name: str, img_size: int) -> list:
         return [dict(t, scale=img_size) if "scale" in t else t for t in MAE_PIPELINE]
     from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines
 
-    return lut_view_pipelines(img_size)[2]
+    return lut_view_pipelines(img_size, photometric_on_device=name == "lut_device")[2]
 
 
 def _instrument(pipeline, times: dict) -> None:
@@ -415,6 +415,33 @@ def _decoders(files: list[str]) -> dict:
     return result
 
 
+def _device_photometric(pipeline, files: list[str], device: str, batch: int = 64) -> dict:
+    """Milliseconds per image of ``LUTDataPreprocessor``'s view-2 distortion on ``device``,
+    on a batch that the deferred pipeline made (its images and parameter draws)."""
+    import torch
+    from mmengine.dataset import default_collate
+
+    from lut_plugin.mmpretrain.datasets.photometric_torch import distort
+
+    data = default_collate([pipeline(dict(img_path=files[i % len(files)])) for i in range(batch)])
+    view2 = data["inputs"][1].to(device)
+    params = [s.lut_photometric for s in data["data_samples"]]
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    distort(view2, params)  # warm-up (tables on the device)
+    times = []
+    for _ in range(5):
+        sync()
+        start = time.perf_counter()
+        distort(view2, params)
+        sync()
+        times.append(time.perf_counter() - start)
+    return {
+        "device": device,
+        "batch": batch,
+        "ms_per_image": statistics.median(times) * 1e3 / batch,
+    }
+
+
 def _loader(pipeline, files: list[str], workers: int, batch: int, batches: int) -> float:
     """Images/s of a DataLoader with ``workers`` processes, after its start-up."""
     import torch
@@ -464,6 +491,9 @@ def _data_worker(args: argparse.Namespace) -> dict:
     if args.per_core_only:
         return result
     result["decoders"] = _decoders(files)
+    if "lut_device" in build:
+        deferred = Compose(build["lut_device"])
+        result["device_photometric"] = _device_photometric(deferred, files, args.device)
     os.sched_setaffinity(0, all_cpus)  # DataLoader workers inherit the affinity
     cv2.setNumThreads(0)  # as mmengine's runner sets it for data loading
     result["dataloader"] = {
@@ -495,7 +525,8 @@ def _data_part(args: argparse.Namespace) -> dict:
         single = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         runs = []
         for r in range(args.rounds):
-            extra = ["--data-worker", "--pipelines", "mae", "lut", "--cpu", str(r), *common]
+            pipelines = ["--pipelines", "mae", "lut", "lut_device"]
+            extra = ["--data-worker", *pipelines, "--cpu", str(r), "--device", args.device, *common]
             runs.append(_run_worker(args, extra, single))
             if args.baseline_root:
                 extra = ["--data-worker", "--pipelines", "lut", "--per-core-only"]
@@ -517,7 +548,9 @@ def _data_part(args: argparse.Namespace) -> dict:
             },
             "calls_per_image": entries[0]["calls_per_image"],
         }
-    loader = {name: median(run["dataloader"][name] for run in runs) for name in ("mae", "lut")}
+    loader = {
+        name: median(run["dataloader"][name] for run in runs) for name in runs[0]["dataloader"]
+    }
     decoders = runs[0]["decoders"]
     decoders["ms_per_image"] = {
         k: median(run["decoders"]["ms_per_image"][k] for run in runs) for k in ("cv2", "pillow")
@@ -534,6 +567,10 @@ def _data_part(args: argparse.Namespace) -> dict:
         "per_core": per_core,
         "lut_over_mae_per_core": per_core["lut"]["images_per_s"] / per_core["mae"]["images_per_s"],
         "decoders": decoders,
+        "device_photometric": {
+            **runs[0]["device_photometric"],
+            "ms_per_image": median(run["device_photometric"]["ms_per_image"] for run in runs),
+        },
         "dataloader": {
             "workers": args.workers,
             "batch": args.loader_batch,
@@ -635,6 +672,16 @@ def _markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
             )
             + f" (LUT/MAE {data['dataloader']['lut_over_mae']:.2f}).",
             "",
+        ]
+        if "device_photometric" in data:
+            dev = data["device_photometric"]
+            lines += [
+                f"lut_device leaves view 2's photometric transforms to LUTDataPreprocessor: on "
+                f"{dev['device']}, batch {dev['batch']}, they take {dev['ms_per_image']:.3f} ms "
+                "per image.",
+                "",
+            ]
+        lines += [
             "| transform (exclusive time) | "
             + " | ".join(f"{n} ms/image" for n in data["per_core"])
             + " |",
@@ -683,7 +730,12 @@ def _plot(result: dict, path: Path) -> None:
         if key == "data":
             groups = ["one core", f"DataLoader\n{data['dataloader']['workers']} workers"]
             names = list(data["per_core"])
-            labels = {"mae": "MAE (1 view)", "lut": "LUT (2 views)", "lut_baseline": "LUT before"}
+            labels = {
+                "mae": "MAE (1 view)",
+                "lut": "LUT (2 views)",
+                "lut_device": "LUT, view 2 photometric on the device",
+                "lut_baseline": "LUT before",
+            }
             width = 0.8 / len(names)
             for k, name in enumerate(names):
                 values = [data["per_core"][name]["images_per_s"]]

@@ -2,11 +2,12 @@
 
 from .pipelines import lut_view_pipelines
 from .toy_shapes import LUTToyShapesDataset
-from .transforms import LUTPaddedRandomCrop, LUTPhotometricDistortion
+from .transforms import LUTPaddedRandomCrop, LUTPhotometricDistortion, LUTPhotometricParams
 
 __all__ = [
     "LUTPaddedRandomCrop",
     "LUTPhotometricDistortion",
+    "LUTPhotometricParams",
     "LUTToyShapesDataset",
     "lut_view_pipelines",
 ]

@@ -15,7 +15,9 @@ import; the imported function is dropped from the final config.)
 from __future__ import annotations
 
 
-def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, list, list]:
+def lut_view_pipelines(
+    img_size: int = 224, padding: int = 4, photometric_on_device: bool = False
+) -> tuple[list, list, list]:
     """Build ``(view_pipeline1, view_pipeline2, lut_train_pipeline)``.
 
     The short side is resized to ``img_size`` (antialiased bicubic, as PIL; torchvision's
@@ -28,9 +30,15 @@ def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, lis
     (radius uniform in [0.1, 2.0])}, chosen uniformly (``LUTPhotometricDistortion``).
     Normalisation is left to the data preprocessor.
 
+    With ``photometric_on_device=True`` view 2's photometric part only draws its
+    parameters (``LUTPhotometricParams`` after ``MultiView``, in the same random order) and
+    ``LUTDataPreprocessor`` applies them on the device, pixel for pixel the same.
+
     Args:
         img_size (int): Output side length of both views. Defaults to 224.
         padding (int): Reflect padding on every border before the crop. Defaults to 4.
+        photometric_on_device (bool): Leave view 2's photometric transforms to the data
+            preprocessor (``LUTDataPreprocessor``). Defaults to False.
 
     Returns:
         tuple[list, list, list]: The two view pipelines and the full training pipeline
@@ -45,18 +53,23 @@ def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, lis
         ),
         dict(type="RandomFlip", prob=0.5, direction="horizontal"),
     ]
-    view_pipeline2 = [dict(t) for t in view_pipeline1] + [
-        dict(
-            type="LUTPhotometricDistortion",
-            brightness=0.4,
-            contrast=0.4,
-            saturation=0.2,
-            hue=0.1,
-            jitter_prob=0.8,
-            blur_radius=(0.1, 2.0),
-            solarize_threshold=128,
-        ),
-    ]
+    photometric = dict(
+        type="LUTPhotometricDistortion",
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.2,
+        hue=0.1,
+        jitter_prob=0.8,
+        blur_radius=(0.1, 2.0),
+        solarize_threshold=128,
+    )
+    view_pipeline2 = [dict(t) for t in view_pipeline1]
+    if photometric_on_device:
+        deferred = [dict(photometric, type="LUTPhotometricParams")]
+        pack = dict(type="PackInputs", algorithm_keys=["lut_photometric"])
+    else:
+        view_pipeline2.append(photometric)
+        deferred, pack = [], dict(type="PackInputs")
     lut_train_pipeline = [
         dict(type="LoadImageFromFile"),
         dict(
@@ -67,6 +80,7 @@ def lut_view_pipelines(img_size: int = 224, padding: int = 4) -> tuple[list, lis
             interpolation="bicubic",
         ),
         dict(type="MultiView", num_views=[1, 1], transforms=[view_pipeline1, view_pipeline2]),
-        dict(type="PackInputs"),
+        *deferred,
+        pack,
     ]
     return view_pipeline1, view_pipeline2, lut_train_pipeline

@@ -355,3 +355,49 @@ class LUTPhotometricDistortion(ColorJitter):
             f"{super().__repr__()[:-1]}, jitter_prob={self.jitter_prob}, "
             f"blur_radius={self.blur_radius}, solarize_threshold={self.solarize_threshold})"
         )
+
+
+@TRANSFORMS.register_module()
+class LUTPhotometricParams(LUTPhotometricDistortion):
+    """Draw view 2's photometric parameters; ``LUTDataPreprocessor`` applies them on the GPU.
+
+    Placed after ``MultiView`` (its random draws then come in the same order as those of
+    :class:`LUTPhotometricDistortion` at the end of view 2's pipeline, so a seeded run draws
+    the same parameters either way), with ``PackInputs(algorithm_keys=['lut_photometric'])``.
+    The CPU workers then only decode, resize, crop and flip; the data preprocessor distorts
+    view 2 with :func:`~lut_plugin.mmpretrain.datasets.photometric_torch.distort`, pixel for
+    pixel as :class:`LUTPhotometricDistortion`. ``lut_view_pipelines(...,
+    photometric_on_device=True)`` builds such a pipeline.
+
+    **Added Keys:**
+
+    - lut_photometric (dict): ``jitter`` (None or ``(order, brightness, contrast,
+      saturation, hue)``), ``exclusive``, ``blur_radius`` and ``solarize_threshold``, as
+      Python numbers.
+
+    Args:
+        **kwargs: The arguments of :class:`LUTPhotometricDistortion`.
+    """
+
+    def transform(self, results: dict) -> dict:
+        """Add this image's parameters under ``lut_photometric``; the images are unchanged.
+
+        Args:
+            results (dict): Result dict.
+
+        Returns:
+            dict: The result dict with ``lut_photometric``.
+        """
+        params = self.random_params()
+        jitter = params["jitter"]
+        if jitter is not None:
+            order, *factors = jitter
+            jitter = ([int(i) for i in order], *(None if f is None else float(f) for f in factors))
+        radius = params["blur_radius"]
+        results["lut_photometric"] = dict(
+            jitter=jitter,
+            exclusive=params["exclusive"],
+            blur_radius=None if radius is None else float(radius),
+            solarize_threshold=self.solarize_threshold,
+        )
+        return results

@@ -1,0 +1,3 @@
+from .data_preprocessor import LUTDataPreprocessor
+
+__all__ = ["LUTDataPreprocessor"]
