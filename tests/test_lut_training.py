@@ -376,3 +376,25 @@ def test_compiled_run_trains_like_eager_and_resumes_exactly(straight_run):
     _assert_same_run(
         load_checkpoint(resumed / "epoch_3.pth"), load_checkpoint(compiled / "epoch_3.pth")
     )
+
+
+def test_photometric_on_device_trains_the_same_run(straight_run):
+    """View 2's photometric transforms left to LUTDataPreprocessor (the workers only draw
+    their parameters): the same 3-epoch run, weights equal to the bit."""
+    tmp, data_root, straight, _ = straight_run
+    config = tmp / "lut_toy_photometric_on_device.py"
+    config.write_text(
+        f"_base_ = {str(TOY_CFG)!r}\n"
+        "from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines\n"
+        "_, _, deferred = lut_view_pipelines(32, photometric_on_device=True)\n"
+        "train_dataloader = dict(dataset=dict(pipeline=deferred))\n"
+        "data_preprocessor = dict(type='LUTDataPreprocessor')\n"
+    )
+    work = tmp / "photometric_on_device"
+    run_train(config, work, cfg_options=_options(data_root))
+    logged = (next(work.glob("*/vis_data/config.py"))).read_text()
+    assert "LUTPhotometricParams" in logged and "LUTDataPreprocessor" in logged
+    assert_state_dicts_equal(
+        load_checkpoint(work / "epoch_3.pth")["state_dict"],
+        load_checkpoint(straight / "epoch_3.pth")["state_dict"],
+    )

@@ -532,6 +532,8 @@ def test_snippet_equals_helper_at_224():
     assert _plain(cfg.view_pipeline1) == _plain(v1)
     assert _plain(cfg.view_pipeline2) == _plain(v2)
     assert _plain(cfg.lut_train_pipeline) == _plain(train)
+    on_device = lut_view_pipelines(224, 4, photometric_on_device=True)[2]
+    assert _plain(cfg.lut_train_pipeline_photometric_on_device) == _plain(on_device)
 
 
 def test_snippet_builds_and_runs_at_224():

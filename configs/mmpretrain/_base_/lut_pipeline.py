@@ -57,3 +57,16 @@ lut_train_pipeline = [
     dict(type='MultiView', num_views=[1, 1], transforms=[view_pipeline1, view_pipeline2]),
     dict(type='PackInputs'),
 ]
+
+# The same pipeline with view 2's photometric transforms on the GPU: the workers only draw
+# their parameters (after MultiView, in the same random order) and LUTDataPreprocessor
+# applies them, pixel for pixel the same. Use with
+#   train_dataloader = dict(dataset=dict(pipeline=_base_.lut_train_pipeline_photometric_on_device))
+#   data_preprocessor = dict(type='LUTDataPreprocessor')
+# (lut_vitb_400e_photometric-on-gpu.py).
+lut_train_pipeline_photometric_on_device = [
+    *lut_train_pipeline[:2],
+    dict(type='MultiView', num_views=[1, 1], transforms=[view_pipeline1, view_pipeline1]),
+    dict(view_pipeline2[-1], type='LUTPhotometricParams'),
+    dict(type='PackInputs', algorithm_keys=['lut_photometric']),
+]

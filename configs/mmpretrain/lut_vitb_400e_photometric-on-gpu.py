@@ -1,0 +1,9 @@
+# LUT ViT-B/16, 400 epochs, with view 2's photometric transforms (colour jitter and one of
+# grayscale / solarize / blur) applied on the GPU by LUTDataPreprocessor instead of in the
+# CPU workers: the same pixels and random draws as lut_vitb_400e.py, for machines with few
+# CPU cores per GPU (docs/performance.md). Everything else as lut_vitb_400e.py.
+_base_ = './lut_vitb_400e.py'
+
+train_dataloader = dict(
+    dataset=dict(pipeline={{_base_.lut_train_pipeline_photometric_on_device}}))
+data_preprocessor = dict(type='LUTDataPreprocessor')
