@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import photometric
 
@@ -59,28 +60,30 @@ def adjust_saturation(img: torch.Tensor, factor) -> torch.Tensor:
 
 @functools.cache
 def _hsv_tables(device: torch.device) -> dict[str, torch.Tensor]:
+    """:func:`.photometric.hsv_tables` on ``device``, integer tables as int32."""
     tables = {k: torch.from_numpy(v.copy()) for k, v in photometric.hsv_tables().items()}
-    tables = {k: v.long() if v.dtype == torch.uint8 else v for k, v in tables.items()}
+    tables = {k: v.int() if v.dtype == torch.uint8 else v for k, v in tables.items()}
     return {k: v.to(device) for k, v in tables.items()}
 
 
 def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
     """torchvision's ``adjust_hue`` on PIL images: :func:`.photometric.adjust_hue` per image."""
-    shifts = [int(float(h) * 255) % 256 for h in hue_factor]
     if not all(-0.5 <= float(h) <= 0.5 for h in hue_factor):
         raise ValueError(f"hue factors must lie in [-0.5, 0.5], got {list(hue_factor)}")
+    shifts = torch.tensor([int(float(h) * 255) % 256 for h in hue_factor], dtype=torch.int32)
     tables = _hsv_tables(img.device)
-    blue, green, red = img.to(torch.int64).unbind(1)
+    blue, green, red = img.to(torch.int32).unbind(1)
+    # PIL's HSV (Pillow's rgb2hsv), from small tables
     hue = tables["hue"][(red - green + 255) * 511 + (green - blue + 255)]
     value = torch.maximum(torch.maximum(blue, green), red)
     chroma = value - torch.minimum(torch.minimum(blue, green), red)
     sat = tables["sat"][(chroma << 8) | value]
-    hue = (hue + torch.tensor(shifts, device=img.device).view(-1, 1, 1)) % 256
-    # Pillow's hsv2rgb: v, p and the third channel x, placed by the hue's sector
-    x = (tables["x_scale"][(sat << 8) | hue] * value + 0.5).long()
+    # shift the hue (modulo 256), then Pillow's hsv2rgb: v, p and the third channel x, each
+    # output channel taking the one its hue sector gives it
+    hue = (hue + shifts.to(img.device).view(-1, 1, 1)) & 255
+    x = (tables["x_scale"][(sat << 8) | hue] * value + 0.5).int()
     packed = (x << 16) | (tables["p"][(sat << 8) | value] << 8) | value
-    planes = [(packed >> shift[hue]) & 255 for shift in tables["shift"]]
-    return torch.stack(planes, 1).to(torch.uint8)
+    return torch.stack([(packed >> shift[hue]) & 255 for shift in tables["shift"]], 1).byte()
 
 
 def grayscale(img: torch.Tensor) -> torch.Tensor:
@@ -98,26 +101,25 @@ def gaussian_blur(img: torch.Tensor, radius) -> torch.Tensor:
     """PIL's ``GaussianBlur(radius)`` with one radius per image.
 
     Pillow's three box passes along x, then three along y, each with its 24-bit weights,
-    edge pixels repeated and ``(sum + 2**23) >> 24``, in int64 (exact).
+    edge pixels repeated and rounded to uint8: one depthwise convolution per pass in
+    float64, exact for these sums (as :func:`.photometric.gaussian_blur`).
     """
     radii = [float(r) for r in radius]
     if any(r < 0 for r in radii):
         raise ValueError(f"blur radii must be non-negative, got {radii}")
     kernels = [photometric._pil_box_kernel(r)[0] if r > 0 else np.ones(1) for r in radii]
     half = max(len(k) for k in kernels) // 2
-    weights = torch.zeros(len(kernels), 2 * half + 1, dtype=torch.int64)
+    weights = np.zeros((len(kernels), 2 * half + 1))
     for row, k in zip(weights, kernels, strict=True):
-        start = half - len(k) // 2
-        row[start : start + len(k)] = torch.from_numpy(k * (1 << 24)).round().long()
-    weights = weights.to(img.device).view(-1, 1, 1, 1, 2 * half + 1)
-    out = img.to(torch.int64)
-    for dim in (3, 3, 3, 2, 2, 2):
-        size = out.shape[dim]
-        index = torch.arange(-half, size + half, device=img.device).clamp_(0, size - 1)
-        padded = out.index_select(dim, index)
-        total = sum(weights[..., k] * padded.narrow(dim, k, size) for k in range(2 * half + 1))
-        out = (total + (1 << 23)) >> 24
-    return out.to(torch.uint8)
+        row[half - len(k) // 2 : half + len(k) // 2 + 1] = k
+    n, c, h, w = img.shape
+    weights = torch.from_numpy(weights).to(img.device).repeat_interleave(c, 0)
+    weights = weights.view(n * c, 1, 1, -1)
+    out = img.to(torch.float64).view(1, n * c, h, w)
+    for kernel, pad in [(weights, (half, half, 0, 0))] * 3 + [(weights.mT, (0, 0, half, half))] * 3:
+        out = F.conv2d(F.pad(out, pad, mode="replicate"), kernel, groups=n * c)
+        out = torch.floor(out + 0.5)  # Pillow's (sum + 2**23) >> 24
+    return out.view(n, c, h, w).to(torch.uint8)
 
 
 _JITTER = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
