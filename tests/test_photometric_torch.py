@@ -148,6 +148,9 @@ def test_deferred_pipeline_and_preprocessor_give_the_cpu_pipelines_batch(tmp_pat
         )
         got = ours(copy.deepcopy(deferred), training=True)["inputs"]
         assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # as inside AmpOptimWrapper
+            got = ours(copy.deepcopy(deferred), training=True)["inputs"]
+        assert torch.equal(got[1], want[1])
         # without parameter draws it is the upstream preprocessor
         plain = _packed(cpu_pipeline, files, seed)
         assert all(torch.equal(a, b) for a, b in zip(ours(plain, True)["inputs"], want))

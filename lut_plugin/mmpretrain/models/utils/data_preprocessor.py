@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 
@@ -35,6 +36,8 @@ class LUTDataPreprocessor(SelfSupDataPreprocessor):
                     f"{PARAMS_KEY} parameters need the two views of LUT's pipeline, got "
                     f"{type(inputs).__name__} inputs"
                 )
-            view2 = distort(inputs[1], [s.get(PARAMS_KEY) for s in samples])
+            # mmengine runs the preprocessor inside the AMP context: keep the exact arithmetic
+            with torch.autocast(inputs[1].device.type, enabled=False):
+                view2 = distort(inputs[1], [s.get(PARAMS_KEY) for s in samples])
             data = {**data, "inputs": [inputs[0], view2]}
         return super().forward(data, training)
