@@ -115,10 +115,12 @@ def gaussian_blur(img: torch.Tensor, radius) -> torch.Tensor:
     n, c, h, w = img.shape
     weights = torch.from_numpy(weights).to(img.device).repeat_interleave(c, 0)
     weights = weights.view(n * c, 1, 1, -1)
+    half_grey = torch.full((n * c,), 0.5, dtype=torch.float64, device=img.device)
     out = img.to(torch.float64).view(1, n * c, h, w)
     for kernel, pad in [(weights, (half, half, 0, 0))] * 3 + [(weights.mT, (0, 0, half, half))] * 3:
-        out = F.conv2d(F.pad(out, pad, mode="replicate"), kernel, groups=n * c)
-        out = torch.floor(out + 0.5)  # Pillow's (sum + 2**23) >> 24
+        # Pillow's (sum + 2**23) >> 24: the convolution's bias adds the half
+        out = F.conv2d(F.pad(out, pad, mode="replicate"), kernel, half_grey, groups=n * c)
+        out = out.floor_()
     return out.view(n, c, h, w).to(torch.uint8)
 
 
