@@ -18,7 +18,7 @@ def _resize(input_size: int) -> T.Resize:
 
 def _view_transforms(input_size: int, padding: int, hf_prob: float, resize: bool) -> list:
     """Both views: resize (unless done before), reflect-padded random crop, flip."""
-    return [_resize(input_size)] * resize + [
+    return ([_resize(input_size)] if resize else []) + [
         T.RandomCrop(input_size, padding=padding, padding_mode="reflect"),
         T.RandomHorizontalFlip(p=hf_prob),
     ]

@@ -14,6 +14,8 @@ import; the imported function is dropped from the final config.)
 
 from __future__ import annotations
 
+from .transforms import PHOTOMETRIC_PARAMS_KEY
+
 
 def lut_view_pipelines(
     img_size: int = 224, padding: int = 4, photometric_on_device: bool = False
@@ -66,7 +68,7 @@ def lut_view_pipelines(
     view_pipeline2 = [dict(t) for t in view_pipeline1]
     if photometric_on_device:
         deferred = [dict(photometric, type="LUTPhotometricParams")]
-        pack = dict(type="PackInputs", algorithm_keys=["lut_photometric"])
+        pack = dict(type="PackInputs", algorithm_keys=[PHOTOMETRIC_PARAMS_KEY])
     else:
         view_pipeline2.append(photometric)
         deferred, pack = [], dict(type="PackInputs")

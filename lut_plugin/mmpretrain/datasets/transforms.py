@@ -312,10 +312,14 @@ class LUTPhotometricDistortion(ColorJitter):
             dict: ``jitter``: None (no jitter) or ``(order, brightness, contrast,
             saturation, hue)`` as :meth:`ColorJitter._rand_params`; ``exclusive``: one of
             :attr:`EXCLUSIVE`; ``blur_radius``: the radius when ``exclusive == 'blur'``.
+            Python ints and floats (they may travel from a worker to the data preprocessor).
         """
-        jitter = self._rand_params() if np.random.rand() < self.jitter_prob else None
+        jitter = None
+        if np.random.rand() < self.jitter_prob:
+            order, *factors = self._rand_params()
+            jitter = ([int(i) for i in order], *(None if f is None else float(f) for f in factors))
         exclusive = self.EXCLUSIVE[np.random.randint(len(self.EXCLUSIVE))]
-        radius = np.random.uniform(*self.blur_radius) if exclusive == "blur" else None
+        radius = float(np.random.uniform(*self.blur_radius)) if exclusive == "blur" else None
         return dict(jitter=jitter, exclusive=exclusive, blur_radius=radius)
 
     def transform(self, results: dict) -> dict:
@@ -357,6 +361,10 @@ class LUTPhotometricDistortion(ColorJitter):
         )
 
 
+#: where :class:`LUTPhotometricParams` puts its draw (results, then ``DataSample``)
+PHOTOMETRIC_PARAMS_KEY = "lut_photometric"
+
+
 @TRANSFORMS.register_module()
 class LUTPhotometricParams(LUTPhotometricDistortion):
     """Draw view 2's photometric parameters; ``LUTDataPreprocessor`` applies them on the GPU.
@@ -388,16 +396,7 @@ class LUTPhotometricParams(LUTPhotometricDistortion):
         Returns:
             dict: The result dict with ``lut_photometric``.
         """
-        params = self.random_params()
-        jitter = params["jitter"]
-        if jitter is not None:
-            order, *factors = jitter
-            jitter = ([int(i) for i in order], *(None if f is None else float(f) for f in factors))
-        radius = params["blur_radius"]
-        results["lut_photometric"] = dict(
-            jitter=jitter,
-            exclusive=params["exclusive"],
-            blur_radius=None if radius is None else float(radius),
-            solarize_threshold=self.solarize_threshold,
+        results[PHOTOMETRIC_PARAMS_KEY] = dict(
+            self.random_params(), solarize_threshold=self.solarize_threshold
         )
         return results

@@ -7,8 +7,7 @@ from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 
 from lut_plugin.mmpretrain.datasets.photometric_torch import distort
-
-PARAMS_KEY = "lut_photometric"
+from lut_plugin.mmpretrain.datasets.transforms import PHOTOMETRIC_PARAMS_KEY as PARAMS_KEY
 
 
 @MODELS.register_module()
