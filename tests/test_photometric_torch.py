@@ -13,7 +13,7 @@ from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from PIL import Image
+from PIL import Image, ImageFilter
 
 import lut_plugin  # noqa: F401  (registers the transforms and the preprocessor)
 from lut_plugin.data.synthetic import synthetic_photo
@@ -64,6 +64,18 @@ def test_each_operation_matches_the_cpu_one_per_image(photos, name, factors):
     for img, factor, got in zip(photos, factors, out, strict=True):
         want = getattr(photometric, name)(img, factor)
         assert np.array_equal(got, want), (name, factor, np.abs(got.astype(int) - want).max())
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (2, 3), (5, 2), (7, 9)])
+def test_blur_of_images_narrower_than_the_kernel(height, width):
+    """Edge pixels repeated when the kernel reaches past both edges (PIL's pixels)."""
+    rng = np.random.default_rng(height * width)
+    images = rng.integers(0, 256, (4, height, width, 3), dtype=np.uint8)
+    radii = [0.0, 0.5, 1.3, 2.0]  # kernels 1, 3, 3 and 5 taps
+    got = _unbatch(pt.gaussian_blur(_batch(list(images)), radii))
+    for img, radius, out in zip(images, radii, got, strict=True):
+        pil = Image.fromarray(img[..., ::-1].copy()).filter(ImageFilter.GaussianBlur(radius))
+        assert np.array_equal(out, np.asarray(pil)[..., ::-1]), radius
 
 
 def test_luma_and_grayscale_match_the_cpu_ones(photos):

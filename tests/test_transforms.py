@@ -669,6 +669,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     assert "LUTPhotometricParams" in device_ops and not any("photometric." in k for k in device_ops)
     assert data["device_photometric"]["device"] == "cpu"
     assert data["device_photometric"]["ms_per_image"] > 0
+    assert data["device_photometric"]["mb_moved_per_image"] > 0
     assert data["dataloader"]["workers"] == 1 and data["dataloader"]["lut_over_mae"] > 0
     report = (out / "lut_vs_mae.md").read_text()
     assert "GFLOP/img" in report and "images/s on one core" in report and "compiled" in report

@@ -10,6 +10,7 @@ sequences of Python floats, drawn by ``LUTPhotometricParams``.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,24 +34,36 @@ def _blend(degenerate: torch.Tensor, img: torch.Tensor, factor: torch.Tensor) ->
     return out.clamp_(0, 255).to(torch.uint8)
 
 
+def _blend_with_constant(img: torch.Tensor, degenerate, factor) -> torch.Tensor:
+    """:func:`_blend` with one grey level per image, as a 256-entry table per image.
+
+    One table lookup instead of a chain of float32 passes over the pixels.
+    """
+    values = torch.arange(256, dtype=torch.float32, device=img.device)
+    tables = _blend(degenerate.view(-1, 1), values, factor.view(-1, 1))
+    rows = torch.arange(len(img), dtype=torch.int32, device=img.device)
+    return tables[rows.view(-1, 1, 1, 1), img.to(torch.int32)]
+
+
 def luma(img: torch.Tensor) -> torch.Tensor:
     """PIL's ``convert('L')`` of each image, ``(N, 1, H, W)`` int32."""
     weights = torch.tensor(_LUMA_WEIGHTS, dtype=torch.int32, device=img.device)
-    total = (img.to(torch.int32) * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    total = (img * weights.view(1, 3, 1, 1)).sum(1, keepdim=True, dtype=torch.int32)
     return (total + (1 << 15)) >> 16
 
 
 def adjust_brightness(img: torch.Tensor, factor) -> torch.Tensor:
     """PIL's ``ImageEnhance.Brightness`` with one factor per image."""
-    return _blend(torch.zeros((), device=img.device), img, _per_image(factor, img))
+    black = torch.zeros(len(img), device=img.device)
+    return _blend_with_constant(img, black, _per_image(factor, img))
 
 
 def adjust_contrast(img: torch.Tensor, factor) -> torch.Tensor:
     """PIL's ``ImageEnhance.Contrast``: blend with the rounded mean luma of each image."""
     y = luma(img)
     mean = y.sum((1, 2, 3), dtype=torch.int64).to(torch.float64) / y[0].numel()
-    degenerate = torch.floor(mean + 0.5).to(torch.float32).view(-1, 1, 1, 1)
-    return _blend(degenerate, img, _per_image(factor, img))
+    degenerate = torch.floor(mean + 0.5).to(torch.float32)
+    return _blend_with_constant(img, degenerate, _per_image(factor, img))
 
 
 def adjust_saturation(img: torch.Tensor, factor) -> torch.Tensor:
@@ -58,32 +71,61 @@ def adjust_saturation(img: torch.Tensor, factor) -> torch.Tensor:
     return _blend(luma(img).to(torch.float32), img, _per_image(factor, img))
 
 
-@functools.cache
-def _hsv_tables(device: torch.device) -> dict[str, torch.Tensor]:
-    """:func:`.photometric.hsv_tables` on ``device``, integer tables as int32."""
-    tables = {k: torch.from_numpy(v.copy()) for k, v in photometric.hsv_tables().items()}
-    tables = {k: v.int() if v.dtype == torch.uint8 else v for k, v in tables.items()}
-    return {k: v.to(device) for k, v in tables.items()}
-
-
-def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
-    """torchvision's ``adjust_hue`` on PIL images: :func:`.photometric.adjust_hue` per image."""
-    if not all(-0.5 <= float(h) <= 0.5 for h in hue_factor):
-        raise ValueError(f"hue factors must lie in [-0.5, 0.5], got {list(hue_factor)}")
-    shifts = torch.tensor([int(float(h) * 255) % 256 for h in hue_factor], dtype=torch.int32)
-    tables = _hsv_tables(img.device)
-    blue, green, red = img.to(torch.int32).unbind(1)
-    # PIL's HSV (Pillow's rgb2hsv), from small tables
+def _pil_hsv(blue: torch.Tensor, green: torch.Tensor, red: torch.Tensor, tables: dict):
+    """Pillow's ``rgb2hsv`` of int32 channels, from :func:`.photometric.hsv_tables`."""
     hue = tables["hue"][(red - green + 255) * 511 + (green - blue + 255)]
     value = torch.maximum(torch.maximum(blue, green), red)
     chroma = value - torch.minimum(torch.minimum(blue, green), red)
-    sat = tables["sat"][(chroma << 8) | value]
-    # shift the hue (modulo 256), then Pillow's hsv2rgb: v, p and the third channel x, each
-    # output channel taking the one its hue sector gives it
-    hue = (hue + shifts.to(img.device).view(-1, 1, 1)) & 255
+    return hue, tables["sat"][(chroma << 8) | value], value
+
+
+def _pil_bgr(hue: torch.Tensor, sat: torch.Tensor, value: torch.Tensor, tables: dict):
+    """Pillow's ``hsv2rgb`` of int32 channels, packed as ``b | g << 8 | r << 16``.
+
+    ``v``, ``p`` and the third value ``x`` are packed too; each output channel takes the one
+    its hue sector gives it.
+    """
     x = (tables["x_scale"][(sat << 8) | hue] * value + 0.5).int()
     packed = (x << 16) | (tables["p"][(sat << 8) | value] << 8) | value
-    return torch.stack([(packed >> shift[hue]) & 255 for shift in tables["shift"]], 1).byte()
+    return sum(((packed >> s[hue]) & 255) << 8 * c for c, s in enumerate(tables["shift"]))
+
+
+@functools.cache
+def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pillow's HSV conversions of all 2**24 colours on ``device``, 64 MiB each.
+
+    ``to_hsv`` maps ``b | g << 8 | r << 16`` to ``h << 16 | s << 8 | v``, ``to_bgr`` back:
+    a hue shift is two lookups, built from the small tables of
+    :func:`.photometric.hsv_tables` (so exactly their values).
+    """
+    if sys.byteorder != "little":  # adjust_hue reads four bytes as one int32
+        raise RuntimeError("the batched hue shift needs a little-endian machine")
+    tables = {k: torch.from_numpy(v.copy()) for k, v in photometric.hsv_tables().items()}
+    tables = {k: (v.int() if v.dtype == torch.uint8 else v).to(device) for k, v in tables.items()}
+    code = torch.arange(1 << 24, dtype=torch.int32, device=device)
+    low, mid, high = code & 255, (code >> 8) & 255, code >> 16
+    hue, sat, value = _pil_hsv(low, mid, high, tables)
+    return (hue << 16) | (sat << 8) | value, _pil_bgr(high, mid, low, tables).int()
+
+
+def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
+    """torchvision's ``adjust_hue`` on PIL images: :func:`.photometric.adjust_hue` per image.
+
+    Each pixel's colour, packed into an int32, is looked up in Pillow's HSV, its hue
+    shifted modulo 256 and looked up back.
+    """
+    if not all(-0.5 <= float(h) <= 0.5 for h in hue_factor):
+        raise ValueError(f"hue factors must lie in [-0.5, 0.5], got {list(hue_factor)}")
+    shifts = torch.tensor([(int(float(h) * 255) % 256) << 16 for h in hue_factor])
+    to_hsv, to_bgr = _hue_tables(img.device)
+    n, _, h, w = img.shape
+    # B, G, R and a zero byte per pixel, read as one little-endian int32: b | g << 8 | r << 16
+    bgr0 = img.new_zeros(n, h, w, 4)
+    bgr0[..., :3] = img.permute(0, 2, 3, 1)
+    hsv = to_hsv[bgr0.view(torch.int32).squeeze(-1)]
+    hsv = (hsv + shifts.to(img.device, torch.int32).view(-1, 1, 1)) & 0xFFFFFF
+    bgr0 = to_bgr[hsv].view(torch.uint8).view(n, h, w, 4)
+    return bgr0[..., :3].permute(0, 3, 1, 2).contiguous()
 
 
 def grayscale(img: torch.Tensor) -> torch.Tensor:
@@ -114,13 +156,25 @@ def gaussian_blur(img: torch.Tensor, radius) -> torch.Tensor:
         row[half - len(k) // 2 : half + len(k) // 2 + 1] = k
     n, c, h, w = img.shape
     weights = torch.from_numpy(weights).to(img.device).repeat_interleave(c, 0)
-    weights = weights.view(n * c, 1, 1, -1)
+    # Repeating the edge pixels = zero padding + each edge pixel times the kernel's weights
+    # that fall outside the image at that distance from the edge (exact sums in float64).
+    outside_low = weights.cumsum(1)[:, :half].flip(1)
+    outside_high = weights.flip(1).cumsum(1)[:, :half]
     half_grey = torch.full((n * c,), 0.5, dtype=torch.float64, device=img.device)
     out = img.to(torch.float64).view(1, n * c, h, w)
-    for kernel, pad in [(weights, (half, half, 0, 0))] * 3 + [(weights.mT, (0, 0, half, half))] * 3:
+    for dim in (3, 3, 3, 2, 2, 2):
+        size, edge = out.shape[dim], min(half, out.shape[dim])
+        along = [1, n * c, 1, 1]
+        along[dim] = -1
+        kernel = weights.view(n * c, 1, *along[2:])
+        padding = (0, half) if dim == 3 else (half, 0)
         # Pillow's (sum + 2**23) >> 24: the convolution's bias adds the half
-        out = F.conv2d(F.pad(out, pad, mode="replicate"), kernel, half_grey, groups=n * c)
-        out = out.floor_()
+        new = F.conv2d(out, kernel, half_grey, padding=padding, groups=n * c)
+        low = outside_low[:, :edge].reshape(along)
+        high = outside_high[:, half - edge :].reshape(along)
+        new.narrow(dim, 0, edge).add_(out.narrow(dim, 0, 1) * low)
+        new.narrow(dim, size - edge, edge).add_(out.narrow(dim, size - 1, 1) * high)
+        out = new.floor_()
     return out.view(n, c, h, w).to(torch.uint8)
 
 
