@@ -461,8 +461,8 @@ def _bytes_moved(fn, *args) -> int:
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             name = func.overloadpacket.__name__
-            if name == "index":  # (source, indices): reads the gathered elements
-                Count.total += 2 * size(out) + size(args[1])
+            if name in ("index", "index_select"):  # reads the gathered elements
+                Count.total += 2 * size(out) + size(args[1:])
             elif name == "index_put_":  # (destination, indices, values)
                 Count.total += 2 * size(args[2]) + size(args[1])
             elif not func.is_view:

@@ -41,8 +41,14 @@ def _blend_with_constant(img: torch.Tensor, degenerate, factor) -> torch.Tensor:
     """
     values = torch.arange(256, dtype=torch.float32, device=img.device)
     tables = _blend(degenerate.view(-1, 1), values, factor.view(-1, 1))
-    rows = torch.arange(len(img), dtype=torch.int32, device=img.device)
-    return tables[rows.view(-1, 1, 1, 1), img.to(torch.int32)]
+    starts = torch.arange(0, 256 * len(img), 256, dtype=torch.int32, device=img.device)
+    return _lookup(tables.view(-1), img + starts.view(-1, 1, 1, 1))
+
+
+def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for int32 indices (``index_select`` takes them as they are; advanced
+    indexing would first convert them to int64)."""
+    return table.index_select(0, index.view(-1)).view(index.shape)
 
 
 def luma(img: torch.Tensor) -> torch.Tensor:
@@ -122,9 +128,9 @@ def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
     # B, G, R and a zero byte per pixel, read as one little-endian int32: b | g << 8 | r << 16
     bgr0 = img.new_zeros(n, h, w, 4)
     bgr0[..., :3] = img.permute(0, 2, 3, 1)
-    hsv = to_hsv[bgr0.view(torch.int32).squeeze(-1)]
+    hsv = _lookup(to_hsv, bgr0.view(torch.int32).squeeze(-1))
     hsv = (hsv + shifts.to(img.device, torch.int32).view(-1, 1, 1)) & 0xFFFFFF
-    bgr0 = to_bgr[hsv].view(torch.uint8).view(n, h, w, 4)
+    bgr0 = _lookup(to_bgr, hsv).view(torch.uint8).view(n, h, w, 4)
     return bgr0[..., :3].permute(0, 3, 1, 2).contiguous()
 
 
