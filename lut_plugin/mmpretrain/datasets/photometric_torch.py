@@ -150,8 +150,8 @@ def gaussian_blur(img: torch.Tensor, radius) -> torch.Tensor:
 
     Pillow's three box passes along x, then three along y, each with its 24-bit weights,
     edge pixels repeated and rounded to uint8: one depthwise convolution per pass in
-    float64, exact for these sums (as :func:`.photometric.gaussian_blur`; on CUDA a float64
-    depthwise convolution runs PyTorch's own direct kernel, not cuDNN).
+    float64, exact for these sums (as :func:`.photometric.gaussian_blur`; on CUDA PyTorch
+    runs float64 depthwise convolutions below 2**31 elements with its own direct kernel).
     """
     radii = [float(r) for r in radius]
     if any(r < 0 for r in radii):
