@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapperDict
 from mmengine.registry import DATASETS, RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model, find_latest_checkpoint
@@ -151,8 +152,9 @@ class LUTRunner(Runner):
     ``tools/train.py``/``tools/test.py`` build it for every config (``runner_type='LUTRunner'``
     for upstream launchers). It adapts the config (:func:`adapt_config`); loads checkpoints
     weights only (``unsafe_load=True`` opts out) and strictly, without evaluating the config
-    text they may carry; warns when a resumed run changes its length; and names a missing
-    dataset path with the option that sets it.
+    text they may carry; warns when a resumed run changes its length; names a missing
+    dataset path with the option that sets it; and gives the optimiser plain-dict parameter
+    groups, so that mmengine's ``compile`` config key can trace the optimiser step.
     """
 
     @classmethod
@@ -214,6 +216,19 @@ class LUTRunner(Runner):
         if _name((cfg.get("sampler") or {}).get("type")) == LUTSeededSampler.__name__:
             cfg["dataset"] = SeededDataset(cfg["dataset"])
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
+
+    def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
+        """mmengine's ``build_optim_wrapper``, with parameter groups as plain dicts.
+
+        mmengine's optimiser constructor leaves them as ``ConfigDict``s, which Dynamo cannot
+        trace: mmengine's ``compile`` config key (the whole ``train_step``) would stop in the
+        optimiser step.
+        """
+        built = super().build_optim_wrapper(optim_wrapper)
+        for wrapper in built.values() if isinstance(built, OptimWrapperDict) else [built]:
+            groups = wrapper.optimizer.param_groups
+            groups[:] = [dict(group) for group in groups]
+        return built
 
     def load_checkpoint(
         self,
