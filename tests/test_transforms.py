@@ -622,7 +622,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
         "--img-size", "32", "--workers", "1", "--loader-batch", "2", "--loader-batches", "1",
         "--baseline-root", str(REPO), "--out", str(out),
         "--compile", "--compile-backend", "eager",  # dynamo only: no C++ build in the test
-        "--compile-scope", "loss",  # the blocks are tested in test_engine_hooks.py
+        "--compile-scope", "step",  # blocks: test_engine_hooks.py; loss: profile_step
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -644,7 +644,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
             value = row[f"{model}_{key}"]
             assert isinstance(value, float) and np.isfinite(value) and value > 0, (model, key)
     assert result["meta"]["compile_backend"] == "eager"
-    assert result["meta"]["compile_scope"] == "loss"
+    assert result["meta"]["compile_scope"] == "step"
     for key in (
         "flop_ratio", "time_ratio", "memory_ratio", "step_memory_ratio", "compiled_time_ratio",
     ):  # fmt: skip

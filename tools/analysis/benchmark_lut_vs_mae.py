@@ -4,7 +4,8 @@ Step (``--parts step``): time and peak memory of one training step (forward, bac
 AdamW, EMA), FLOPs per image counted with ``torch.utils.flop_counter.FlopCounterMode``
 (forward + backward), achieved TFLOP/s and, with ``--peak-tflops``, the fraction of that
 peak; with ``--compile`` also the step with compiled transformer blocks (``--compile-scope
-loss``: the whole loss computation as one graph instead). Both models share
+loss``: the whole loss computation as one graph instead; ``step``: forward, backward and the
+optimiser step as one compiled function). Both models share
 the encoder, decoder and reconstruction head of the given mmpretrain config; LUT adds the
 second view, the projector/predictor and the momentum teacher. Each (model, size, mode)
 runs in its own subprocess (clean peak memory), interleaved MAE / LUT over several rounds
@@ -124,15 +125,22 @@ class TrainingStep:
         sum(losses.values()).backward()
 
     def __call__(self, i: int) -> None:
-        self.forward_backward()
-        self.optim.step()
-        self.optim.zero_grad(set_to_none=True)
+        self.update()
         if self.kind == "lut":
             self.model.update_teacher(i, 10_000)
 
+    def update(self) -> None:
+        """Forward, backward and the optimiser step."""
+        self.forward_backward()
+        self.optim.step()
+        self.optim.zero_grad(set_to_none=True)
+
     def compile(self, scope: str, **compile_kwargs) -> None:
         """Compile the transformer blocks in place (``'blocks'``, what ``tools/train.py
-        --compile`` does) or the whole loss computation as one graph (``'loss'``)."""
+        --compile`` does), the whole loss computation as one graph (``'loss'``), or forward,
+        backward and the optimiser step as one function (``'step'``, as mmengine's
+        ``compile`` config key compiles ``train_step``; the teacher's EMA update stays eager
+        here)."""
         import torch
 
         from lut_plugin.mmpretrain.engine.hooks import (
@@ -145,7 +153,10 @@ class TrainingStep:
                 raise RuntimeError(f"no transformer block in {type(self.model).__name__}")
         else:
             python_drop_rates(self.model)
-            self.loss = torch.compile(self.model.loss, **compile_kwargs)
+            if scope == "loss":
+                self.loss = torch.compile(self.model.loss, **compile_kwargs)
+            else:
+                self.update = torch.compile(self.update, **compile_kwargs)
 
 
 def _step_worker(args: argparse.Namespace) -> dict:
@@ -853,10 +864,11 @@ def main() -> None:
     parser.add_argument("--compile-mode", help="torch.compile mode, e.g. max-autotune")
     parser.add_argument(
         "--compile-scope",
-        choices=["blocks", "loss"],
+        choices=["blocks", "loss", "step"],
         default="blocks",
-        help="compile the transformer blocks in place (as tools/train.py --compile) or the "
-        "whole loss computation as one graph",
+        help="compile the transformer blocks in place (as tools/train.py --compile), the "
+        "whole loss computation as one graph, or forward, backward and the optimiser step "
+        "(as mmengine's compile config key)",
     )
     parser.add_argument("--flops-only", action="store_true", help="count FLOPs, no timing")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, for the fraction")

@@ -5,7 +5,7 @@ Profiles ``--steps`` training steps (forward, backward, AdamW, EMA) of the same 
 per step in each kernel category and the top kernels::
 
     python tools/analysis/profile_step.py --size vit-b --batch 512 --device cuda --amp
-    python tools/analysis/profile_step.py ... --compile blocks  # or loss: the whole loss compiled
+    python tools/analysis/profile_step.py ... --compile blocks  # loss / step: the whole loss / step
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
-    parser.add_argument("--compile", choices=["blocks", "loss"], help="profile compiled")
+    parser.add_argument("--compile", choices=["blocks", "loss", "step"], help="profile compiled")
     parser.add_argument("--compile-backend", default="inductor")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2)
