@@ -380,10 +380,11 @@ def test_compiled_run_trains_like_eager_and_resumes_exactly(straight_run):
 
 def test_mmengine_compile_of_the_whole_train_step_trains_like_eager(straight_run):
     """mmengine's own ``compile`` config key: Dynamo traces the whole ``train_step``
-    (forward, backward, the optimiser step and LUT's teacher update after it), here with the
-    ``aot_eager`` backend. The 3-epoch run is the eager run up to float rounding: AOT autograd
-    sums some gradients in another order, and the attention's key bias, whose gradient is
-    zero but for rounding, takes Adam steps of the learning rate's size from that noise."""
+    (forward, backward, the optimiser step and LUT's teacher update after it, running what it
+    cannot trace eagerly), here with the ``aot_eager`` backend. The 3-epoch run is the eager
+    run up to float rounding: the compiled code rounds differently in places, and the
+    attention's key bias, whose gradient is zero but for rounding, takes Adam steps of the
+    learning rate's size from that noise."""
     tmp, data_root, straight, _ = straight_run
     work = tmp / "mmengine_compile"
     run_train(TOY_CFG, work, cfg_options=[*_options(data_root), "compile.backend=aot_eager"])

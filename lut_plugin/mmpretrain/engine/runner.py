@@ -153,8 +153,8 @@ class LUTRunner(Runner):
     for upstream launchers). It adapts the config (:func:`adapt_config`); loads checkpoints
     weights only (``unsafe_load=True`` opts out) and strictly, without evaluating the config
     text they may carry; warns when a resumed run changes its length; names a missing
-    dataset path with the option that sets it; and gives the optimiser plain-dict parameter
-    groups, so that mmengine's ``compile`` config key can trace the optimiser step.
+    dataset path with the option that sets it; and, for mmengine's ``compile`` config key,
+    gives the optimiser plain-dict parameter groups that Dynamo can trace.
     """
 
     @classmethod
@@ -218,13 +218,15 @@ class LUTRunner(Runner):
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
 
     def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
-        """mmengine's ``build_optim_wrapper``, with parameter groups as plain dicts.
+        """mmengine's ``build_optim_wrapper``; parameter groups as plain dicts when compiling.
 
         mmengine's optimiser constructor leaves them as ``ConfigDict``s, which Dynamo cannot
-        trace: mmengine's ``compile`` config key (the whole ``train_step``) would stop in the
-        optimiser step.
+        trace: with mmengine's ``compile`` config key (the whole ``train_step``) it would stop
+        in the optimiser step.
         """
         built = super().build_optim_wrapper(optim_wrapper)
+        if not self.cfg.get("compile"):
+            return built
         for wrapper in built.values() if isinstance(built, OptimWrapperDict) else [built]:
             groups = wrapper.optimizer.param_groups
             groups[:] = [dict(group) for group in groups]
