@@ -97,8 +97,8 @@ class TrainingStep:
 
     ``forward_backward()`` runs ``self.loss`` (bf16 autocast with ``amp``) and its backward;
     calling the object with the iteration ``i`` adds AdamW (fused on GPUs, as the GPU
-    configs) and, for LUT, the EMA update. ``self.loss`` is ``model.loss`` and may be replaced
-    by a compiled version of it.
+    configs) and, for LUT, the EMA update. ``self.loss`` (``model.loss``) and ``self.update``
+    (forward, backward, optimiser step) may be replaced by compiled versions (:meth:`compile`).
     """
 
     def __init__(self, kind: str, size: str, batch: int, device, amp: bool) -> None:

@@ -34,7 +34,9 @@ def _blend(degenerate: torch.Tensor, img: torch.Tensor, factor: torch.Tensor) ->
     return out.clamp_(0, 255).to(torch.uint8)
 
 
-def _blend_with_constant(img: torch.Tensor, degenerate, factor) -> torch.Tensor:
+def _blend_with_constant(
+    img: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor
+) -> torch.Tensor:
     """:func:`_blend` with one grey level per image, as a 256-entry table per image.
 
     One table lookup instead of a chain of float32 passes over the pixels.
@@ -111,7 +113,7 @@ def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     code = torch.arange(1 << 24, dtype=torch.int32, device=device)
     low, mid, high = code & 255, (code >> 8) & 255, code >> 16
     hue, sat, value = _pil_hsv(low, mid, high, tables)
-    return (hue << 16) | (sat << 8) | value, _pil_bgr(high, mid, low, tables).int()
+    return (hue << 16) | (sat << 8) | value, _pil_bgr(high, mid, low, tables)
 
 
 def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
@@ -122,14 +124,15 @@ def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
     """
     if not all(-0.5 <= float(h) <= 0.5 for h in hue_factor):
         raise ValueError(f"hue factors must lie in [-0.5, 0.5], got {list(hue_factor)}")
-    shifts = torch.tensor([(int(float(h) * 255) % 256) << 16 for h in hue_factor])
+    shifts = [(int(float(h) * 255) % 256) << 16 for h in hue_factor]
+    shifts = torch.tensor(shifts, dtype=torch.int32, device=img.device).view(-1, 1, 1)
     to_hsv, to_bgr = _hue_tables(img.device)
     n, _, h, w = img.shape
     # B, G, R and a zero byte per pixel, read as one little-endian int32: b | g << 8 | r << 16
     bgr0 = img.new_zeros(n, h, w, 4)
     bgr0[..., :3] = img.permute(0, 2, 3, 1)
     hsv = _lookup(to_hsv, bgr0.view(torch.int32).squeeze(-1))
-    hsv = (hsv + shifts.to(img.device, torch.int32).view(-1, 1, 1)) & 0xFFFFFF
+    hsv = (hsv + shifts) & 0xFFFFFF
     bgr0 = _lookup(to_bgr, hsv).view(torch.uint8).view(n, h, w, 4)
     return bgr0[..., :3].permute(0, 3, 1, 2).contiguous()
 
