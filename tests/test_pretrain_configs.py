@@ -58,6 +58,11 @@ def test_recipe(name):
     assert [h.type for h in cfg.custom_hooks] == ["LUTFiniteCheckHook"]
     assert "model_wrapper_cfg" not in cfg
     assert cfg.train_dataloader.drop_last is True
+    # two views per image: more workers than the base's 8, pinned batches, non-blocking copy
+    loader = cfg.train_dataloader
+    assert (loader.num_workers, loader.pin_memory, loader.persistent_workers) == (12, True, True)
+    assert cfg.data_preprocessor.non_blocking is True
+    assert cfg.data_preprocessor.type == "SelfSupDataPreprocessor"
     assert opt.optimizer.fused is True
     (views,) = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == "MultiView"]
     assert views.num_views == [1, 1]
@@ -198,3 +203,35 @@ def test_no_weight_decay_on_biases_norms_and_tokens(name):
         no_decay = params[n].ndim == 1 or n.endswith(("cls_token", "pos_embed", "mask_token"))
         assert wd == (0.0 if no_decay else 0.05), n
     assert decay["projector.mlp.layers.1.weight"] == 0.0  # a BatchNorm weight
+
+
+def test_the_frozen_teacher_is_named_once_and_the_groups_are_mmengines(monkeypatch):
+    """``SkipFrozenOptimWrapperConstructor``: mmengine's groups, one line for the teacher."""
+    from conftest import build_tiny_lut
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.optim.optimizer import default_constructor
+
+    from lut_plugin.mmpretrain.engine import optim_wrapper_constructor
+
+    logged = []
+    for module in (default_constructor, optim_wrapper_constructor):
+        monkeypatch.setattr(module, "print_log", lambda msg, *a, **k: logged.append(msg))
+    cfg = _load("lut_vitb_400e.py").optim_wrapper.to_dict()
+    assert cfg["constructor"] == "SkipFrozenOptimWrapperConstructor"
+    cfg.update(type="OptimWrapper", optimizer=dict(cfg["optimizer"], fused=False))
+    cfg.pop("loss_scale")
+    model = build_tiny_lut()
+    n_teacher = len(list(model.teacher.parameters()))
+
+    ours = build_optim_wrapper(model, cfg).optimizer.param_groups
+    about_teacher = [m for m in logged if "teacher" in m]
+    assert about_teacher == [f"teacher: {n_teacher} frozen tensors, not optimised"]
+    logged.clear()
+    default = build_optim_wrapper(model, {**cfg, "constructor": "DefaultOptimWrapperConstructor"})
+    skipped = [m for m in logged if m.startswith("teacher.") and "requires_grad=False" in m]
+    assert len(skipped) == n_teacher  # what the default constructor logs instead
+    default = default.optimizer.param_groups
+    assert len(ours) == len(default)
+    for a, b in zip(ours, default, strict=True):
+        assert all(p is q for p, q in zip(a.pop("params"), b.pop("params"), strict=True))
+        assert a == b

@@ -288,6 +288,16 @@ def test_dist_fallback_without_gpu_reverts_lut_heads_syncbn():
     assert cfg.model.projector.norm == cfg.model.predictor.norm == "bn"
 
 
+def test_pinned_memory_only_with_a_gpu():
+    cfg = Config.fromfile(str(ROOT / "configs" / "mmpretrain" / "lut_vitb_400e.py"))
+    cfg.val_dataloader = dict(pin_memory=True, num_workers=2)
+    adapt_config(cfg, has_gpu=True)
+    assert cfg.train_dataloader.pin_memory is True and cfg.val_dataloader.pin_memory is True
+    adapt_config(cfg, has_gpu=False)
+    assert cfg.train_dataloader.pin_memory is False and cfg.val_dataloader.pin_memory is False
+    assert cfg.train_dataloader.num_workers == 12  # the rest of the loader is kept
+
+
 # ----------------------------------------------------------------------------------
 # (d) missing checkpoint files
 # ----------------------------------------------------------------------------------

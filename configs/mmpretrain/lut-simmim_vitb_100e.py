@@ -35,9 +35,16 @@ model = dict(
     base_momentum=0.996,
     end_momentum=1.0)
 
-# drop_last: the heads' BatchNorm needs more than one image per batch (as the reference)
+# drop_last: the heads' BatchNorm needs more than one image per batch (as the reference);
+# workers, pinned batches and the non-blocking copy as lut_vitb_400e.py (two views per image)
 train_dataloader = dict(
-    drop_last=True, dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
+    num_workers=12,
+    pin_memory=True,
+    drop_last=True,
+    dataset=dict(pipeline={{_base_.lut_train_pipeline}}))
+data_preprocessor = dict(non_blocking=True)
+# the frozen teacher named once, not one warning per tensor (as lut_vitb_400e.py)
+optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')
 
 # stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
 custom_hooks = [dict(type='LUTFiniteCheckHook')]

@@ -61,6 +61,7 @@ train_dataloader = dict(
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor='SkipFrozenOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=1.5e-4 * 64 / 256 * 20, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(

@@ -4,6 +4,9 @@
 # CPU cores per GPU (docs/performance.md). Everything else as lut_vitb_400e.py.
 _base_ = './lut_vitb_400e.py'
 
+# the workers only decode, resize and crop (about 1.7 x the images per core of the full
+# two-view pipeline, docs/performance.md): the base MAE config's 8 per GPU
 train_dataloader = dict(
+    num_workers=8,
     dataset=dict(pipeline={{_base_.lut_train_pipeline_photometric_on_device}}))
 data_preprocessor = dict(type='LUTDataPreprocessor')
