@@ -238,8 +238,14 @@ def test_lut_simmim_is_simmim_plus_bc():
     # Same encoder, decoder, head, optimiser and schedule as the baseline.
     for key in ("backbone", "neck", "head"):
         assert lut.model[key].to_dict() == simmim.model[key].to_dict()
-    for key in ("optim_wrapper", "param_scheduler", "train_cfg"):
+    for key in ("param_scheduler", "train_cfg"):
         assert lut[key] == simmim[key]
+    # (the constructor only leaves the frozen teacher out quietly)
+    assert lut.optim_wrapper == {
+        **simmim.optim_wrapper,
+        "constructor": lut.optim_wrapper.constructor,
+    }
+    assert lut.optim_wrapper.constructor == "SkipFrozenOptimWrapperConstructor"
     # LUT's two views; masks come from the model, not from SimMIMMaskGenerator.
     assert lut.train_dataloader.dataset.pipeline == pipeline_base.lut_train_pipeline
     assert lut.train_dataloader.batch_size == simmim.train_dataloader.batch_size

@@ -337,3 +337,33 @@ def test_patch_embedding_matmul_gives_the_convolution_tokens_and_gradients(tiny_
     # A wrong channel count gets the convolution's own message, not a matmul shape error.
     with pytest.raises(RuntimeError, match="expected input.*to have 3 channels"):
         embed_patches(patch_embed, torch.randn(1, 1, 32, 32), (8, 8))
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_an_fp16_step_that_the_loss_scaler_skips(tiny_lut, fused):
+    """Inf gradients: the weights stay; the teacher follows only if ``optimizer.step()`` ran.
+
+    A fused optimiser (the pre-training configs) is called by the scaler and skips on the
+    device, so the teacher is updated, as the reference code updates its EMA after every such
+    iteration; a non-fused one is not called, and the teacher is not updated.
+    """
+    hub = MessageHub.get_current_instance()
+    hub.update_info("max_iters", 10)
+    hub.update_info("iter", 0)
+    params = [p for p in tiny_lut.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3, fused=fused)
+    scaler = torch.amp.GradScaler("cpu")
+    student, teacher = tiny_lut.backbone.cls_token, tiny_lut.teacher["backbone"].cls_token
+    with torch.no_grad():
+        student.add_(1.0)  # so that an update of the teacher shows
+    tiny_lut.train()
+    scaler.scale(sum(tiny_lut.loss(_views()).values())).backward()
+    student.grad.fill_(float("inf"))
+    s0, t0, scale = student.clone(), teacher.clone(), scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    assert scaler.get_scale() == scale / 2  # the step was skipped
+    torch.testing.assert_close(student, s0, rtol=0, atol=0)
+    m = cosine_momentum(0, 10)
+    expected = m * t0 + (1 - m) * s0 if fused else t0
+    torch.testing.assert_close(teacher, expected)

@@ -153,7 +153,11 @@ class LUT(BaseSelfSupervisor):
         Called by torch's global optimiser step post-hook (registered in ``__init__``), so
         the update follows every real optimiser step whoever runs it: ``BaseModel.train_step``,
         mmengine's DDP wrapper, gradient accumulation (only every ``accumulative_counts``-th
-        iteration steps) or an AMP step (a step that the loss scaler skips updates nothing).
+        iteration steps) or an fp16 AMP step. A step that the loss scaler skips (inf
+        gradients) updates the teacher only if ``optimizer.step()`` runs: a fused optimiser
+        (the pre-training configs) is called and skips on the device, so the teacher moves
+        towards the unchanged student, as the reference code's EMA after every such iteration;
+        a non-fused one is not called.
         The momentum is indexed by the data iteration k of the run's ``max_iters`` K from
         mmengine's ``MessageHub`` (as mmpretrain's ``CosineEMA``): the same function of training
         progress for any accumulation, exactly ``end_momentum`` at the last iteration.
