@@ -9,6 +9,7 @@ import torch
 from conftest import build_tiny_lut, tiny_lut_cfg
 from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
+from utils import HostSyncs
 
 from lut_plugin.core import cosine_momentum
 from lut_plugin.mmpretrain.models.backbones.patch_embed import embed_patches
@@ -367,3 +368,46 @@ def test_an_fp16_step_that_the_loss_scaler_skips(tiny_lut, fused):
     m = cosine_momentum(0, 10)
     expected = m * t0 + (1 - m) * s0 if fused else t0
     torch.testing.assert_close(teacher, expected)
+
+
+def test_a_training_iteration_makes_the_host_wait_only_in_mmengines_logging():
+    """Issue 8's "no host synchronisation inside the training step": LUT's step (forward,
+    backward, fused AdamW, the teacher's EMA) and ``LUTFiniteCheckHook`` between its reads
+    read no value; mmengine's ``RuntimeInfoHook`` then reads each logged loss."""
+    from types import SimpleNamespace
+
+    from mmengine.hooks import RuntimeInfoHook
+    from mmengine.optim import build_optim_wrapper
+
+    from lut_plugin.mmpretrain.engine import LUTFiniteCheckHook
+
+    model = build_tiny_lut()
+    optim_wrapper = build_optim_wrapper(
+        model,
+        dict(
+            optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.05, fused=True),
+            constructor="SkipFrozenOptimWrapperConstructor",
+            paramwise_cfg=dict(norm_decay_mult=0.0),
+        ),
+    )
+    hub = MessageHub.get_current_instance()
+    hub.update_info("max_iters", 10)
+    runner = SimpleNamespace(model=model, iter=0, hooks=[], optim_wrapper=optim_wrapper)
+    runner.message_hub = hub
+    check = LUTFiniteCheckHook(interval=5)
+    check.before_train(runner)
+    model.train()
+    teacher = model.teacher["backbone"].cls_token.clone()
+    for i in range(3):  # the first step creates AdamW's state; iterations 0-2 are not read
+        runner.iter = i
+        hub.update_info("iter", i)
+        with HostSyncs() as syncs:
+            outputs = model.train_step(
+                dict(inputs=_views(seed=i), data_samples=None), optim_wrapper
+            )
+            check.after_train_iter(runner, i, outputs=outputs)
+        assert syncs.seen == [], f"iteration {i}"
+    assert not torch.equal(model.teacher["backbone"].cls_token, teacher)  # the EMA ran
+    with HostSyncs() as syncs:
+        RuntimeInfoHook().after_train_iter(runner, 2, outputs=outputs)
+    assert syncs.seen == ["aten._local_scalar_dense.default"] * len(outputs)

@@ -14,6 +14,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from PIL import Image, ImageFilter
+from utils import HostSyncs
 
 import lut_plugin  # noqa: F401  (registers the transforms and the preprocessor)
 from lut_plugin.data.synthetic import synthetic_photo
@@ -158,7 +159,9 @@ def test_deferred_pipeline_and_preprocessor_give_the_cpu_pipelines_batch(tmp_pat
         assert not torch.equal(
             deferred["inputs"][1], _packed(cpu_pipeline, files, seed)["inputs"][1]
         )
-        got = ours(copy.deepcopy(deferred), training=True)["inputs"]
+        with HostSyncs() as syncs:  # nothing the host would wait for on a GPU
+            got = ours(copy.deepcopy(deferred), training=True)["inputs"]
+        assert syncs.seen == []
         assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
         with torch.autocast("cpu", dtype=torch.bfloat16):  # as inside AmpOptimWrapper
             got = ours(copy.deepcopy(deferred), training=True)["inputs"]

@@ -1,4 +1,5 @@
-"""Plain helpers for tests that run the launchers in ``tools/``.
+"""Plain helpers for the tests: running the launchers in ``tools/``, comparing state dicts,
+recording host synchronisations.
 
 Import as ``from utils import ...`` (pytest puts ``tests/`` on ``sys.path``; do not use
 ``tests.utils``: mmsegmentation's wheel installs a top-level ``tests`` package).
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
@@ -351,3 +353,21 @@ def assert_state_dicts_equal(
     assert not bad, f"{len(bad)}/{len(diffs)} tensors differ (> {atol}): " + ", ".join(
         f"{k}: {v:.3g}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1])[:8]
     )
+
+
+class HostSyncs(TorchDispatchMode):
+    """Records the operators that make the host wait for a GPU: reading a value (``.item()``,
+    ``bool()``, ``float()``) or an output whose size depends on the values. On the CPU a
+    ``.tolist()``, ``.cpu()`` or ``.numpy()`` of a CPU tensor dispatches nothing and is not
+    seen."""
+
+    SYNCS = ("_local_scalar_dense", "is_nonzero", "nonzero", "masked_select", "_unique2", "equal")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ in self.SYNCS:
+            self.seen.append(str(func))
+        return func(*args, **(kwargs or {}))
