@@ -398,7 +398,7 @@ def test_a_training_iteration_makes_the_host_wait_only_in_mmengines_logging():
     check.before_train(runner)
     model.train()
     teacher = model.teacher["backbone"].cls_token.clone()
-    for i in range(3):  # the first step creates AdamW's state; iterations 0-2 are not read
+    for i in range(3):  # interval 5: iterations 0-2 are recorded, not read
         runner.iter = i
         hub.update_info("iter", i)
         with HostSyncs() as syncs:
