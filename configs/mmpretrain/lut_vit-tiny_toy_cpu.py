@@ -46,7 +46,6 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=1,
     persistent_workers=True,
-    pin_memory=False,  # a CPU config (the base pins batches for the GPU)
     dataset=dict(
         _delete_=True,
         type='LUTToyShapesDataset',

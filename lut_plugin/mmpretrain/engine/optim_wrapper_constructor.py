@@ -27,8 +27,9 @@ class SkipFrozenOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         self, params: list[dict], module: nn.Module, prefix: str = "", is_dcn_module=None
     ) -> None:
         """mmengine's ``add_params``, skipping a frozen submodule with one log line."""
-        tensors = list(module.parameters())
-        if prefix and tensors and not any(p.requires_grad for p in tensors):
-            print_log(f"{prefix}: {len(tensors)} frozen tensors, not optimised", "current")
-            return
+        if prefix and not any(p.requires_grad for p in module.parameters()):
+            count = sum(1 for _ in module.parameters())
+            if count:
+                print_log(f"{prefix}: {count} frozen tensors, not optimised", "current")
+                return
         super().add_params(params, module, prefix, is_dcn_module)

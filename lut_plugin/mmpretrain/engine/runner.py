@@ -46,10 +46,11 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
 
     ``_scope_`` leaves ``collate_fn`` (mmengine would pass it to ``default_collate``);
     ``persistent_workers`` is off without workers; without a GPU, ``AmpOptimWrapper`` becomes
-    ``OptimWrapper``, ``fp16`` evaluation and ``pin_memory`` are off, and a distributed launch
-    uses ``gloo``, BN for SyncBN and DDP without ``device_ids``; ``CheckpointHook`` becomes
-    :class:`LUTCheckpointHook`, the training sampler is wrapped in :class:`LUTSeededSampler` and
-    :class:`LUTStepSeedHook` is added (see docs/launchers.md and docs/reliability.md).
+    ``OptimWrapper`` and ``fp16`` evaluation is off (with a warning), ``pin_memory`` is off,
+    and a distributed launch uses ``gloo``, BN for SyncBN and DDP without ``device_ids``;
+    ``CheckpointHook`` becomes :class:`LUTCheckpointHook`, the training sampler is wrapped in
+    :class:`LUTSeededSampler` and :class:`LUTStepSeedHook` is added (see docs/launchers.md and
+    docs/reliability.md).
 
     Args:
         cfg (MutableMapping): The config, changed in place.
@@ -62,7 +63,6 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
 
     if has_gpu is None:
         has_gpu = is_cuda_available() or is_npu_available() or is_mlu_available()
-    pinned = []
     for key in _LOADERS:
         loader = cfg.get(key)
         if not isinstance(loader, MutableMapping):
@@ -71,9 +71,8 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
             loader["collate_fn"].pop("_scope_", None)
         if loader.get("persistent_workers") and not loader.get("num_workers", 0):
             loader["persistent_workers"] = False
-        if loader.get("pin_memory") and not has_gpu:
+        if loader.get("pin_memory") and not has_gpu:  # nothing to pin for; torch would warn
             loader["pin_memory"] = False
-            pinned.append(key)
     notes = []
     if not has_gpu:
         wrappers = cfg.get("optim_wrapper") or {}
@@ -87,8 +86,6 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
                 for key in ("loss_scale", "dtype", "use_fsdp"):
                     wrapper.pop(key, None)
                 notes.append("AmpOptimWrapper replaced by OptimWrapper, training in float32")
-        if pinned:
-            notes.append(f"pin_memory turned off in {', '.join(pinned)}")
         for key in ("val_cfg", "test_cfg"):
             if isinstance(cfg.get(key), MutableMapping) and cfg[key].get("fp16"):
                 cfg[key]["fp16"] = False
