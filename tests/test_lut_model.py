@@ -11,7 +11,7 @@ from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 from utils import HostSyncs
 
-from lut_plugin.core import cosine_momentum
+from lut_plugin.core import cosine_momentum, gather_tokens
 from lut_plugin.mmpretrain.models.backbones.patch_embed import embed_patches
 
 
@@ -333,6 +333,33 @@ def test_patch_embedding_matmul_gives_the_convolution_tokens_and_gradients(tiny_
     # convolution runs.
     odd = torch.randn(2, 3, 30, 30)
     assert torch.equal(embed_patches(patch_embed, odd, (8, 8)), patch_embed(odd)[0])
+    # Only some patches (a masked encoder's visible ones): those rows of the full embedding,
+    # on both paths, with the same weight gradient (the others' gradient is zero).
+    ids = torch.stack([torch.randperm(64)[:16] for _ in range(3)])
+    visible = embed_patches(patch_embed, x, (8, 8), ids)
+    torch.testing.assert_close(visible, gather_tokens(tokens, ids), atol=1e-6, rtol=1e-6)
+    row, col = divmod(int(ids[1, 5]), 8)  # that patch by hand: its 3 x 4 x 4 pixels
+    pixels = x[1, :, 4 * row : 4 * row + 4, 4 * col : 4 * col + 4].flatten()
+    by_hand = weight.flatten(1) @ pixels + patch_embed.projection.bias
+    torch.testing.assert_close(visible[1, 5], by_hand, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(
+        torch.autograd.grad(visible.square().sum(), weight)[0],
+        torch.autograd.grad(
+            gather_tokens(embed_patches(patch_embed, x, (8, 8)), ids).square().sum(), weight
+        )[0],
+        atol=1e-4,
+        rtol=1e-4,
+    )
+    assert torch.equal(
+        embed_patches(patch_embed, odd, (8, 8), ids[:2]),
+        gather_tokens(patch_embed(odd)[0], ids[:2]),
+    )
+    torch.testing.assert_close(
+        tiny_lut.backbone._embed_patches(x, ids),
+        gather_tokens(tiny_lut.backbone._embed_patches(x), ids),
+        atol=1e-6,
+        rtol=1e-6,
+    )
     with pytest.raises(ValueError, match=r"gives a \(10, 10\) patch grid.*built for \(8, 8\)"):
         embed_patches(patch_embed, torch.randn(1, 3, 40, 40), (8, 8))
     # A wrong channel count gets the convolution's own message, not a matmul shape error.

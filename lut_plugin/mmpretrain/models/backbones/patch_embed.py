@@ -6,8 +6,15 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks.transformer import PatchEmbed
 
+from lut_plugin.core import gather_tokens
 
-def embed_patches(patch_embed: PatchEmbed, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+
+def embed_patches(
+    patch_embed: PatchEmbed,
+    x: torch.Tensor,
+    grid: tuple[int, int],
+    ids: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Patch tokens ``(B, L, C)`` of ``x`` for an encoder built for a ``grid`` of patches.
 
     A non-overlapping patch convolution (kernel = stride, no padding, no norm) runs as one
@@ -15,11 +22,15 @@ def embed_patches(patch_embed: PatchEmbed, x: torch.Tensor, grid: tuple[int, int
     and, up to rounding, the same tokens, but on tensor cores (for 3 input channels cuDNN
     picks a convolution kernel without them: 5 % of a ViT-B LUT step on an H200). Otherwise
     mmcv's forward runs, with its adaptive padding (and its errors for a wrong input).
+    With ``ids``, only those patches are embedded (a masked encoder's visible ones): the
+    product, and its weight gradient, then skip the patches that the encoder drops.
 
     Args:
         patch_embed (PatchEmbed): The encoder's patch embedding.
         x (torch.Tensor): Images, ``(B, C, H, W)``.
         grid (tuple[int, int]): The patch grid the encoder was built for.
+        ids (torch.Tensor, optional): ``(B, K)`` indices of the patches to embed, in
+            row-major grid order; the result is then ``(B, K, C)``.
 
     Raises:
         ValueError: If the images give another patch grid.
@@ -37,12 +48,17 @@ def embed_patches(patch_embed: PatchEmbed, x: torch.Tensor, grid: tuple[int, int
         and tuple(x.shape[-2:]) == (h * ph, w * pw)
     ):
         b, c = x.shape[:2]
-        patches = x.reshape(b, c, h, ph, w, pw).permute(0, 2, 4, 1, 3, 5)
-        return F.linear(patches.reshape(b, h * w, c * ph * pw), conv.weight.flatten(1), conv.bias)
+        grid_patches = x.reshape(b, c, h, ph, w, pw)
+        if ids is None:
+            patches = grid_patches.permute(0, 2, 4, 1, 3, 5)
+        else:  # reads only the selected patches: (B, K, c, ph, pw)
+            rows = torch.arange(b, device=x.device).unsqueeze(1)
+            patches = grid_patches[rows, :, ids // w, :, ids % w, :]
+        return F.linear(patches.reshape(b, -1, c * ph * pw), conv.weight.flatten(1), conv.bias)
     tokens, patch_grid = patch_embed(x)
     if tuple(patch_grid) != tuple(grid):
         raise ValueError(
             f"input gives a {tuple(patch_grid)} patch grid, the encoder was built for "
             f"{tuple(grid)} (img_size / patch_size)"
         )
-    return tokens
+    return tokens if ids is None else gather_tokens(tokens, ids)
