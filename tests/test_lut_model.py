@@ -354,6 +354,15 @@ def test_patch_embedding_matmul_gives_the_convolution_tokens_and_gradients(tiny_
         embed_patches(patch_embed, odd, (8, 8), ids[:2]),
         gather_tokens(patch_embed(odd)[0], ids[:2]),
     )
+    # A 4 x 6 grid: the indices run row by row over the grid's width.
+    wide = torch.randn(2, 3, 16, 24)
+    ids_wide = torch.stack([torch.randperm(24)[:7] for _ in range(2)])
+    torch.testing.assert_close(
+        embed_patches(patch_embed, wide, (4, 6), ids_wide),
+        gather_tokens(patch_embed(wide)[0], ids_wide),
+        atol=1e-6,
+        rtol=1e-6,
+    )
     torch.testing.assert_close(
         tiny_lut.backbone._embed_patches(x, ids),
         gather_tokens(tiny_lut.backbone._embed_patches(x), ids),
