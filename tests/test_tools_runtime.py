@@ -317,6 +317,8 @@ def test_missing_resume_and_test_checkpoint_are_named(tmp_path):
     cls = [f"{k}_dataloader.dataset.data_root={tmp_path / 'cls'}" for k in ("val", "test")]
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
         _load_tool("test").main([str(CLS_CFG), str(missing), *work, "--cfg-options", *cls])
+    with pytest.raises(ValueError, match=r"has no test_dataloader, test_cfg, test_evaluator"):
+        _load_tool("test").main([str(MAE_CFG), str(missing), *work])  # a pre-training config
     cfg = _load_tool("train").merge_args(Config.fromfile(MAE_CFG), _train_args(resume="auto"))
     assert cfg.resume is True and cfg.load_from is None
 

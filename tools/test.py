@@ -72,6 +72,14 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     directory. ``--show-dir`` turns on the visualization hook of either.
     """
     scope = cfg.get("default_scope", None)
+    missing = [k for k in ("test_dataloader", "test_cfg", "test_evaluator") if cfg.get(k) is None]
+    if missing:  # a pre-training config: mmengine would only fail once the runner is built
+        raise ValueError(
+            f"{args.config} has no {', '.join(missing)}, so there is nothing to test (a "
+            "pre-training config?). Test a fine-tuning, linear-probing or segmentation config "
+            "with this checkpoint, or evaluate frozen features with "
+            "tools/analysis/evaluate_features.py."
+        )
     merge_common_args(cfg, args)
     cfg.load_from = args.checkpoint
     if args.amp:
