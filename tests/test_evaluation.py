@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 from conftest import ROOT
+from mmengine.config import Config
 from utils import load_checkpoint, run_tool, run_train
 
 from lut_plugin.evaluation import (
@@ -260,9 +261,13 @@ def test_compare_lut_mae_end_to_end_on_a_minimal_budget(tmp_path):
         "--num-train", "16", "--num-val", "10", "--batch-size", "8",
         "--data-root", tmp_path / "toy", "--probe-epochs", "2", "--jobs", "2",
         "--cfg-options", "train_dataloader.num_workers=0",
-        "train_dataloader.persistent_workers=False",
+        "train_dataloader.persistent_workers=False", "--lut-cfg-options", "model.w_bc=0.1",
     ]  # fmt: skip
     run_tool("analysis/compare_lut_mae.py", *args, timeout=900)
+    lut_cfg = Config.fromfile(str(tmp_path / "runs" / "lut_seed1" / "run_config.py"))
+    mae_cfg = Config.fromfile(str(tmp_path / "runs" / "mae_seed1" / "run_config.py"))
+    assert lut_cfg.model.w_bc == 0.1 and "w_bc" not in mae_cfg.model
+    assert lut_cfg.train_dataloader.num_workers == mae_cfg.train_dataloader.num_workers == 0
     for name in ("results.md", "results.json", "knn_over_epochs.png", "losses.png",
                  "effective_rank.png"):  # fmt: skip
         assert (out / name).stat().st_size > 0, name

@@ -81,6 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
         help="more overrides for both configs (as tools/train.py --cfg-options)",
     )  # fmt: skip
+    parser.add_argument(
+        "--lut-cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
+        help="overrides for the LUT config only, applied last (e.g. model.w_bc=0.1)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -101,13 +105,15 @@ def _reschedule(cfg, epochs: int) -> None:
     cfg.train_cfg.max_epochs = epochs
 
 
-def run_config(base: Path, args: argparse.Namespace, seed: int, work_dir: Path) -> Path:
+def run_config(
+    base: Path, args: argparse.Namespace, seed: int, work_dir: Path, options: dict
+) -> Path:
     """Write the config of one run (the base config with this comparison's overrides)."""
     from mmengine.config import Config
 
     cfg = Config.fromfile(str(base))
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    if options:
+        cfg.merge_from_dict(options)
     if args.epochs is not None:
         _reschedule(cfg, args.epochs)
     dataset = cfg.train_dataloader.dataset
@@ -396,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         for method, base in bases.items():
             name = f"{method.lower()}_seed{seed}"
             work_dir = args.work_root / name
-            config = run_config(base, args, seed, work_dir)
+            options = {**args.cfg_options, **(args.lut_cfg_options if method == "LUT" else {})}
+            config = run_config(base, args, seed, work_dir, options)
             runs.append(dict(name=name, method=method, seed=seed, work_dir=work_dir,
                              config=config))  # fmt: skip
     # Generate the toy data once, before the runs start side by side.
