@@ -23,6 +23,7 @@ from utils import (
     load_checkpoint,
     load_state_dict,
     run_dist_train,
+    run_tool,
     run_train,
     state_dict_max_diff,
     train_cmd,
@@ -417,3 +418,33 @@ def test_photometric_on_device_trains_the_same_run(straight_run):
         load_checkpoint(work / "epoch_3.pth")["state_dict"],
         load_checkpoint(straight / "epoch_3.pth")["state_dict"],
     )
+
+
+def test_toy_finetune_config_trains_from_the_student_and_tests(straight_run, tmp_path):
+    """``lut_vit-tiny_finetune_toy_cpu.py``: strict load of the toy run's student encoder,
+    one epoch of the Table D recipe at 32 px with validation, then ``tools/test.py`` on it."""
+    _, data_root, straight, _ = straight_run
+    config = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_finetune_toy_cpu.py"
+    checkpoint = straight / "epoch_3.pth"
+    data = [
+        f"{loader}.dataset.{key}"
+        for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
+        for key in (f"data_root={data_root}", "num_train=16", "num_val=4")
+    ]
+    options = [
+        *data,
+        "train_dataloader.batch_size=8",
+        "train_cfg.max_epochs=1",
+        "train_cfg.val_interval=1",
+        f"model.backbone.init_cfg.checkpoint={checkpoint}",
+    ]
+    out = run_train(config, tmp_path / "ft", cfg_options=options).stdout
+    # 4 blocks x 12 tensors, cls token, position embedding, patch embedding weight and bias, and
+    # the final norm (left unused: the fine-tuned model pools with a new fc norm)
+    assert f"Loaded 54 tensors from {checkpoint} (prefix 'backbone.')" in out
+    val_top1 = float(out.rsplit("Epoch(val) [1][1/1]", 1)[1].split("accuracy/top1:")[1].split()[0])
+    test = run_tool(
+        "test.py", config, tmp_path / "ft" / "epoch_1.pth", "--work-dir", tmp_path / "test",
+        "--cfg-options", *data,
+    ).stdout  # fmt: skip
+    assert f"accuracy/top1: {val_top1:.4f}" in test
