@@ -247,7 +247,10 @@ def _stats(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "sd": sd, "values": values}
 
 
-def summarise(rows: list[dict]) -> list[dict]:
+def summarise(
+    rows: list[dict],
+    metrics: tuple[str, ...] = ("knn_top1", "linear_top1", "effective_rank", "std_l2"),
+) -> list[dict]:
     """Mean and s.d. over seeds of every metric, per (encoder, pooling)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
@@ -255,7 +258,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     table = []
     for (encoder, pooling), items in groups.items():
         entry = dict(encoder=encoder, pooling=pooling, seeds=[r["seed"] for r in items])
-        for metric in ("knn_top1", "linear_top1", "effective_rank", "std_l2"):
+        for metric in metrics:
             if metric in items[0]:
                 entry[metric] = _stats([r[metric] for r in items])
         table.append(entry)

@@ -1,14 +1,19 @@
-"""Bar chart of the 150-epoch frozen-feature results per method (mean over seeds, seeds as dots).
+"""Bar chart of the 150-epoch frozen-feature (and fine-tuning) results per method.
 
 Reads the JSON written by ``tools/analysis/evaluate_features.py --out`` whose labels are
-``"<method> s<seed>"``, and averages over seeds with ``compare_lut_mae.summarise``. From the
-repository root:  python docs/evaluation/scripts/plot_wbc_150e.py FEATURES.json OUT.png
+``"<method> s<seed>"`` and, optionally, the fine-tuning JSON of ``collect_finetune.py`` (same
+labels), averages over seeds with ``compare_lut_mae.summarise`` (bars: means; dots: seeds) and
+prints each measure's mean +- s.d. per method with Welch's t-test of every LUT method against
+MAE. From the repository root:
+
+    python docs/evaluation/scripts/plot_wbc_150e.py FEATURES.json OUT.png [FINETUNE.json]
 """
 
 import json
 import sys
 
 import matplotlib
+from scipy.stats import ttest_ind
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -16,24 +21,41 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, "tools/analysis")
 from compare_lut_mae import summarise  # noqa: E402
 
-rows = []
-for r in json.load(open(sys.argv[1]))["results"]:
-    method, seed = r["label"].rsplit(" s", 1)
-    rows.append(dict(r, encoder=method, seed=int(seed)))
-table = {(e["encoder"], e["pooling"]): e for e in summarise(rows)}
-methods = list(dict.fromkeys(method for method, _ in table))
+
+def rows_of(path: str, pooling: str | None = None) -> list[dict]:
+    rows = []
+    for r in json.load(open(path))["results"]:
+        method, seed = r["label"].rsplit(" s", 1)
+        rows.append(dict(r, encoder=method, seed=int(seed), pooling=pooling or r["pooling"]))
+    return rows
+
+
+table = {(e["encoder"], e["pooling"]): e for e in summarise(rows_of(sys.argv[1]))}
 panels = [(m, p) for m in ("knn_top1", "linear_top1") for p in ("cls", "mean")]
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+titles = {"knn_top1": "k-NN", "linear_top1": "linear probe", "finetune_top1": "fine-tuning"}
+if len(sys.argv) > 3:
+    finetune = summarise(rows_of(sys.argv[3], pooling="mean"), metrics=("finetune_top1",))
+    table.update({(e["encoder"], "fine-tuned"): e for e in finetune})
+    panels.append(("finetune_top1", "fine-tuned"))
+methods = list(dict.fromkeys(method for method, _ in table))
+fig, axes = plt.subplots(1, len(panels), figsize=(3.25 * len(panels), 3.4))
 for ax, (metric, pooling) in zip(axes, panels):
+    print(f"{titles[metric]}, {pooling}:")
+    mae = table["MAE", pooling][metric]["values"]
     for i, method in enumerate(methods):
         stat = table[method, pooling][metric]
         ax.bar(i, stat["mean"], color=f"C{i}", alpha=0.6)
         ax.plot([i] * len(stat["values"]), stat["values"], "k.", ms=6)
+        line = f"  {method:<16} {stat['mean']:5.1f} +- {stat['sd']:.1f} (n={len(stat['values'])})"
+        if method != "MAE":
+            test = ttest_ind(stat["values"], mae, equal_var=False)
+            line += f"  vs MAE {stat['mean'] - sum(mae) / len(mae):+.1f}, Welch p={test.pvalue:.2f}"
+        print(line)
     ax.set_xticks(range(len(methods)), methods, rotation=20, fontsize=8)
     ax.set_ylim(10, None)  # chance level (10 classes)
-    ax.set_title(f"{'k-NN' if metric == 'knn_top1' else 'linear probe'} top-1 %, {pooling}")
+    ax.set_title(f"{titles[metric]} top-1 %, {pooling}")
     ax.grid(axis="y", alpha=0.3)
-title = "Frozen features after 150 epochs (bars: mean over seeds; dots: seeds; axes from chance)"
+title = "After 150 epochs of pre-training (bars: mean over seeds; dots: seeds; axes from chance)"
 fig.suptitle(title, fontsize=10)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
