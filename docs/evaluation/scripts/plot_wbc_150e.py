@@ -4,7 +4,8 @@ Reads the JSON written by ``tools/analysis/evaluate_features.py --out`` whose la
 ``"<method> s<seed>"`` and, optionally, the fine-tuning JSON of ``collect_finetune.py`` (same
 labels), averages over seeds with ``compare_lut_mae.summarise`` (bars: means; dots: seeds) and
 prints each measure's mean +- s.d. per method with Welch's t-test of every LUT method against
-MAE. From the repository root:
+MAE. With fine-tuning results it also draws their validation curves, ``<OUT>_curves.png``.
+From the repository root:
 
     python docs/evaluation/scripts/plot_wbc_150e.py FEATURES.json OUT.png [FINETUNE.json]
 """
@@ -35,8 +36,8 @@ panels = [(m, p) for m in ("knn_top1", "linear_top1") for p in ("cls", "mean")]
 titles = {"knn_top1": "k-NN", "linear_top1": "linear probe", "finetune_top1": "fine-tuning"}
 if len(sys.argv) > 3:
     finetune = summarise(rows_of(sys.argv[3], pooling="mean"), metrics=("finetune_top1",))
-    table.update({(e["encoder"], "fine-tuned"): e for e in finetune})
-    panels.append(("finetune_top1", "fine-tuned"))
+    table.update({(e["encoder"], "end-to-end"): e for e in finetune})
+    panels.append(("finetune_top1", "end-to-end"))
 methods = list(dict.fromkeys(method for method, _ in table))
 fig, axes = plt.subplots(1, len(panels), figsize=(3.25 * len(panels), 3.4))
 for ax, (metric, pooling) in zip(axes, panels):
@@ -59,3 +60,17 @@ title = "After 150 epochs of pre-training (bars: mean over seeds; dots: seeds; a
 fig.suptitle(title, fontsize=10)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
+
+if len(sys.argv) > 3:
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for i, method in enumerate(methods):
+        for j, run in enumerate(r for r in rows_of(sys.argv[3], "-") if r["encoder"] == method):
+            epochs, top1 = zip(*run["curve"])
+            ax.plot(epochs, top1, f"C{i}", alpha=0.8, label=method if j == 0 else None)
+    ax.set_xlabel("fine-tuning epoch")
+    ax.set_ylabel("validation top-1 %")
+    ax.set_title("Fine-tuning the 150-epoch encoders (one line per pre-training seed)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(sys.argv[2].removesuffix(".png") + "_curves.png", dpi=110)
