@@ -108,7 +108,8 @@ def _reschedule(cfg, epochs: int) -> None:
 def run_config(
     base: Path, args: argparse.Namespace, seed: int, work_dir: Path, options: dict
 ) -> Path:
-    """Write the config of one run (the base config with this comparison's overrides)."""
+    """Write the config of one run: ``base`` with ``options`` (``--cfg-options``, and for LUT
+    ``--lut-cfg-options``) merged, then this comparison's schedule, data and seed."""
     from mmengine.config import Config
 
     cfg = Config.fromfile(str(base))
