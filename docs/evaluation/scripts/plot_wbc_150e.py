@@ -24,6 +24,7 @@ from compare_lut_mae import summarise  # noqa: E402
 
 
 def rows_of(path: str, pooling: str | None = None) -> list[dict]:
+    """The JSON's results with ``encoder`` (method) and ``seed`` from their labels."""
     rows = []
     for r in json.load(open(path))["results"]:
         method, seed = r["label"].rsplit(" s", 1)
@@ -34,23 +35,24 @@ def rows_of(path: str, pooling: str | None = None) -> list[dict]:
 table = {(e["encoder"], e["pooling"]): e for e in summarise(rows_of(sys.argv[1]))}
 panels = [(m, p) for m in ("knn_top1", "linear_top1") for p in ("cls", "mean")]
 titles = {"knn_top1": "k-NN", "linear_top1": "linear probe", "finetune_top1": "fine-tuning"}
-if len(sys.argv) > 3:
-    finetune = summarise(rows_of(sys.argv[3], pooling="mean"), metrics=("finetune_top1",))
-    table.update({(e["encoder"], "end-to-end"): e for e in finetune})
+finetune_runs = rows_of(sys.argv[3], pooling="end-to-end") if len(sys.argv) > 3 else []
+if finetune_runs:
+    finetune = summarise(finetune_runs, metrics=("finetune_top1",))
+    table.update({(e["encoder"], e["pooling"]): e for e in finetune})
     panels.append(("finetune_top1", "end-to-end"))
 methods = list(dict.fromkeys(method for method, _ in table))
 fig, axes = plt.subplots(1, len(panels), figsize=(3.25 * len(panels), 3.4))
 for ax, (metric, pooling) in zip(axes, panels):
     print(f"{titles[metric]}, {pooling}:")
-    mae = table["MAE", pooling][metric]["values"]
+    mae = table["MAE", pooling][metric]
     for i, method in enumerate(methods):
         stat = table[method, pooling][metric]
         ax.bar(i, stat["mean"], color=f"C{i}", alpha=0.6)
         ax.plot([i] * len(stat["values"]), stat["values"], "k.", ms=6)
         line = f"  {method:<16} {stat['mean']:5.1f} +- {stat['sd']:.1f} (n={len(stat['values'])})"
         if method != "MAE":
-            test = ttest_ind(stat["values"], mae, equal_var=False)
-            line += f"  vs MAE {stat['mean'] - sum(mae) / len(mae):+.1f}, Welch p={test.pvalue:.2f}"
+            test = ttest_ind(stat["values"], mae["values"], equal_var=False)
+            line += f"  vs MAE {stat['mean'] - mae['mean']:+.1f}, Welch p={test.pvalue:.2f}"
         print(line)
     ax.set_xticks(range(len(methods)), methods, rotation=20, fontsize=8)
     ax.set_ylim(10, None)  # chance level (10 classes)
@@ -61,10 +63,10 @@ fig.suptitle(title, fontsize=10)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
 
-if len(sys.argv) > 3:
+if finetune_runs:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for i, method in enumerate(methods):
-        for j, run in enumerate(r for r in rows_of(sys.argv[3], "-") if r["encoder"] == method):
+        for j, run in enumerate(r for r in finetune_runs if r["encoder"] == method):
             epochs, top1 = zip(*run["curve"])
             ax.plot(epochs, top1, f"C{i}", alpha=0.8, label=method if j == 0 else None)
     ax.set_xlabel("fine-tuning epoch")
