@@ -27,6 +27,8 @@ for arg in sys.argv[2:]:
         dict(
             label=label,
             checkpoint=init.checkpoint if init else None,
+            lr=cfg.optim_wrapper.optimizer.lr,
+            layer_decay=cfg.optim_wrapper.paramwise_cfg.layer_decay_rate,
             finetune_top1=curve[-1][1],
             curve=curve,
         )

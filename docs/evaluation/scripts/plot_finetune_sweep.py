@@ -1,0 +1,86 @@
+"""Fine-tuning learning rate and layer decay chosen per method: the sweep and its check.
+
+Reads the JSON of ``collect_finetune.py`` whose labels are ``"<method> s<seed>"`` and whose
+runs differ in ``lr`` / ``layer_decay``. Seed 0 of each method chooses the setting (best
+last-epoch top-1); the other seeds, fine-tuned with the default and with the chosen setting,
+check the choice and compare the methods (mean +- s.d., Welch's t-test of each LUT setting
+against each MAE setting). Left panel: the seed-0 sweep; right panel: the other seeds.
+From the repository root:
+
+    python docs/evaluation/scripts/plot_finetune_sweep.py SWEEP.json OUT.png
+"""
+
+import json
+import sys
+from statistics import mean, stdev
+
+import matplotlib
+from scipy.stats import ttest_ind
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+DEFAULT = (5e-4, 0.65)  # lut_vit-tiny_finetune_toy_cpu.py
+runs = []
+for r in json.load(open(sys.argv[1]))["results"]:
+    method, seed = r["label"].rsplit(" s", 1)
+    runs.append(dict(r, method=method, seed=int(seed), setting=(r["lr"], r["layer_decay"])))
+methods = list(dict.fromkeys(r["method"] for r in runs))
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+chosen = {}
+for i, method in enumerate(methods):
+    sweep = sorted(
+        (r["setting"], r["finetune_top1"]) for r in runs if r["method"] == method and r["seed"] == 0
+    )
+    chosen[method] = max(sweep, key=lambda s: (s[1], s[0] == DEFAULT))[0]
+    print(
+        f"{method} seed 0: "
+        + ", ".join(f"lr {lr:g} ld {ld:g}: {top1:.1f}" for (lr, ld), top1 in sweep)
+    )
+    for ld, style in ((0.65, "o-"), (0.85, "s--")):
+        points = [(lr, top1) for (lr, d), top1 in sweep if d == ld]
+        if points:
+            left.plot(
+                *zip(*points), style, color=f"C{i}", mfc="none", label=f"{method}, layer decay {ld}"
+            )
+lrs = sorted({r["setting"][0] for r in runs})
+left.set_xscale("log")
+left.set_xticks(lrs, [f"{lr:g}" for lr in lrs], fontsize=8)
+left.minorticks_off()
+left.set_xlabel("fine-tuning learning rate (batch 64)")
+left.set_ylabel("validation top-1 % after 50 epochs")
+left.set_title("Pre-training seed 0: the sweep", fontsize=10)
+left.grid(alpha=0.3)
+left.legend(fontsize=8)
+
+# Every setting that was run on the other seeds, per method (default first).
+groups = {}
+for r in sorted(
+    runs, key=lambda r: (methods.index(r["method"]), r["setting"] != DEFAULT, r["setting"])
+):
+    if r["seed"] > 0:
+        groups.setdefault((r["method"], r["setting"]), []).append(r["finetune_top1"])
+for x, ((method, (lr, ld)), top1) in enumerate(groups.items()):
+    name = "default" if (lr, ld) == DEFAULT else "chosen" if (lr, ld) == chosen[method] else "other"
+    right.bar(
+        x, mean(top1), color=f"C{methods.index(method)}", alpha=0.35 if name == "default" else 0.7
+    )
+    right.plot([x] * len(top1), top1, "k.", ms=6)
+    right.text(x, 10.5, f"{name}\nlr {lr:g}\nld {ld:g}", ha="center", fontsize=7)
+right.set_xticks(range(len(groups)), [method for method, _ in groups], fontsize=8)
+right.set_ylim(10, None)  # chance level (10 classes)
+right.set_title("Pre-training seeds 1-4: default vs chosen setting", fontsize=10)
+right.set_ylabel("validation top-1 %")
+right.grid(axis="y", alpha=0.3)
+fig.tight_layout()
+fig.savefig(sys.argv[2], dpi=110)
+
+for (method, (lr, ld)), top1 in groups.items():
+    stat = f"{mean(top1):5.1f} +- {stdev(top1):.1f} (n={len(top1)})"
+    print(f"seeds 1-4, {method:<14} lr {lr:g} ld {ld:g}: {stat}")
+    for (other, (mae_lr, mae_ld)), mae in groups.items():
+        if method != "MAE" and other == "MAE":
+            p = ttest_ind(top1, mae, equal_var=False).pvalue
+            diff = mean(top1) - mean(mae)
+            print(f"    vs MAE lr {mae_lr:g} ld {mae_ld:g}: {diff:+.1f}, Welch p={p:.2f}")
