@@ -78,27 +78,30 @@ right.grid(axis="y", alpha=0.3)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
 
+
+def stats(top1: list[float]) -> str:
+    return f"{mean(top1):5.1f} +- {stdev(top1):.1f} (n={len(top1)})"
+
+
+def versus(top1: list[float], mae: list[float]) -> str:
+    p = ttest_ind(top1, mae, equal_var=False).pvalue
+    return f"{mean(top1) - mean(mae):+.1f}, Welch p={p:.2f}"
+
+
 for (method, (lr, ld)), top1 in groups.items():
-    stat = f"{mean(top1):5.1f} +- {stdev(top1):.1f} (n={len(top1)})"
-    print(f"seeds 1-4, {method:<14} lr {lr:g} ld {ld:g}: {stat}")
+    print(f"seeds 1-4, {method:<14} lr {lr:g} ld {ld:g}: {stats(top1)}")
     for (other, (mae_lr, mae_ld)), mae in groups.items():
         if method != "MAE" and other == "MAE":
-            p = ttest_ind(top1, mae, equal_var=False).pvalue
-            diff = mean(top1) - mean(mae)
-            print(f"    vs MAE lr {mae_lr:g} ld {mae_ld:g}: {diff:+.1f}, Welch p={p:.2f}")
+            print(f"    vs MAE at lr {mae_lr:g} ld {mae_ld:g}: {versus(top1, mae)}")
 
 # All five seeds, at each setting both methods ran on every seed (seed 0 took part in the choice).
-for setting in sorted({r["setting"] for r in runs}):
+for lr, ld in sorted({r["setting"] for r in runs}):
     five = {
-        m: [r["finetune_top1"] for r in runs if (r["method"], r["setting"]) == (m, setting)]
+        m: [r["finetune_top1"] for r in runs if r["method"] == m and r["setting"] == (lr, ld)]
         for m in methods
     }
     if all(len(top1) == 5 for top1 in five.values()):
-        lr, ld = setting
         print(f"seeds 0-4, lr {lr:g} ld {ld:g}:")
         for method, top1 in five.items():
-            line = f"    {method:<14} {mean(top1):5.1f} +- {stdev(top1):.1f}"
-            if method != "MAE":
-                p = ttest_ind(top1, five["MAE"], equal_var=False).pvalue
-                line += f"  vs MAE {mean(top1) - mean(five['MAE']):+.1f}, Welch p={p:.2f}"
-            print(line)
+            line = f"    {method:<14} {stats(top1)}"
+            print(line if method == "MAE" else f"{line}  vs MAE {versus(top1, five['MAE'])}")
