@@ -12,7 +12,6 @@ seed-0 sweep; right panel: the other seeds. From the repository root:
 
 import json
 import sys
-from statistics import mean, stdev
 
 import matplotlib
 from scipy.stats import ttest_ind
@@ -20,11 +19,35 @@ from scipy.stats import ttest_ind
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, "tools/analysis")
+from compare_lut_mae import summarise  # noqa: E402
+
 BASELINE = (5e-4, 0.65)  # the setting of docs/evaluation.md point 7, before the sweep
+
+
+def top1_stats(rows: list[dict]) -> dict:
+    """Mean, s.d. and values of the top-1 per (method, setting), in the rows' order."""
+    table = summarise(rows, metrics=("finetune_top1",))
+    return {(e["encoder"], e["pooling"]): e["finetune_top1"] for e in table}
+
+
+def stats(stat: dict) -> str:
+    return f"{stat['mean']:5.1f} +- {stat['sd']:.1f} (n={len(stat['values'])})"
+
+
+def versus(stat: dict, mae: dict) -> str:
+    p = ttest_ind(stat["values"], mae["values"], equal_var=False).pvalue
+    return f"{stat['mean'] - mae['mean']:+.1f}, Welch p={p:.2f}"
+
+
 runs = []
 for r in json.load(open(sys.argv[1]))["results"]:
     method, seed = r["label"].rsplit(" s", 1)
-    runs.append(dict(r, method=method, seed=int(seed), setting=(r["lr"], r["layer_decay"])))
+    # summarise groups by (encoder, pooling): here (method, fine-tuning setting)
+    setting = (r["lr"], r["layer_decay"])
+    runs.append(
+        dict(r, method=method, encoder=method, seed=int(seed), setting=setting, pooling=setting)
+    )
 methods = list(dict.fromkeys(r["method"] for r in runs))
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -55,20 +78,17 @@ left.grid(alpha=0.3)
 left.legend(fontsize=8)
 
 # Every setting that was run on the other seeds, per method (point 7's first).
-groups = {}
-for r in sorted(
+order = sorted(
     runs, key=lambda r: (methods.index(r["method"]), r["setting"] != BASELINE, r["setting"])
-):
-    if r["seed"] > 0:
-        groups.setdefault((r["method"], r["setting"]), []).append(r["finetune_top1"])
-for x, ((method, (lr, ld)), top1) in enumerate(groups.items()):
+)
+groups = top1_stats([r for r in order if r["seed"] > 0])
+for x, ((method, (lr, ld)), stat) in enumerate(groups.items()):
     name = (
         "point 7" if (lr, ld) == BASELINE else "chosen" if (lr, ld) == chosen[method] else "other"
     )
-    right.bar(
-        x, mean(top1), color=f"C{methods.index(method)}", alpha=0.7 if name == "chosen" else 0.35
-    )
-    right.plot([x] * len(top1), top1, "k.", ms=6)
+    alpha = 0.7 if name == "chosen" else 0.35
+    right.bar(x, stat["mean"], color=f"C{methods.index(method)}", alpha=alpha)
+    right.plot([x] * len(stat["values"]), stat["values"], "k.", ms=6)
     right.text(x, 10.5, f"{name}\nlr {lr:g}\nld {ld:g}", ha="center", fontsize=7)
 right.set_xticks(range(len(groups)), [method for method, _ in groups], fontsize=7, rotation=12)
 right.set_ylim(10, None)  # chance level (10 classes)
@@ -78,30 +98,19 @@ right.grid(axis="y", alpha=0.3)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
 
-
-def stats(top1: list[float]) -> str:
-    return f"{mean(top1):5.1f} +- {stdev(top1):.1f} (n={len(top1)})"
-
-
-def versus(top1: list[float], mae: list[float]) -> str:
-    p = ttest_ind(top1, mae, equal_var=False).pvalue
-    return f"{mean(top1) - mean(mae):+.1f}, Welch p={p:.2f}"
-
-
-for (method, (lr, ld)), top1 in groups.items():
-    print(f"seeds 1-4, {method:<14} lr {lr:g} ld {ld:g}: {stats(top1)}")
+for (method, (lr, ld)), stat in groups.items():
+    print(f"seeds 1-4, {method:<14} lr {lr:g} ld {ld:g}: {stats(stat)}")
     for (other, (mae_lr, mae_ld)), mae in groups.items():
         if method != "MAE" and other == "MAE":
-            print(f"    vs MAE at lr {mae_lr:g} ld {mae_ld:g}: {versus(top1, mae)}")
+            print(f"    vs MAE at lr {mae_lr:g} ld {mae_ld:g}: {versus(stat, mae)}")
 
 # All five seeds, at each setting both methods ran on every seed (seed 0 took part in the choice).
-for lr, ld in sorted({r["setting"] for r in runs}):
-    five = {
-        m: [r["finetune_top1"] for r in runs if r["method"] == m and r["setting"] == (lr, ld)]
-        for m in methods
-    }
-    if all(len(top1) == 5 for top1 in five.values()):
-        print(f"seeds 0-4, lr {lr:g} ld {ld:g}:")
-        for method, top1 in five.items():
-            line = f"    {method:<14} {stats(top1)}"
-            print(line if method == "MAE" else f"{line}  vs MAE {versus(top1, five['MAE'])}")
+five = top1_stats(order)
+for setting in sorted({r["setting"] for r in runs}):
+    per_method = [five.get((method, setting)) for method in methods]
+    if any(stat is None or len(stat["values"]) != 5 for stat in per_method):
+        continue
+    print(f"seeds 0-4, lr {setting[0]:g} ld {setting[1]:g}:")
+    for method, stat in zip(methods, per_method):
+        line = f"    {method:<14} {stats(stat)}"
+        print(line if method == "MAE" else f"{line}  vs MAE {versus(stat, five['MAE', setting])}")
