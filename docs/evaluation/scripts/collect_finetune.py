@@ -2,7 +2,10 @@
 
 Each argument is ``LABEL=WORK_DIR``: a ``tools/train.py`` work directory of
 ``lut_vit-tiny_finetune_toy_cpu.py``; the label names the pre-training run (``"MAE s0"``, as
-in the ``evaluate_features.py`` results). From the repository root:
+in the ``evaluate_features.py`` results). If the work directory holds ``heldout_test.json``
+(``tools/test.py ... --out WORK_DIR/heldout_test.json --out-item metrics`` on the held-out toy
+test set, docs/evaluation.md point 9), its top-1 is recorded as ``test_top1``. From the
+repository root:
 
     python docs/evaluation/scripts/collect_finetune.py OUT.json "MAE s0=/tmp/ft/runs/mae_s0" ...
 """
@@ -23,15 +26,17 @@ for arg in sys.argv[2:]:
     init = cfg.model.backbone.init_cfg
     if curve[-1][0] != cfg.train_cfg.max_epochs:
         raise SystemExit(f"{work_dir}: last validation at epoch {curve[-1][0]}, run unfinished")
-    results.append(
-        dict(
-            label=label,
-            checkpoint=init.checkpoint if init else None,
-            lr=cfg.optim_wrapper.optimizer.lr,
-            layer_decay=cfg.optim_wrapper.paramwise_cfg.layer_decay_rate,
-            finetune_top1=curve[-1][1],
-            curve=curve,
-        )
+    result = dict(
+        label=label,
+        checkpoint=init.checkpoint if init else None,
+        lr=cfg.optim_wrapper.optimizer.lr,
+        layer_decay=cfg.optim_wrapper.paramwise_cfg.layer_decay_rate,
+        finetune_top1=curve[-1][1],
+        curve=curve,
     )
+    heldout = Path(work_dir) / "heldout_test.json"
+    if heldout.exists():
+        result["test_top1"] = json.loads(heldout.read_text())["accuracy/top1"]
+    results.append(result)
 settings = dict(config=Path(cfg.filename).name, seed=cfg.randomness.seed)
 Path(sys.argv[1]).write_text(json.dumps(dict(settings=settings, results=results), indent=2) + "\n")

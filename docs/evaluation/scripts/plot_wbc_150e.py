@@ -58,7 +58,11 @@ for ax, (metric, pooling) in zip(axes, panels):
     ax.set_ylim(10, None)  # chance level (10 classes)
     ax.set_title(f"{titles[metric]} top-1 %, {pooling}")
     ax.grid(axis="y", alpha=0.3)
-title = "After 150 epochs of pre-training (bars: mean over seeds; dots: seeds; axes from chance)"
+split = json.load(open(sys.argv[1]))["splits"][1]
+title = (
+    f"After 150 epochs of pre-training, evaluated on the {split} split "
+    "(bars: mean over seeds; dots: seeds; axes from chance)"
+)
 fig.suptitle(title, fontsize=10)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
