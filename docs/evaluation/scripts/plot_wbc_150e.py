@@ -23,19 +23,22 @@ sys.path.insert(0, "tools/analysis")
 from compare_lut_mae import summarise  # noqa: E402
 
 
-def rows_of(path: str, pooling: str | None = None) -> list[dict]:
-    """The JSON's results with ``encoder`` (method) and ``seed`` from their labels."""
+def rows_of(record: dict, pooling: str | None = None) -> list[dict]:
+    """A JSON record's results with ``encoder`` (method) and ``seed`` from their labels."""
     rows = []
-    for r in json.load(open(path))["results"]:
+    for r in record["results"]:
         method, seed = r["label"].rsplit(" s", 1)
         rows.append(dict(r, encoder=method, seed=int(seed), pooling=pooling or r["pooling"]))
     return rows
 
 
-table = {(e["encoder"], e["pooling"]): e for e in summarise(rows_of(sys.argv[1]))}
+features = json.load(open(sys.argv[1]))
+table = {(e["encoder"], e["pooling"]): e for e in summarise(rows_of(features))}
 panels = [(m, p) for m in ("knn_top1", "linear_top1") for p in ("cls", "mean")]
 titles = {"knn_top1": "k-NN", "linear_top1": "linear probe", "finetune_top1": "fine-tuning"}
-finetune_runs = rows_of(sys.argv[3], pooling="end-to-end") if len(sys.argv) > 3 else []
+finetune_runs = (
+    rows_of(json.load(open(sys.argv[3])), pooling="end-to-end") if len(sys.argv) > 3 else []
+)
 if finetune_runs:
     finetune = summarise(finetune_runs, metrics=("finetune_top1",))
     table.update({(e["encoder"], e["pooling"]): e for e in finetune})
@@ -58,9 +61,8 @@ for ax, (metric, pooling) in zip(axes, panels):
     ax.set_ylim(10, None)  # chance level (10 classes)
     ax.set_title(f"{titles[metric]} top-1 %, {pooling}")
     ax.grid(axis="y", alpha=0.3)
-split = json.load(open(sys.argv[1]))["splits"][1]
 title = (
-    f"After 150 epochs of pre-training, evaluated on the {split} split "
+    f"After 150 epochs of pre-training, evaluated on the {features['splits'][1]} split "
     "(bars: mean over seeds; dots: seeds; axes from chance)"
 )
 fig.suptitle(title, fontsize=10)
