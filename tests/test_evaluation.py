@@ -3,6 +3,7 @@ the ``LUTKNNMonitorHook`` in a training run and the evaluation / comparison tool
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -254,11 +255,33 @@ def test_evaluate_features_tool_on_a_random_encoder(tmp_path):
     assert bad.returncode != 0 and "LABEL CONFIG CHECKPOINT" in bad.stdout
 
 
+def test_held_out_test_split_is_a_second_generated_toy_set(tmp_path):
+    from lut_plugin.mmpretrain.evaluation import build_labelled_dataset, split_dataset_cfgs
+
+    cfg = Config.fromfile(str(TOY_CFG))
+    cfg.train_dataloader.dataset.update(data_root=str(tmp_path / "toy"), num_train=12, num_val=6)
+    train, test = split_dataset_cfgs(cfg, test_images=8)
+    assert train["split"] == "train" and train["data_root"] == str(tmp_path / "toy")
+    # the generator's val split of a second dataset: next seed, its own folder
+    assert test == dict(train, data_root=str(tmp_path / "toy_test"), split="val", num_train=10,
+                        num_val=8, seed=1)  # fmt: skip
+    train_ds, test_ds = (build_labelled_dataset(dict(c, pipeline=[])) for c in (train, test))
+    assert (len(train_ds), len(test_ds)) == (12, 8)
+
+    def md5s(ds):
+        paths = [ds.get_data_info(i)["img_path"] for i in range(len(ds))]
+        return {hashlib.md5(open(p, "rb").read()).hexdigest() for p in paths}
+
+    assert not md5s(train_ds) & md5s(test_ds)  # no image of the test set is a training image
+    with pytest.raises(ValueError, match="not an image folder"):
+        split_dataset_cfgs(cfg, tmp_path / "toy", test_images=8)
+
+
 def test_compare_lut_mae_end_to_end_on_a_minimal_budget(tmp_path):
     out = tmp_path / "results"
     args = [
         "--out", out, "--work-root", tmp_path / "runs", "--seeds", "0", "1", "--epochs", "1",
-        "--num-train", "16", "--num-val", "10", "--batch-size", "8",
+        "--num-train", "16", "--num-val", "10", "--batch-size", "8", "--test-images", "12",
         "--data-root", tmp_path / "toy", "--probe-epochs", "2", "--jobs", "2",
         "--cfg-options", "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False", "--lut-cfg-options", "model.w_bc=0.1",
@@ -273,6 +296,7 @@ def test_compare_lut_mae_end_to_end_on_a_minimal_budget(tmp_path):
         assert (out / name).stat().st_size > 0, name
     record = json.loads((out / "results.json").read_text())
     assert record["seeds"] == [0, 1] and record["epochs"] == 1
+    assert record["test_images"] == 12 and record["data"] == {"num_train": 16, "num_val": 12}
     table = {(r["encoder"], r["pooling"]): r for r in record["table"]}
     for encoder in ("LUT student", "LUT teacher", "MAE", "random init"):
         for pooling in ("cls", "mean"):
@@ -286,3 +310,4 @@ def test_compare_lut_mae_end_to_end_on_a_minimal_budget(tmp_path):
         assert run["seconds"] > 0 and [m["epoch"] for m in run["monitor"]] == [0, 1]
     report = (out / "results.md").read_text()
     assert "| LUT student | mean |" in report and "compare_lut_mae.py" in report
+    assert "12 held-out test images" in report

@@ -10,6 +10,7 @@ tokens are pooled by :func:`lut_plugin.evaluation.extract_features`.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -192,16 +193,32 @@ def load_encoder(
     return backbone, preprocessor
 
 
+def _default_toy_root() -> str:
+    from lut_plugin.mmpretrain.datasets.toy_shapes import LUTToyShapesDataset
+
+    return inspect.signature(LUTToyShapesDataset).parameters["data_root"].default
+
+
 def split_dataset_cfgs(
-    config=None, data_root: str | None = None, splits: tuple[str, str] = ("train", "val")
+    config=None,
+    data_root: str | None = None,
+    splits: tuple[str, str] = ("train", "val"),
+    test_images: int | None = None,
 ) -> tuple[dict, dict]:
     """Dataset configs of a labelled train (k-NN bank, probe training) and val split.
 
     With ``data_root``: an image folder read by mmpretrain's ``CustomDataset``
     (``<data_root>/<split>/<class>/<image>``). Otherwise the config's training dataset with
     its ``split`` switched (e.g. the embedded ``LUTToyShapesDataset``).
+
+    ``test_images`` (embedded toy data only) replaces the second split by a held-out test
+    set of that many images: the validation split of a second toy dataset generated with
+    the next seed in ``<data_root>_test`` (10 training images, unused), which no run trains
+    on and no setting is chosen on.
     """
     if data_root is not None:
+        if test_images:
+            raise ValueError("test_images applies to the embedded toy data, not an image folder")
         return tuple(
             dict(type="CustomDataset", data_root=str(data_root), data_prefix=split)
             for split in splits
@@ -223,6 +240,12 @@ def split_dataset_cfgs(
             ds["with_label"] = True
         ds.pop("pipeline", None)
         out.append(ds)
+    if test_images:
+        if not str(out[1].get("type", "")).endswith("LUTToyShapesDataset"):
+            raise ValueError(f"test_images needs the embedded LUTToyShapesDataset, got {dataset}")
+        root = out[1].get("data_root") or _default_toy_root()
+        out[1].update(data_root=f"{str(root).rstrip('/')}_test", split="val", num_train=10,
+                      num_val=test_images, seed=out[1].get("seed", 0) + 1)  # fmt: skip
     return tuple(out)
 
 

@@ -9,7 +9,9 @@ a time, each with ``--threads`` torch threads. Both configs run ``LUTKNNMonitorH
 k-NN accuracy of the frozen encoder is logged over the epochs. Then it evaluates the last
 checkpoints (LUT student, LUT momentum teacher, MAE) and a random-init encoder of the same
 architecture per seed, plus raw pixels, on the labelled toy splits: weighted k-NN and linear
-probe for the cls token and the mean-pooled patch tokens, effective rank. Writes to
+probe for the cls token and the mean-pooled patch tokens, effective rank
+(``--test-images N``: on N held-out test images of the same generator instead of the
+validation split). Writes to
 ``--out``:
 
 - ``results.md`` / ``results.json``: the table (mean +- s.d. over seeds, every seed's value),
@@ -71,6 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="training runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--probe-epochs", type=int, default=100)
+    parser.add_argument(
+        "--test-images", type=int, default=None, metavar="N",
+        help="evaluate on N held-out toy test images instead of the validation split",
+    )  # fmt: skip
     parser.add_argument(
         "--lut-config", type=Path, default=CONFIGS / METHODS["LUT"], help="LUT config"
     )
@@ -226,7 +232,7 @@ def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> tuple[list[dict
                 seed=seed,
             )
             if data is None:
-                dataset_cfgs = split_dataset_cfgs(str(run["config"]))
+                dataset_cfgs = split_dataset_cfgs(str(run["config"]), test_images=args.test_images)
                 data = labelled_splits(*dataset_cfgs, encoder_input_size(encoder), preprocessor)
             results = evaluate_encoder(encoder, *data, seed=seed, **settings)
             for pooling, metrics in results.items():
@@ -356,7 +362,8 @@ def write_report(out: Path, table: list[dict], runs: list[dict], meta: dict) -> 
         "",
         f"Seeds {meta['seeds']}; {meta['epochs']} pre-training epochs on "
         f"{meta['data']['num_train']} toy images (k-NN bank / probe training), evaluated on "
-        f"{meta['data']['num_val']} validation images; {meta['jobs']} runs at a time with "
+        f"{meta['data']['num_val']} {'held-out test' if meta['test_images'] else 'validation'} "
+        f"images; {meta['jobs']} runs at a time with "
         f"{meta['threads']} thread(s) each on {meta['machine']}. Mean ± s.d. over seeds.",
         "",
         "| encoder | pooling | k-NN top-1 % | linear probe top-1 % | effective rank |",
@@ -411,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(dict(name=name, method=method, seed=seed, work_dir=work_dir,
                              config=config))  # fmt: skip
     # Generate the toy data once, before the runs start side by side.
-    for cfg in split_dataset_cfgs(str(runs[0]["config"])):
+    for cfg in split_dataset_cfgs(str(runs[0]["config"]), test_images=args.test_images):
         build_labelled_dataset(dict(cfg, pipeline=[]))
     train_all(runs, args.jobs, args.threads)
     rows, data = evaluate_runs(runs, args)
@@ -431,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.jobs,
         threads=args.threads,
         probe_epochs=args.probe_epochs,
+        test_images=args.test_images,
         dim=rows[0]["dim"],
         machine=f"{platform.machine()} {os.cpu_count()} CPU cores",
         total_seconds=round(time.perf_counter() - start, 1),

@@ -18,7 +18,9 @@ The checkpoint may be any pre-training checkpoint of this project (LUT, LUT(SimM
 or ``random`` (the config's encoder as initialised, ``--seed``). Without ``--data`` the
 labelled splits are the first config's training dataset with ``split`` set to ``train`` /
 ``val`` (the embedded toy set); ``--data DIR`` reads an image folder
-``DIR/{train,val}/<class>/<image>`` instead. Prints a table and writes JSON (``--out``).
+``DIR/{train,val}/<class>/<image>`` instead; ``--test-images N`` evaluates the embedded toy
+set on N held-out test images (generated once, with the next seed, in
+``<data_root>_test``) instead of its val split. Prints a table and writes JSON (``--out``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data", type=Path, default=None, help="image folder with train/ and val/ class folders"
     )
     parser.add_argument("--splits", nargs=2, default=("train", "val"), metavar=("TRAIN", "VAL"))
+    parser.add_argument(
+        "--test-images", type=int, default=None, metavar="N",
+        help="evaluate on N held-out toy test images instead of the val split (embedded data)",
+    )  # fmt: skip
     parser.add_argument("--pixels", action="store_true", help="add the raw-pixel baseline")
     parser.add_argument("--k", type=int, default=20, help="k-NN neighbours (default 20)")
     parser.add_argument("--temperature", type=float, default=0.07, help="k-NN T (default 0.07)")
@@ -81,6 +87,7 @@ def evaluate_models(
     splits: tuple[str, str] = ("train", "val"),
     pixels: bool = False,
     batch_size: int = 256,
+    test_images: int | None = None,
     **kwargs,
 ) -> list[dict]:
     """Rows ``{label, config, checkpoint, encoder, pooling, <metrics>, seconds}``.
@@ -91,10 +98,11 @@ def evaluate_models(
         splits: Names of the train and val splits.
         pixels: Add the raw-pixel baseline (label ``'pixels'``).
         batch_size: Images per forward pass.
+        test_images: Held-out toy test images in place of the val split.
         **kwargs: ``k``, ``temperature``, ``probe_epochs``, ``seed`` of
             :func:`lut_plugin.evaluation.evaluate_features`.
     """
-    dataset_cfgs = split_dataset_cfgs(models[0][1], data, splits)
+    dataset_cfgs = split_dataset_cfgs(models[0][1], data, splits, test_images)
     splits_by_size: dict[int, tuple] = {}
     rows = []
     for label, config, checkpoint, encoder_name in models:
@@ -150,14 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         k=args.k, temperature=args.temperature, probe_epochs=args.probe_epochs, seed=args.seed
     )
     rows = evaluate_models(
-        models, args.data, tuple(args.splits), args.pixels, args.batch_size, **settings
-    )
+        models, args.data, tuple(args.splits), args.pixels, args.batch_size, args.test_images,
+        **settings,
+    )  # fmt: skip
     print(format_table(rows))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         record = dict(
             data=str(args.data) if args.data else "training dataset of " + models[0][1],
-            splits=list(args.splits),
+            splits=list(args.splits) if not args.test_images else ["train", "test"],
+            test_images=args.test_images,
             settings=settings,
             results=rows,
         )
