@@ -7,6 +7,7 @@ from .compile_transformer_blocks_hook import (
 from .finite_check_hook import LUTFiniteCheckHook
 from .knn_monitor_hook import LUTKNNMonitorHook
 from .momentum_teacher_hook import MomentumTeacherHook
+from .runtime_info_hook import LUTRuntimeInfoHook
 from .step_seed_hook import LUTStepSeedHook
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "LUTFiniteCheckHook",
     "LUTKNNMonitorHook",
     "LUTCheckpointHook",
+    "LUTRuntimeInfoHook",
     "LUTStepSeedHook",
     "MomentumTeacherHook",
     "compile_transformer_blocks",
