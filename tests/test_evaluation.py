@@ -275,6 +275,8 @@ def test_held_out_test_split_is_a_second_generated_toy_set(tmp_path):
     assert not md5s(train_ds) & md5s(test_ds)  # no image of the test set is a training image
     with pytest.raises(ValueError, match="not an image folder"):
         split_dataset_cfgs(cfg, tmp_path / "toy", test_images=8)
+    with pytest.raises(ValueError, match="test_images must be >= 1, got 0"):
+        split_dataset_cfgs(cfg, test_images=0)
 
 
 def test_compare_lut_mae_end_to_end_on_a_minimal_budget(tmp_path):

@@ -216,6 +216,8 @@ def split_dataset_cfgs(
     the next seed in ``<data_root>_test`` (10 training images, unused), which no run trains
     on and no setting is chosen on.
     """
+    if test_images is not None and test_images < 1:
+        raise ValueError(f"test_images must be >= 1, got {test_images}")
     if data_root is not None:
         if test_images:
             raise ValueError("test_images applies to the embedded toy data, not an image folder")
