@@ -481,3 +481,5 @@ def test_lut_runtime_info_hook_reads_the_losses_once_per_interval():
     assert hub.log_scalars["train/loss"].data[0].tolist() == [1.0, 2.0, 3.0, 4.0]
     with pytest.raises(ValueError, match="interval"):
         LUTRuntimeInfoHook(interval=0)
+    with pytest.raises(ValueError, match="'loss' has 2 elements"):
+        hook.after_train_iter(runner, 4, outputs=dict(loss=torch.ones(2)))

@@ -44,6 +44,12 @@ class LUTRuntimeInfoHook(RuntimeInfoHook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         """Keep this iteration's outputs; flush where the logger will read them."""
         if outputs is not None:
+            for key, value in outputs.items():
+                if torch.is_tensor(value) and value.numel() != 1:  # metadata only, no sync
+                    raise ValueError(
+                        f"model output {key!r} has {value.numel()} elements; only scalars "
+                        "can be logged"
+                    )
             self._pending.append({k: v.detach() if torch.is_tensor(v) else v
                                   for k, v in outputs.items()})  # fmt: skip
         if (
@@ -54,8 +60,7 @@ class LUTRuntimeInfoHook(RuntimeInfoHook):
             self._flush(runner)
 
     def _flush(self, runner) -> None:
-        # float64 holds every float dtype exactly: the same Python floats as ``.item()``;
-        # ``reshape(())`` requires one element, as the message hub does
+        # float64 holds every float dtype exactly: the same Python floats as ``.item()``
         tensors = [v.double().reshape(()) for out in self._pending for v in out.values()
                    if torch.is_tensor(v)]  # fmt: skip
         values = iter(torch.stack(tensors).tolist() if tensors else [])  # the one sync
