@@ -351,6 +351,7 @@ def _fmt(stat: dict | None) -> str:
 
 
 def write_report(out: Path, table: list[dict], runs: list[dict], meta: dict) -> str:
+    split = "held-out test" if meta["test_images"] else "validation"
     lines = [
         "# LUT vs MAE on the CPU: frozen-feature evaluation",
         "",
@@ -362,8 +363,7 @@ def write_report(out: Path, table: list[dict], runs: list[dict], meta: dict) -> 
         "",
         f"Seeds {meta['seeds']}; {meta['epochs']} pre-training epochs on "
         f"{meta['data']['num_train']} toy images (k-NN bank / probe training), evaluated on "
-        f"{meta['data']['num_val']} {'held-out test' if meta['test_images'] else 'validation'} "
-        f"images; {meta['jobs']} runs at a time with "
+        f"{meta['data']['num_val']} {split} images; {meta['jobs']} runs at a time with "
         f"{meta['threads']} thread(s) each on {meta['machine']}. Mean ± s.d. over seeds.",
         "",
         "| encoder | pooling | k-NN top-1 % | linear probe top-1 % | effective rank |",
@@ -378,7 +378,7 @@ def write_report(out: Path, table: list[dict], runs: list[dict], meta: dict) -> 
         "",
         "k-NN: cosine, k = 20, T = 0.07. Linear probe: BatchNorm without affine + linear "
         f"layer, {meta['probe_epochs']} epochs on fixed features. Effective rank of the "
-        f"{meta['dim']}-d validation features (exp of the entropy of the normalised singular "
+        f"{meta['dim']}-d {split} features (exp of the entropy of the normalised singular "
         "values).",
         "",
         "| run | seed | training wall time (s) |",
