@@ -10,7 +10,6 @@ tokens are pooled by :func:`lut_plugin.evaluation.extract_features`.
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Callable
 
 import torch
@@ -193,12 +192,6 @@ def load_encoder(
     return backbone, preprocessor
 
 
-def _default_toy_root() -> str:
-    from lut_plugin.mmpretrain.datasets.toy_shapes import LUTToyShapesDataset
-
-    return inspect.signature(LUTToyShapesDataset).parameters["data_root"].default
-
-
 def split_dataset_cfgs(
     config=None,
     data_root: str | None = None,
@@ -245,7 +238,9 @@ def split_dataset_cfgs(
     if test_images:
         if not str(out[1].get("type", "")).endswith("LUTToyShapesDataset"):
             raise ValueError(f"test_images needs the embedded LUTToyShapesDataset, got {dataset}")
-        root = out[1].get("data_root") or _default_toy_root()
+        from lut_plugin.mmpretrain.datasets import LUTToyShapesDataset
+
+        root = out[1].get("data_root") or LUTToyShapesDataset.DEFAULT_ROOT
         out[1].update(data_root=f"{str(root).rstrip('/')}_test", split="val", num_train=10,
                       num_val=test_images, seed=out[1].get("seed", 0) + 1)  # fmt: skip
     return tuple(out)

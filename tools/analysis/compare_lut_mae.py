@@ -207,7 +207,9 @@ def read_scalars(work_dir: Path) -> tuple[list[dict], list[dict]]:
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> tuple[list[dict], dict]:
+def evaluate_runs(
+    runs: list[dict], args: argparse.Namespace, dataset_cfgs: tuple[dict, dict]
+) -> tuple[list[dict], dict]:
     """One row per (encoder, seed, pooling) plus the raw-pixel rows (seed None)."""
     from lut_plugin.mmpretrain.evaluation import (
         encoder_input_size,
@@ -215,7 +217,6 @@ def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> tuple[list[dict
         evaluate_pixels,
         labelled_splits,
         load_encoder,
-        split_dataset_cfgs,
     )
 
     by_key = {(r["method"], r["seed"]): r for r in runs}
@@ -232,7 +233,6 @@ def evaluate_runs(runs: list[dict], args: argparse.Namespace) -> tuple[list[dict
                 seed=seed,
             )
             if data is None:
-                dataset_cfgs = split_dataset_cfgs(str(run["config"]), test_images=args.test_images)
                 data = labelled_splits(*dataset_cfgs, encoder_input_size(encoder), preprocessor)
             results = evaluate_encoder(encoder, *data, seed=seed, **settings)
             for pooling, metrics in results.items():
@@ -418,10 +418,11 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(dict(name=name, method=method, seed=seed, work_dir=work_dir,
                              config=config))  # fmt: skip
     # Generate the toy data once, before the runs start side by side.
-    for cfg in split_dataset_cfgs(str(runs[0]["config"]), test_images=args.test_images):
+    dataset_cfgs = split_dataset_cfgs(str(runs[0]["config"]), test_images=args.test_images)
+    for cfg in dataset_cfgs:
         build_labelled_dataset(dict(cfg, pipeline=[]))
     train_all(runs, args.jobs, args.threads)
-    rows, data = evaluate_runs(runs, args)
+    rows, data = evaluate_runs(runs, args, dataset_cfgs)
     table = summarise(rows)
     series = {r["name"]: read_scalars(r["work_dir"]) for r in runs}
     plot(runs, series, args.out)

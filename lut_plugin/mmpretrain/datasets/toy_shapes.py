@@ -38,10 +38,11 @@ class LUTToyShapesDataset(CustomDataset):
     """
 
     METAINFO = {"classes": TOY_CLS_CLASSES}
+    DEFAULT_ROOT = "data/generated/toy_shapes"
 
     def __init__(
         self,
-        data_root: str = "data/generated/toy_shapes",
+        data_root: str = DEFAULT_ROOT,
         split: str = "train",
         image_size: int = 64,
         num_train: int = 512,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
-from mmengine.hooks import Hook, LoggerHook
+from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+
+from .runtime_info_hook import logger_interval
 
 
 @HOOKS.register_module()
@@ -54,8 +56,7 @@ class LUTFiniteCheckHook(Hook):
         }
         if self.interval is None:
             on_cpu = all(t.device.type == "cpu" for t in self._tensors.values())
-            loggers = [h for h in runner.hooks if isinstance(h, LoggerHook)]
-            self.interval = 1 if on_cpu or not loggers else loggers[0].interval
+            self.interval = 1 if on_cpu else logger_interval(runner)
 
     def _record(self, name: str, bad: torch.Tensor, cur_iter: int, value=None) -> None:
         """Keep the first iteration (and value) at which ``bad`` was true; no sync."""

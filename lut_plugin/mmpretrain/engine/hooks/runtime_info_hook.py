@@ -8,6 +8,12 @@ from mmengine.registry import HOOKS
 from mmengine.utils import apply_to
 
 
+def logger_interval(runner) -> int:
+    """The interval of the runner's ``LoggerHook``; 1 without one."""
+    loggers = [h for h in runner.hooks if isinstance(h, LoggerHook)]
+    return loggers[0].interval if loggers else 1
+
+
 @HOOKS.register_module()
 class LUTRuntimeInfoHook(RuntimeInfoHook):
     """``RuntimeInfoHook`` without a host synchronisation every iteration.
@@ -38,20 +44,22 @@ class LUTRuntimeInfoHook(RuntimeInfoHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         if self.interval is None:
-            loggers = [h for h in runner.hooks if isinstance(h, LoggerHook)]
-            self.interval = loggers[0].interval if loggers else 1
+            self.interval = logger_interval(runner)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         """Keep this iteration's outputs; flush where the logger will read them."""
         if outputs is not None:
+            kept = {}
             for key, value in outputs.items():
-                if torch.is_tensor(value) and value.numel() != 1:  # metadata only, no sync
-                    raise ValueError(
-                        f"model output {key!r} has {value.numel()} elements; only scalars "
-                        "can be logged"
-                    )
-            self._pending.append({k: v.detach() if torch.is_tensor(v) else v
-                                  for k, v in outputs.items()})  # fmt: skip
+                if torch.is_tensor(value):
+                    if value.numel() != 1:  # metadata only, no sync
+                        raise ValueError(
+                            f"model output {key!r} has {value.numel()} elements; only "
+                            "scalars can be logged"
+                        )
+                    value = value.detach()
+                kept[key] = value
+            self._pending.append(kept)
         if (
             self.every_n_inner_iters(batch_idx, self.interval)
             or self.every_n_train_iters(runner, self.interval)
