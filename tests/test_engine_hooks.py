@@ -57,11 +57,15 @@ def test_compiled_blocks_give_the_eager_loss_and_gradients_with_the_same_keys():
         torch.testing.assert_close(compiled_grads[name], eager_grads[name], atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("drop_path_rate", [0.0, 0.1])
-def test_compiled_blocks_are_one_graph_each(drop_path_rate):
+@pytest.mark.parametrize(
+    ("drop_path_rate", "fuse_teacher_gelu"), [(0.0, False), (0.1, False), (0.0, True)]
+)
+def test_compiled_blocks_are_one_graph_each(drop_path_rate, fuse_teacher_gelu):
     """mmpretrain gives DropPath numpy drop rates, which Dynamo would branch on as tensors:
     the old code split every encoder block into 6 graphs (5 breaks)."""
-    model = build_tiny_lut(backbone=dict(drop_path_rate=drop_path_rate))
+    model = build_tiny_lut(
+        backbone=dict(drop_path_rate=drop_path_rate), fuse_teacher_gelu=fuse_teacher_gelu
+    )
     torch._dynamo.reset()  # compile afresh, not from an earlier test's cache
     compile_transformer_blocks(model, backend="aot_eager")
     counters.clear()

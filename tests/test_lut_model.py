@@ -9,9 +9,10 @@ import torch
 from conftest import build_tiny_lut, tiny_lut_cfg
 from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
-from utils import HostSyncs
+from torch import nn
+from utils import HostSyncs, assert_state_dicts_equal
 
-from lut_plugin.core import cosine_momentum, gather_tokens
+from lut_plugin.core import LinearGELU, cosine_momentum, gather_tokens
 from lut_plugin.mmpretrain.models.backbones.patch_embed import embed_patches
 
 
@@ -291,11 +292,51 @@ def test_mask_ratio_leaving_no_visible_token_fails_at_build():
         (dict(projector=dict(norm="groupnorm")), "unknown norm"),
         (dict(predictor=dict(act="swish")), "unknown act"),
         (dict(base_momentum=1.5), "momentum"),
+        (
+            dict(fuse_teacher_gelu=True, w_bc=0.0, projector=None, predictor=None),
+            "fuse_teacher_gelu needs the teacher",
+        ),
     ],
 )
 def test_bad_values_fail_at_build(overrides, match):
     with pytest.raises(ValueError, match=match):
         build_tiny_lut(**overrides)
+
+
+def test_fused_teacher_gelu_changes_only_the_teachers_activation():
+    torch.manual_seed(0)
+    plain = build_tiny_lut()
+    torch.manual_seed(0)
+    fused = build_tiny_lut(fuse_teacher_gelu=True)
+    fused_layers = [m for m in fused.modules() if isinstance(m, LinearGELU)]
+    assert len(fused_layers) == 2  # one per teacher block; the student and decoder keep theirs
+    assert all(any(m is f for m in fused.teacher.modules()) for f in fused_layers)
+    # Same state (keys and values): checkpoints and the EMA update see no difference.
+    assert_state_dicts_equal(plain.state_dict(), fused.state_dict())
+
+    x1, x2 = _views(seed=2)
+    noise = torch.rand(4, 64, generator=torch.Generator().manual_seed(5))
+    plain.train(), fused.train()
+    out_fused = fused.forward_lut(x1, x2, noise)
+    gap = (plain.forward_lut(x1, x2, noise).t1 - out_fused.t1).abs().max().item()
+    assert 0 < gap < 1e-3  # the exact GELU's targets: close, not identical
+    # The reference teacher with GELU's tanh approximation gives the fused teacher's targets.
+    for m in plain.teacher.modules():
+        if isinstance(m, nn.GELU):
+            m.approximate = "tanh"
+    out_plain = plain.forward_lut(x1, x2, noise)
+    for name in ("loss_mim", "loss_bc", "p1", "p2", "t1", "t2"):
+        torch.testing.assert_close(getattr(out_fused, name), getattr(out_plain, name))
+
+    before = fused_layers[0].weight.clone()
+    for model in (plain, fused):  # the EMA update reaches the fused layers' parameters
+        with torch.no_grad():
+            model.backbone.layers[0].ffn.layers[0][0].weight.add_(1.0)
+        model.update_teacher(3, 10)
+    assert not torch.equal(fused_layers[0].weight, before)
+    assert_state_dicts_equal(
+        plain.teacher["backbone"].state_dict(), fused.teacher["backbone"].state_dict()
+    )
 
 
 def test_one_view_is_rejected(tiny_lut):

@@ -623,6 +623,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
         "--baseline-root", str(REPO), "--out", str(out),
         "--compile", "--compile-backend", "eager",  # dynamo only: no C++ build in the test
         "--compile-scope", "step",  # blocks: test_engine_hooks.py; loss: profile_step
+        "--fuse-teacher-gelu", "--sdpa-backend", "math",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -645,6 +646,7 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
             assert isinstance(value, float) and np.isfinite(value) and value > 0, (model, key)
     assert result["meta"]["compile_backend"] == "eager"
     assert result["meta"]["compile_scope"] == "step"
+    assert result["meta"]["fuse_teacher_gelu"] and result["meta"]["sdpa_backend"] == "math"
     for key in (
         "flop_ratio", "time_ratio", "memory_ratio", "step_memory_ratio", "compiled_time_ratio",
     ):  # fmt: skip
@@ -674,7 +676,28 @@ def test_benchmark_runs_on_tiny_config_and_writes_every_field(tmp_path):
     report = (out / "lut_vs_mae.md").read_text()
     assert "GFLOP/img" in report and "images/s on one core" in report and "compiled" in report
     assert "LUTDataPreprocessor" in report
+    assert "LUT fuse_teacher_gelu, attention math only" in report
     assert (out / "lut_vs_mae.png").stat().st_size > 10_000
+
+
+def test_benchmark_leaves_only_the_chosen_attention_backend():
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools" / "analysis"))
+    from benchmark_lut_vs_mae import SDPA_BACKENDS, use_sdpa_backend
+
+    def enabled() -> dict:
+        return {b: getattr(torch.backends.cuda, f"{b}_sdp_enabled")() for b in SDPA_BACKENDS}
+
+    before = enabled()
+    try:
+        use_sdpa_backend("flash")
+        assert enabled() == {"flash": True, "mem_efficient": False, "cudnn": False, "math": False}
+        use_sdpa_backend(None)  # torch's choice: nothing changes
+        assert enabled()["flash"] and not enabled()["math"]
+    finally:
+        for backend, on in before.items():
+            getattr(torch.backends.cuda, f"enable_{backend}_sdp")(on)
 
 
 def test_profile_step_splits_the_step_time_into_categories(tmp_path):

@@ -58,6 +58,8 @@ MAE_PIPELINE = [
     dict(type="RandomFlip", prob=0.5),
     dict(type="PackInputs"),
 ]
+# torch.backends.cuda.enable_<name>_sdp switches.
+SDPA_BACKENDS = ("flash", "mem_efficient", "cudnn", "math")
 # The view-2 operations, timed inside LUTPhotometricDistortion.
 PHOTOMETRIC_OPS = (
     "adjust_brightness",
@@ -71,7 +73,7 @@ PHOTOMETRIC_OPS = (
 
 
 # ---------------------------------------------------------------------------- step side
-def _build_model(size: str, model_kind: str):
+def _build_model(size: str, model_kind: str, fuse_teacher_gelu: bool = False):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
@@ -87,6 +89,8 @@ def _build_model(size: str, model_kind: str):
             neck=model_cfg["neck"],
             head=model_cfg["head"],
         )
+    elif fuse_teacher_gelu:
+        model_cfg["fuse_teacher_gelu"] = True
     model = MODELS.build(model_cfg)
     model.init_weights()
     return model, cfg.model.backbone.get("img_size", 224)
@@ -101,12 +105,14 @@ class TrainingStep:
     (forward, backward, optimiser step) may be replaced by compiled versions (:meth:`compile`).
     """
 
-    def __init__(self, kind: str, size: str, batch: int, device, amp: bool) -> None:
+    def __init__(
+        self, kind: str, size: str, batch: int, device, amp: bool, fuse_teacher_gelu: bool = False
+    ) -> None:
         import torch
 
         torch.manual_seed(0)
         self.kind, self.amp, self.device = kind, amp, device
-        self.model, img = _build_model(size, kind)
+        self.model, img = _build_model(size, kind, fuse_teacher_gelu)
         self.model.to(device).train()
         self.loss = self.model.loss
         self.optim = torch.optim.AdamW(
@@ -159,6 +165,16 @@ class TrainingStep:
                 self.update = torch.compile(self.update, **compile_kwargs)
 
 
+def use_sdpa_backend(name: str | None) -> None:
+    """Leave only this ``scaled_dot_product_attention`` backend enabled (``None``: torch's
+    choice). Set before compiling: the traced graph keeps the backend chosen then."""
+    import torch
+
+    if name:
+        for backend in SDPA_BACKENDS:
+            getattr(torch.backends.cuda, f"enable_{backend}_sdp")(backend == name)
+
+
 def _step_worker(args: argparse.Namespace) -> dict:
     """Run inside a subprocess: FLOPs and timing of one model's training step."""
     import resource
@@ -171,7 +187,8 @@ def _step_worker(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    step = TrainingStep(args.model, args.size, args.batch, device, args.amp)
+    use_sdpa_backend(args.sdpa_backend)
+    step = TrainingStep(args.model, args.size, args.batch, device, args.amp, args.fuse_teacher_gelu)
     model = step.model
 
     # FLOPs of forward + backward, in eager mode, before anything is compiled. torch counts
@@ -266,6 +283,8 @@ def _step_part(args: argparse.Namespace) -> list[dict]:
                         "--steps", str(args.steps), "--warmup", str(args.warmup),
                         "--device", args.device, "--threads", str(args.threads),
                     ] + ["--amp"] * args.amp + ["--flops-only"] * args.flops_only  # fmt: skip
+                    extra += ["--fuse-teacher-gelu"] * args.fuse_teacher_gelu
+                    extra += ["--sdpa-backend", args.sdpa_backend] if args.sdpa_backend else []
                     if mode == "compiled":
                         extra += ["--compile", "--compile-backend", args.compile_backend]
                         extra += ["--compile-scope", args.compile_scope]
@@ -643,6 +662,8 @@ def _markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
             f"amp {meta['amp']}, "
             f"torch threads {meta.get('torch_threads', 'default')}, "
             f"{meta['steps']} timed steps x {meta['rounds']} rounds"
+            + (", LUT fuse_teacher_gelu" if meta.get("fuse_teacher_gelu") else "")
+            + (f", attention {meta['sdpa_backend']} only" if meta.get("sdpa_backend") else "")
             if "mae_step_s" in rows[0]
             else "## FLOPs per image: forward + backward, torch's FlopCounterMode",
             "",
@@ -870,6 +891,10 @@ def main() -> None:
         "whole loss computation as one graph, or forward, backward and the optimiser step "
         "(as mmengine's compile config key)",
     )
+    parser.add_argument(
+        "--fuse-teacher-gelu", action="store_true", help="LUT with fuse_teacher_gelu=True"
+    )
+    parser.add_argument("--sdpa-backend", choices=SDPA_BACKENDS, help="the only attention backend")
     parser.add_argument("--flops-only", action="store_true", help="count FLOPs, no timing")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, for the fraction")
     parser.add_argument("--data-dir", help="JPEGs to use instead of generated ones")
@@ -915,6 +940,8 @@ def main() -> None:
         "compile_backend": args.compile_backend if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
         "compile_scope": args.compile_scope if args.compile else None,
+        "fuse_teacher_gelu": args.fuse_teacher_gelu,
+        "sdpa_backend": args.sdpa_backend,
         "peak_tflops": args.peak_tflops,
         "device_name": _device_name(args.device),
         "cpu_count": os.cpu_count(),

@@ -21,7 +21,13 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_lut_vs_mae import ROOT, SIZES, TrainingStep  # noqa: E402
+from benchmark_lut_vs_mae import (  # noqa: E402
+    ROOT,
+    SDPA_BACKENDS,
+    SIZES,
+    TrainingStep,
+    use_sdpa_backend,
+)
 
 # First matching pattern wins; names are CUDA kernel names (GPU) or aten operators (CPU).
 CATEGORIES = [
@@ -42,7 +48,7 @@ def profile_model(kind: str, args: argparse.Namespace) -> dict:
     """Per-step times (ms) by category and the top kernels of one model's training step."""
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    step = TrainingStep(kind, args.size, args.batch, device, args.amp)
+    step = TrainingStep(kind, args.size, args.batch, device, args.amp, args.fuse_teacher_gelu)
     if args.compile:
         step.compile(args.compile, backend=args.compile_backend)
     for i in range(args.warmup):
@@ -81,8 +87,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--top", type=int, default=20, help="kernels listed per model")
+    parser.add_argument("--fuse-teacher-gelu", action="store_true", help="LUT's option")
+    parser.add_argument("--sdpa-backend", choices=SDPA_BACKENDS, help="the only attention backend")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    use_sdpa_backend(args.sdpa_backend)
     sys.path.insert(0, str(ROOT))
     import lut_plugin  # noqa: F401
 
