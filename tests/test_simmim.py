@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from lut_plugin.core import LinearGELU
 from lut_plugin.mmpretrain.models import LUTSimMIM, LUTSimMIMViT, SimMIMViews, masked_token_mean
 
 IMG, PATCH, MASK_PATCH, DIM = 32, 4, 8, 64
@@ -322,3 +323,16 @@ def test_upstream_simmim_runs_with_the_vit_encoder():
     expected = (rec - x).abs()[pixel_mask.expand(2, 3, IMG, IMG).bool()].mean()
     torch.testing.assert_close(loss, expected)
     assert isinstance(model.backbone, LUTSimMIMViT)
+
+
+def test_fused_teacher_gelu_in_the_simmim_flavour():
+    fused, model = build(tiny_lut_simmim_cfg(fuse_teacher_gelu=True)), build(tiny_lut_simmim_cfg())
+    assert sum(isinstance(m, LinearGELU) for m in fused.teacher.modules()) == 2
+    assert not any(isinstance(m, LinearGELU) for m in fused.backbone.modules())
+    x1, x2 = views()
+    noise = torch.rand(4, BLOCKS * BLOCKS, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out, ref = fused.forward_lut(x1, x2, noise), model.forward_lut(x1, x2, noise)
+    gap = max((out.t1 - ref.t1).abs().max().item(), (out.t2 - ref.t2).abs().max().item())
+    assert 0 < gap < 1e-3  # tanh GELU in the teacher only
+    torch.testing.assert_close(out.loss_mim, ref.loss_mim)
