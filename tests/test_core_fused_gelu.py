@@ -8,6 +8,7 @@ from mmcv.cnn.bricks.transformer import FFN
 from torch import nn
 
 from lut_plugin.core import LinearGELU, fuse_linear_gelu
+from lut_plugin.core.fused_gelu import addmm_gelu
 
 
 def test_linear_gelu_is_the_tanh_gelu_of_the_linear_by_hand():
@@ -57,3 +58,9 @@ def test_only_linear_then_gelu_pairs_are_fused():
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.GELU(), nn.GELU())
     assert fuse_linear_gelu(model) == 1
     assert [type(m) for m in model] == [nn.Linear, nn.ReLU, LinearGELU, nn.Identity, nn.GELU]
+
+
+def test_the_fused_call_keeps_leading_dimensions_and_the_weight_layout():
+    """The CUDA path's call, run on the CPU (where its GELU is the exact one)."""
+    x, weight, bias = torch.randn(2, 3, 5), torch.randn(7, 5), torch.randn(7)
+    torch.testing.assert_close(addmm_gelu(x, weight, bias), F.gelu(F.linear(x, weight, bias)))

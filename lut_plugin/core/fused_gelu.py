@@ -28,14 +28,16 @@ class LinearGELU(nn.Linear):
             dtype = (
                 torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
             )
-            out = torch._addmm_activation(
-                self.bias.to(dtype),
-                x.reshape(-1, x.shape[-1]).to(dtype),
-                self.weight.to(dtype).t(),
-                use_gelu=True,
-            )
-            return out.reshape(*x.shape[:-1], -1)
+            return addmm_gelu(x.to(dtype), self.weight.to(dtype), self.bias.to(dtype))
         return F.gelu(super().forward(x), approximate="tanh")
+
+
+def addmm_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``gelu(x @ weight.T + bias)`` for ``x`` of any leading shape, as one
+    ``torch._addmm_activation`` call (no derivative; GELU's tanh approximation on CUDA, the
+    exact GELU on the CPU)."""
+    out = torch._addmm_activation(bias, x.reshape(-1, x.shape[-1]), weight.t(), use_gelu=True)
+    return out.reshape(*x.shape[:-1], -1)
 
 
 def fuse_linear_gelu(module: nn.Module) -> int:
