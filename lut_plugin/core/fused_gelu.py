@@ -45,7 +45,8 @@ def fuse_linear_gelu(module: nn.Module) -> int:
 
     The pair becomes a :class:`LinearGELU` holding the same parameters, then an
     ``nn.Identity``: the state-dict keys and tensors stay the same (an EMA update or a
-    checkpoint sees no difference). mmcv's ``FFN`` (mmpretrain's ViT blocks) has this form.
+    checkpoint sees no difference); the GELU becomes its tanh approximation. mmcv's ``FFN``
+    (mmpretrain's ViT blocks) has this form.
 
     Args:
         module (nn.Module): Changed in place.
