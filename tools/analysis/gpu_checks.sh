@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The GPU measurements still pending (docs/performance.md), most important first, each in
+# its own process, until a time budget is spent. Run from the repository root on a machine
+# with the stack installed (torch, mmengine, mmpretrain, mmcv; mmcv without ops suffices):
+#
+#   bash tools/analysis/gpu_checks.sh OUT_DIR [BUDGET_S=540] [SIZE=vit-b] [BATCH=512] [DEVICE=cuda]
+#
+# ITERS (default 40) sets the real loop's iterations, LOOP_CONFIG (default
+# configs/mmpretrain/lut_vitb_400e.py) its config; STEP_ARGS adds arguments to every step
+# run and LOOP_COMPILE (default --compile) replaces the loop's (a CPU dry run:
+# STEP_ARGS="--compile-backend eager" LOOP_COMPILE= ... SIZE=tiny BATCH=4 DEVICE=cpu).
+# OUT_DIR/steps.jsonl: one JSON line per step variant (benchmark_lut_vs_mae.py's worker:
+# FLOPs, median step time, images/s, peak memory); OUT_DIR/loop.txt: time and data_time of
+# the real tools/train.py loop per variant; OUT_DIR/log.txt: everything else.
+set -u
+OUT=$1; BUDGET=${2:-540}; SIZE=${3:-vit-b}; BATCH=${4:-512}; DEVICE=${5:-cuda}
+PY=${PY:-python}; ITERS=${ITERS:-40}; LOOP_COMPILE=${LOOP_COMPILE---compile}
+LOOP_CONFIG=${LOOP_CONFIG:-configs/mmpretrain/lut_vitb_400e.py}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+START=$(date +%s)
+
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+
+step() {  # step NAME ARGS...: one compiled-loss training step variant
+  local name=$1; shift
+  [ "$(left)" -lt 60 ] && { echo "skip $name"; return; }
+  echo "=== $name" >>"$OUT/log.txt"
+  local line
+  line=$(timeout "$(left)" $PY tools/analysis/benchmark_lut_vs_mae.py --size "$SIZE" \
+    --batch "$BATCH" --device "$DEVICE" --amp --steps 10 --warmup 3 --compile \
+    --compile-scope loss "$@" ${STEP_ARGS:-} 2>>"$OUT/log.txt" | tail -n 1)
+  case $line in
+    "{"*) echo "{\"variant\": \"$name\", ${line#\{}" >>"$OUT/steps.jsonl"
+          echo "$name done at $(( $(date +%s) - START )) s" ;;
+    *) echo "$name FAILED at $(( $(date +%s) - START )) s (log.txt)" ;;
+  esac
+}
+
+step lut --step-worker lut
+step lut-fused-gelu --step-worker lut --fuse-teacher-gelu
+step mae --step-worker mae
+step lut-fused-gelu-flash --step-worker lut --fuse-teacher-gelu --sdpa-backend flash
+step lut-fused-gelu-mem-efficient --step-worker lut --fuse-teacher-gelu --sdpa-backend mem_efficient
+
+# The real loop: lut_vitb_400e.py on generated JPEGs, as configured (LUTRuntimeInfoHook),
+# with mmengine's RuntimeInfoHook (one host synchronisation per iteration), and in bf16.
+[ "$(left)" -lt 150 ] && { echo "no time left for the loop"; exit 0; }
+$PY - "$OUT/jpegs" <<'PY'
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from lut_plugin.data.synthetic import synthetic_photo
+
+d = Path(sys.argv[1])
+d.mkdir(parents=True, exist_ok=True)
+for i in range(64):
+    Image.fromarray(synthetic_photo(375, 500, i)).save(d / f"img_{i:05d}.jpg", quality=90)
+PY
+cat >"$OUT/loop_cfg.py" <<EOF
+_base_ = '$(realpath "$LOOP_CONFIG")'
+train_dataloader = dict(
+    batch_size=$BATCH,
+    dataset=dict(
+        _delete_=True, type='RepeatDataset', times=$((ITERS * BATCH / 64)),
+        dataset=dict(type='CustomDataset', data_root='$OUT/jpegs', with_label=False,
+                     pipeline={{_base_.lut_train_pipeline}})))
+train_cfg = dict(max_epochs=1)
+default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1000, save_last=False))
+EOF
+loop() {  # loop NAME CFG-OPTIONS...: ITERS iterations of tools/train.py --compile
+  local name=$1; shift
+  local opts=(); [ $# -gt 0 ] && opts=(--cfg-options "$@")
+  [ "$(left)" -lt 90 ] && { echo "skip loop $name"; return; }
+  echo "=== loop $name" >>"$OUT/log.txt"
+  timeout "$(left)" $PY tools/train.py "$OUT/loop_cfg.py" --work-dir "$OUT/loop_$name" $LOOP_COMPILE \
+    "${opts[@]}" >>"$OUT/log.txt" 2>&1
+  $PY - "$OUT/loop_$name" "$name" >>"$OUT/loop.txt" <<'PY'
+import json, statistics, sys
+from pathlib import Path
+
+logs = [json.loads(l) for f in Path(sys.argv[1]).glob("*/vis_data/scalars.json")
+        for l in f.read_text().splitlines()]
+timed = [r for r in logs if "time" in r]
+last = max((r["iter"] for r in timed), default=0)
+late = [r for r in timed if r["iter"] > last / 2]  # the second half: compiled and warm
+print(sys.argv[2], "iterations", [r["iter"] for r in late],
+      "time", round(statistics.mean(r["time"] for r in late), 4) if late else None,
+      "data_time", round(statistics.mean(r["data_time"] for r in late), 4) if late else None)
+PY
+  echo "loop $name done at $(( $(date +%s) - START )) s"
+}
+loop as-configured
+loop mmengine-runtime-info default_hooks.runtime_info.type=RuntimeInfoHook
+loop bf16 optim_wrapper.dtype=bfloat16
+echo "all done at $(( $(date +%s) - START )) s"
