@@ -71,9 +71,9 @@ class LUT(BaseSelfSupervisor):
             Defaults to 1.0.
         fuse_teacher_gelu (bool): Run each MLP layer of the teacher's encoder and its GELU
             as one matrix-product call (``LinearGELU``; the same change in a test script made
-            the compiled ViT-B step 4 % faster on an H100). Its GELU is the tanh approximation (at most 4.7e-4 from the exact
-            one), so the targets are not bit-identical to the reference's. Needs
-            ``w_bc > 0``. Defaults to False.
+            the compiled ViT-B step 4 % faster on an H100). Its GELU is the tanh
+            approximation (at most 4.7e-4 from the exact one), so the targets are not
+            bit-identical to the reference's. Needs ``w_bc > 0``. Defaults to False.
         pretrained (str, optional): Checkpoint to initialise from.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
