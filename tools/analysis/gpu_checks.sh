@@ -46,19 +46,10 @@ step lut-fused-gelu-mem-efficient --step-worker lut --fuse-teacher-gelu --sdpa-b
 # The real loop: lut_vitb_400e.py on generated JPEGs, as configured (LUTRuntimeInfoHook),
 # with mmengine's RuntimeInfoHook (one host synchronisation per iteration), and in bf16.
 [ "$(left)" -lt 150 ] && { echo "no time left for the loop"; exit 0; }
-$PY - "$OUT/jpegs" <<'PY'
-import sys
-from pathlib import Path
-
-from PIL import Image
-
-from lut_plugin.data.synthetic import synthetic_photo
-
-d = Path(sys.argv[1])
-d.mkdir(parents=True, exist_ok=True)
-for i in range(64):
-    Image.fromarray(synthetic_photo(375, 500, i)).save(d / f"img_{i:05d}.jpg", quality=90)
-PY
+mkdir -p "$OUT/jpegs"
+$PY -c "import sys; sys.path.insert(0, 'tools/analysis')
+from pathlib import Path; from benchmark_lut_vs_mae import _generate_jpegs
+_generate_jpegs(Path('$OUT/jpegs'), 64, 500, 375, 90)"
 cat >"$OUT/loop_cfg.py" <<EOF
 _base_ = '$(realpath "$LOOP_CONFIG")'
 train_dataloader = dict(
@@ -78,12 +69,16 @@ loop() {  # loop NAME CFG-OPTIONS...: ITERS iterations of tools/train.py --compi
   timeout "$(left)" $PY tools/train.py "$OUT/loop_cfg.py" --work-dir "$OUT/loop_$name" $LOOP_COMPILE \
     "${opts[@]}" >>"$OUT/log.txt" 2>&1
   $PY - "$OUT/loop_$name" "$name" >>"$OUT/loop.txt" <<'PY'
-import json, statistics, sys
+import statistics, sys
 from pathlib import Path
 
-logs = [json.loads(l) for f in Path(sys.argv[1]).glob("*/vis_data/scalars.json")
-        for l in f.read_text().splitlines()]
-timed = [r for r in logs if "time" in r]
+sys.path.insert(0, "tools/analysis")
+from compare_lut_mae import read_scalars
+
+try:
+    timed = read_scalars(Path(sys.argv[1]))[1]
+except FileNotFoundError:
+    timed = []
 last = max((r["iter"] for r in timed), default=0)
 late = [r for r in timed if r["iter"] > last / 2]  # the second half: compiled and warm
 print(sys.argv[2], "iterations", [r["iter"] for r in late],
