@@ -246,6 +246,8 @@ def test_lut_simmim_is_simmim_plus_bc():
         "constructor": lut.optim_wrapper.constructor,
     }
     assert lut.optim_wrapper.constructor == "SkipFrozenOptimWrapperConstructor"
+    # fused: a step the loss scaler skips still calls the optimiser, so the teacher updates
+    assert lut.optim_wrapper.optimizer.fused is True
     # LUT's two views; masks come from the model, not from SimMIMMaskGenerator.
     assert lut.train_dataloader.dataset.pipeline == pipeline_base.lut_train_pipeline
     assert lut.train_dataloader.batch_size == simmim.train_dataloader.batch_size

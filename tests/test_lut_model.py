@@ -99,9 +99,15 @@ def test_heads_run_per_view_not_as_one_batch(tiny_lut):
     per_view = tiny_lut.projector(g1)
     joint = tiny_lut.projector(torch.cat([g1, g2]))[:4]
     assert not torch.allclose(per_view, joint, atol=1e-3)
+    # The model does the former for each view (train mode: batch statistics per view).
     x1, x2 = _views(seed=7)
-    out = tiny_lut.forward_lut(x1, x2)
-    assert out.p1.shape == (4, 64)
+    noise = torch.rand(4, 64, generator=torch.Generator().manual_seed(4))
+    out = tiny_lut.forward_lut(x1, x2, noise=noise)
+    z1, z2, _ = tiny_lut.backbone.forward_views(x1, x2, noise)
+    for p, z in ((out.p1, z1), (out.p2, z2)):
+        torch.testing.assert_close(p, tiny_lut.predictor(tiny_lut.projector(z[:, 1:].mean(1))))
+    joint_p = tiny_lut.predictor(tiny_lut.projector(torch.cat([z1, z2])[:, 1:].mean(1)))
+    assert not torch.allclose(out.p2, joint_p[4:], atol=1e-3)
 
 
 def test_gradients_reach_student_only(tiny_lut):
@@ -216,6 +222,23 @@ def test_other_optimisers_and_eval_mode_leave_the_teacher_alone(tiny_lut):
     tiny_lut.train()
     torch.optim.SGD([tiny_lut.backbone.cls_token], lr=0.1).step()
     assert not torch.equal(teacher, before)
+
+
+def test_a_frozen_cls_token_does_not_stop_the_teacher_updates(tiny_lut):
+    """The optimiser is recognised by any trained student parameter, not the first one."""
+    hub = MessageHub.get_current_instance()
+    hub.update_info("max_iters", 10)
+    hub.update_info("iter", 0)
+    tiny_lut.backbone.cls_token.requires_grad_(False)
+    optimizer = torch.optim.SGD([p for p in tiny_lut.parameters() if p.requires_grad], lr=0.1)
+    tiny_lut.train()
+    sum(tiny_lut.loss(_views(seed=9)).values()).backward()
+    teacher = tiny_lut.teacher["projector"].mlp.layers[0].weight
+    before = teacher.clone()
+    optimizer.step()
+    m = cosine_momentum(0, 10)
+    student = tiny_lut.projector.mlp.layers[0].weight
+    torch.testing.assert_close(teacher, m * before + (1 - m) * student)
 
 
 def test_outside_a_runner_the_loop_updates_the_teacher_itself(tiny_lut):

@@ -157,6 +157,11 @@ class LUT(BaseSelfSupervisor):
         self.teacher.update_from(self._student_parts(), momentum)
         return momentum
 
+    def _trained_parameter(self) -> torch.Tensor | None:
+        """One parameter the student trains (frozen ones, e.g. a frozen cls token, skipped)."""
+        params = (p for part in self._student_parts().values() for p in part.parameters())
+        return next((p for p in params if p.requires_grad), None)
+
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Update the teacher when ``optimizer``, which trains this model, has stepped.
 
@@ -172,7 +177,7 @@ class LUT(BaseSelfSupervisor):
         mmengine's ``MessageHub`` (as mmpretrain's ``CosineEMA``): the same function of training
         progress for any accumulation, exactly ``end_momentum`` at the last iteration.
         """
-        if not self.training or not _optimizes(optimizer, next(self.backbone.parameters())):
+        if not self.training or not _optimizes(optimizer, self._trained_parameter()):
             return
         hub = MessageHub.get_current_instance()
         cur_iter, max_iters = hub.get_info("iter"), hub.get_info("max_iters")
@@ -285,8 +290,10 @@ class LUT(BaseSelfSupervisor):
             )
 
 
-def _optimizes(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> bool:
-    return any(p is param for group in optimizer.param_groups for p in group["params"])
+def _optimizes(optimizer: torch.optim.Optimizer, param: torch.Tensor | None) -> bool:
+    return param is not None and any(
+        p is param for group in optimizer.param_groups for p in group["params"]
+    )
 
 
 def _teacher_update_hook(model_ref: weakref.ref):
