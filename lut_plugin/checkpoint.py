@@ -25,6 +25,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
@@ -97,6 +98,7 @@ torch.serialization.add_safe_globals(SAFE_GLOBALS)
 
 _UNSAFE_LOAD: ContextVar[bool] = ContextVar("lut_unsafe_load", default=False)
 _FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
+_FORCE_VARIABLES = (_FORCE_WEIGHTS_ONLY, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 
 
 @contextlib.contextmanager
@@ -110,17 +112,22 @@ def checkpoint_policy(unsafe: bool = False) -> Iterator[None]:
             True: full unpickling, for files the user trusts (config ``unsafe_load=True``).
     """
     token = _UNSAFE_LOAD.set(unsafe)
-    saved = os.environ.get(_FORCE_WEIGHTS_ONLY)
+    saved = {name: os.environ.get(name) for name in _FORCE_VARIABLES}
+    # The policy replaces both of torch's switches while it holds: torch refuses every load
+    # when both are set, and either would overrule the policy.
+    for name in _FORCE_VARIABLES:
+        os.environ.pop(name, None)
     if not unsafe:
         os.environ[_FORCE_WEIGHTS_ONLY] = "1"
     try:
         yield
     finally:
         _UNSAFE_LOAD.reset(token)
-        if saved is None:
-            os.environ.pop(_FORCE_WEIGHTS_ONLY, None)
-        else:
-            os.environ[_FORCE_WEIGHTS_ONLY] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _load_error(filename: str, local: str, exc: Exception) -> CheckpointError:
@@ -174,6 +181,8 @@ def load_checkpoint_file(
         try:
             if unsafe:
                 print_log(f"Loading {filename} with full unpickling (--unsafe-load).", "current")
+            # (the legacy, non-zip format cannot be memory-mapped)
+            mmap = mmap and zipfile.is_zipfile(local)
             ckpt = torch.load(local, map_location, weights_only=not unsafe, mmap=mmap)
         except Exception as exc:
             raise _load_error(filename, local, exc) from exc

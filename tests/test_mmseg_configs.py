@@ -174,3 +174,17 @@ def test_layer_decay_param_groups(prefix):
     )
     assert lr_of["decode_head.conv_seg.weight"][0] == pytest.approx(1e-4)
     assert len({round(g["lr"], 15) for g in groups}) == depth + 2
+
+
+def test_cpu_walkthroughs_start_from_a_checkpoint_the_toy_run_keeps():
+    """The toy fine-tuning and segmentation configs name the toy pre-training run's last
+    checkpoint, which its checkpoint hook keeps."""
+    pretrain = Config.fromfile(ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py")
+    epochs, hook = pretrain.train_cfg.max_epochs, pretrain.default_hooks.checkpoint
+    assert epochs % hook.interval == 0 and hook.get("max_keep_ckpts", -1) != 0
+    last = f"work_dirs/lut_vit-tiny_toy_cpu/epoch_{epochs}.pth"
+    seg = Config.fromfile(ROOT / "configs" / "mmseg" / "lut_vit-tiny_upernet_toy-ade_cpu.py")
+    finetune = Config.fromfile(ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_finetune_toy_cpu.py")
+    assert seg.model.pretrained == last
+    assert finetune.model.backbone.init_cfg.checkpoint == last
+    assert last in (ROOT / "docs" / "segmentation.md").read_text()

@@ -296,6 +296,113 @@ def test_unsafe_load_is_an_explicit_opt_in(toy, tmp_path):
     assert (tmp_path / "work" / "epoch_1.pth").is_file()
 
 
+def test_a_new_run_never_overwrites_an_earlier_runs_checkpoints(toy, tmp_path):
+    """Starting from scratch in a work directory that holds checkpoints is refused (nothing
+    written); --resume continues the run there."""
+    opts, _ = toy
+    train = _tool("train")
+    work = tmp_path / "work"
+    args = [str(TOY_CFG), "--work-dir", str(work), "--cfg-options", *opts]
+    train.main(args)
+    first = (work / "epoch_1.pth").read_bytes()
+    with pytest.raises(FileExistsError, match=r"earlier run .*epoch_1\.pth.*--resume"):
+        train.main([*args, "train_cfg.max_epochs=2"])
+    assert (work / "epoch_1.pth").read_bytes() == first
+    assert not (work / "epoch_2.pth").exists()
+    train.main([*args[:3], "--resume", *args[3:], "train_cfg.max_epochs=2"])
+    assert (work / "epoch_1.pth").read_bytes() == first
+    assert load_checkpoint(work / "epoch_2.pth")["meta"]["iter"] == 4
+
+
+@pytest.mark.parametrize(
+    ("dropped", "named"),
+    [(("meta",), "meta (epoch, iter)"), (("optimizer", "param_schedulers"), "optimizer")],
+)
+def test_resume_refuses_a_file_that_is_not_a_training_checkpoint(toy, tmp_path, dropped, named):
+    """Weights alone cannot continue a run exactly: refused, naming what is missing and
+    load_from, instead of a KeyError or a silent fresh optimiser."""
+    opts, good = toy
+    state = load_checkpoint_file(str(good))
+    for key in dropped:
+        del state[key]
+    partial = tmp_path / "partial.pth"
+    torch.save(state, partial)
+    args = [str(TOY_CFG), "--work-dir", str(tmp_path / "work"), "--resume", str(partial)]
+    with pytest.raises(CheckpointError) as err:
+        _tool("train").main([*args, "--cfg-options", *opts, "train_cfg.max_epochs=2"])
+    msg = str(err.value)
+    assert str(partial) in msg and named in msg and "load_from" in msg, msg
+    for key in dropped[1:]:
+        assert key in msg, msg
+
+
+def test_a_legacy_format_checkpoint_loads_memory_mapped_or_not(toy, tmp_path):
+    """torch's pre-zip format cannot be memory-mapped (the resume's seed pre-read maps)."""
+    _, good = toy
+    legacy = tmp_path / "legacy.pth"
+    torch.save(load_checkpoint_file(str(good)), legacy, _use_new_zipfile_serialization=False)
+    mapped = load_checkpoint_file(str(legacy), mmap=True)
+    assert mapped["meta"]["iter"] == load_checkpoint_file(str(good))["meta"]["iter"]
+
+
+def test_torchs_weights_only_switches_do_not_overrule_the_policy(toy, tmp_path, monkeypatch):
+    """Either of torch's environment switches, set by the user, gives way to the policy
+    while it holds (both set at once would make torch refuse every file), then comes back."""
+    _, good = toy
+    payload, marker = _damaged("payload", good, tmp_path)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with checkpoint_policy():
+        assert load_checkpoint_file(str(good))["meta"]["iter"] == 2
+        with pytest.raises(CheckpointError, match="Refusing to load checkpoint"):
+            load_checkpoint_file(str(payload))
+    assert not marker.exists()
+    assert os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] == "1"
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    state = load_checkpoint_file(str(good))
+    state["meta"]["note"] = Fraction(1, 3)
+    torch.save(state, tmp_path / "trusted.pth")
+    with checkpoint_policy(unsafe=True):  # --unsafe-load means it
+        assert load_checkpoint_file(str(tmp_path / "trusted.pth"))["meta"]["note"] == Fraction(1, 3)
+    assert os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] == "1"
+
+
+def test_a_non_finite_loss_stops_any_config_before_a_checkpoint(cls_data, tmp_path):
+    """The non-finite check is added to every training config (here an upstream fine-tuning
+    one that does not list it): a NaN loss stops at once and no checkpoint is written."""
+    work = tmp_path / "work"
+    args = [str(CLS_CFG), "--work-dir", str(work), "--cfg-options", *cls_data]
+    with pytest.raises(FloatingPointError, match="loss"):
+        _tool("train").main([*args, "model.head.loss.loss_weight=nan"])
+    assert not list(work.glob("*.pth")) and not (work / "last_checkpoint").exists()
+
+
+def test_lutmae_refuses_a_pretrained_entry_inside_an_init_cfg_list(toy):
+    """mmengine would load it itself, skipping LUTMAE's strict checks."""
+    init_cfg = [dict(type="Pretrained", checkpoint=str(toy[1]))]
+    with pytest.raises(ValueError, match="not in a list"):
+        LUTMAE(img_size=32, patch_size=4, embed_dims=96, num_layers=4, num_heads=4,
+               init_cfg=init_cfg)  # fmt: skip
+
+
+def test_convert_never_replaces_its_source_or_an_existing_file_unasked(toy, tmp_path):
+    _, good = toy
+    src = tmp_path / "src.pth"
+    shutil.copy(good, src)
+    before = src.read_bytes()
+    convert = _tool("convert_checkpoint")
+    with pytest.raises(SystemExit, match="is the source checkpoint itself"):
+        convert.main(["--to", "mmseg", str(src), str(src), "--force"])
+    assert src.read_bytes() == before
+    dst = tmp_path / "dst.pth"
+    dst.write_bytes(b"keep me")
+    with pytest.raises(SystemExit, match="exists; pass --force"):
+        convert.main(["--to", "mmseg", str(src), str(dst)])
+    assert dst.read_bytes() == b"keep me"
+    convert.main(["--to", "mmseg", str(src), str(dst), "--force"])
+    assert "meta" in load_checkpoint_file(str(dst))
+
+
 def test_allow_list_covers_real_checkpoints(toy):
     """Every global a real LUT checkpoint needs (found by saving one) is on the allow-list."""
     _, good = toy

@@ -348,13 +348,14 @@ def test_merge_args_follows_the_scope():
 
 
 def test_adapt_config_adds_the_runtime_guarantees():
-    """Crash-safe checkpoints and seeded sampling for any config, once."""
+    """Crash-safe checkpoints, seeded sampling and the non-finite check for any config,
+    once."""
     seg = adapt_config(Config.fromfile(SEG_CFG))
     assert seg.default_hooks.checkpoint.type == "LUTCheckpointHook"
     sampler = seg.train_dataloader.sampler
     assert sampler.type == "LUTSeededSampler" and set(sampler) == {"type", "sampler"}
     assert sampler.sampler.type == "InfiniteSampler" and sampler.sampler.shuffle is True
-    assert [h["type"] for h in seg.custom_hooks] == ["LUTStepSeedHook"]
+    assert [h["type"] for h in seg.custom_hooks] == ["LUTStepSeedHook", "LUTFiniteCheckHook"]
     before = seg.to_dict()
     assert adapt_config(seg).to_dict() == before
     cfg = Config(dict(train_dataloader=dict(sampler=dict(type="DefaultSampler"))))
@@ -554,3 +555,32 @@ def test_tool_parsers_accept_upstream_flags():
     assert train.cfg_options == {"a": 1}
     test = _load_tool("test").parse_args(["c.py", "k.pth", "--out", "r.pkl", "--show-dir", "s"])
     assert (test.checkpoint, test.out, test.show_dir) == ("k.pth", "r.pkl", "s")
+
+
+@pytest.mark.parametrize(
+    ("script", "fourth", "tool"),
+    [("slurm_train.sh", "wd", "train.py"), ("slurm_test.sh", "ckpt.pth", "test.py")],
+)
+def test_slurm_launchers_check_their_arguments_then_call_srun(tmp_path, script, fourth, tool):
+    """A missing argument stops with the usage (an empty WORK_DIR would train into the current
+    folder); otherwise one srun task per GPU runs the tool with mmengine's slurm launcher."""
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/bin/sh\necho "srun $*"\n')
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "GPUS": "16"}
+    path = str(ROOT / "tools" / script)
+
+    def run(*args):
+        return subprocess.run(["bash", path, *args], capture_output=True, text=True, env=env)
+
+    for args in (("p", "job", "cfg.py"), ("p", "job", "cfg.py", "")):
+        bad = run(*args)
+        assert bad.returncode == 2 and "usage:" in bad.stderr, bad.stderr
+    ok = run("p", "job", "cfg.py", fourth, "--cfg-options", "a=1")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("srun -p p --job-name=job --gres=gpu:8 --ntasks=16 ")
+    fourth_arg = f"--work-dir={fourth}" if tool == "train.py" else fourth
+    assert f"/tools/{tool} cfg.py {fourth_arg} --launcher=slurm --cfg-options a=1" in ok.stdout

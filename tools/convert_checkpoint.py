@@ -78,6 +78,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--unsafe-load", action="store_true", help="unpickle src fully (only for trusted files)"
     )
+    parser.add_argument("--force", action="store_true", help="replace dst if it exists")
     parser.add_argument(
         "--encoder",
         default="student",
@@ -228,6 +229,11 @@ def convert_to_timm(
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if osp.exists(args.dst):
+        if osp.exists(args.src) and osp.samefile(args.src, args.dst):
+            raise SystemExit(f"error: {args.dst} is the source checkpoint itself")
+        if not args.force:
+            raise SystemExit(f"error: {args.dst} exists; pass --force to replace it")
     if args.to == "timm":
         state_dict, timm_model = convert_to_timm(args.src, args.dst, args.encoder, args.unsafe_load)
         print(

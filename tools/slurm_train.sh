@@ -3,8 +3,13 @@
 #
 #   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #   tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
-set -x
+set -euo pipefail
 
+if [ $# -lt 4 ] || [ -z "$3" ] || [ -z "$4" ]; then
+  echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]" >&2
+  exit 2
+fi
+set -x
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3

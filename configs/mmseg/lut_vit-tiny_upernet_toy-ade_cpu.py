@@ -14,8 +14,8 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     # The checkpoint written by the tiny pre-training run:
     #   python tools/train.py configs/mmpretrain/lut_vit-tiny_toy_cpu.py
-    #   -> work_dirs/lut_vit-tiny_toy_cpu/epoch_30.pth
-    pretrained="work_dirs/lut_vit-tiny_toy_cpu/epoch_30.pth",
+    #   -> work_dirs/lut_vit-tiny_toy_cpu/epoch_50.pth
+    pretrained="work_dirs/lut_vit-tiny_toy_cpu/epoch_50.pth",
     backbone=dict(
         img_size=crop_size,
         patch_size=4,

@@ -15,7 +15,12 @@ from mmengine.registry import DATASETS, RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model, find_latest_checkpoint
 
-from lut_plugin.checkpoint import CheckpointMismatchError, checkpoint_policy, load_checkpoint_file
+from lut_plugin.checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    checkpoint_policy,
+    load_checkpoint_file,
+)
 
 from .seeded_sampler import LUTSeededSampler, SeededDataset
 
@@ -49,8 +54,8 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
     ``OptimWrapper`` and ``fp16`` evaluation is off (with a warning), ``pin_memory`` is off,
     and a distributed launch uses ``gloo``, BN for SyncBN and DDP without ``device_ids``;
     ``CheckpointHook`` becomes :class:`LUTCheckpointHook`, the training sampler is wrapped in
-    :class:`LUTSeededSampler` and :class:`LUTStepSeedHook` is added (see docs/launchers.md and
-    docs/reliability.md).
+    :class:`LUTSeededSampler`, and :class:`LUTStepSeedHook` and :class:`LUTFiniteCheckHook`
+    are added where missing (see docs/launchers.md and docs/reliability.md).
 
     Args:
         cfg (MutableMapping): The config, changed in place.
@@ -131,8 +136,10 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
         if isinstance(sampler, MutableMapping) and _name(sampler.get("type")) != "LUTSeededSampler":
             train["sampler"] = dict(type="LUTSeededSampler", sampler=sampler)
     custom = list(cfg.get("custom_hooks") or [])
-    if train is not None and not any(_name(h.get("type")) == "LUTStepSeedHook" for h in custom):
-        cfg["custom_hooks"] = [*custom, dict(type="LUTStepSeedHook")]
+    if train is not None:
+        present = {_name(h.get("type")) for h in custom}
+        missing = [h for h in ("LUTStepSeedHook", "LUTFiniteCheckHook") if h not in present]
+        cfg["custom_hooks"] = [*custom, *(dict(type=h) for h in missing)]
     return cfg
 
 
@@ -244,6 +251,8 @@ class LUTRunner(Runner):
     ) -> dict:
         """Load a checkpoint into the model: weights only, strictly, naming the file in errors."""
         checkpoint = load_checkpoint_file(filename, map_location)
+        if self._resuming:
+            self._check_resumable(filename, checkpoint)
         # mmengine's resume would run this text as Python (Config.fromstring); never needed.
         if isinstance(checkpoint.get("meta"), dict):
             checkpoint["meta"].pop("config", None)
@@ -259,9 +268,31 @@ class LUTRunner(Runner):
         self.logger.info(f"Load checkpoint from {filename}")
         return checkpoint
 
+    _resuming = False
+
+    def _check_resumable(self, filename: str, checkpoint: dict) -> None:
+        """Refuse a file that cannot continue a run exactly (weights alone, an export...)."""
+        meta = checkpoint.get("meta")
+        missing = [k for k in ("state_dict", "message_hub", "optimizer") if k not in checkpoint]
+        if not isinstance(meta, dict) or not {"epoch", "iter"} <= set(meta):
+            missing.insert(0, "meta (epoch, iter)")
+        if self.param_schedulers and "param_schedulers" not in checkpoint:
+            missing.append("param_schedulers")
+        if missing:
+            raise CheckpointError(
+                f"Cannot resume from {filename}: it is not a training checkpoint of this kind "
+                f"of run (no {', '.join(missing)}). To start a new run from its weights, use "
+                f"load_from (--cfg-options load_from={filename}) without --resume."
+            )
+
     def resume(self, filename: str, *args, **kwargs) -> None:
-        """mmengine's ``resume``; warns when the run length differs from the checkpoint's run."""
-        super().resume(filename, *args, **kwargs)
+        """mmengine's ``resume`` of a complete training checkpoint (refused otherwise, naming
+        what is missing); warns when the run length differs from the checkpoint's run."""
+        self._resuming = True
+        try:
+            super().resume(filename, *args, **kwargs)
+        finally:
+            self._resuming = False
         for key in ("max_iters", "max_epochs"):
             before, now = self.message_hub.get_info(key), getattr(self, key)
             if before is not None and before != now:

@@ -74,6 +74,13 @@ class LUTMAE(MAE):
             if not isinstance(pretrained, str):
                 raise TypeError(f"pretrained must be a str or None, got {type(pretrained)}")
             init_cfg = dict(type="Pretrained", checkpoint=pretrained)
+        if isinstance(init_cfg, list | tuple) and any(
+            isinstance(c, dict) and c.get("type") == "Pretrained" for c in init_cfg
+        ):  # mmengine would load it, without the strict checks below
+            raise ValueError(
+                f"{type(self).__name__} loads its checkpoint itself: give init_cfg as one "
+                f"dict(type='Pretrained', checkpoint=...) (or pretrained=...), not in a list"
+            )
         super().__init__(
             final_norm=final_norm,
             init_values=init_values,

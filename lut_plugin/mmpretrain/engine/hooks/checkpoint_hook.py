@@ -29,12 +29,25 @@ class LUTCheckpointHook(CheckpointHook):
     4. likewise with ``save_best``: the previous best checkpoint is deleted only after the new
        one is complete.
 
-    ``.partial`` files left by a crash are removed when training starts. ``LUTRunner`` uses
-    this hook in place of ``CheckpointHook``; the arguments are ``CheckpointHook``'s.
+    ``.partial`` files left by a crash are removed when training starts. A run that starts
+    from scratch in a work directory holding another run's checkpoints (``last_checkpoint``)
+    is refused instead of overwriting them: it has to resume that run or use another folder.
+    ``LUTRunner`` uses this hook in place of ``CheckpointHook``; the arguments are
+    ``CheckpointHook``'s.
     """
 
     def before_train(self, runner) -> None:
-        """Choose the atomic backend for a local folder; remove leftovers of a crash."""
+        """Refuse to overwrite another run; choose the atomic backend for a local folder;
+        remove leftovers of a crash."""
+        pointer = osp.join(runner.work_dir, "last_checkpoint")
+        if runner.iter == 0 and osp.isfile(pointer):  # (a resumed run is past iteration 0)
+            with open(pointer) as f:
+                last = f.read().strip()
+            raise FileExistsError(
+                f"{runner.work_dir} holds the checkpoints of an earlier run (last_checkpoint: "
+                f"{last}); starting from scratch there would overwrite them. Continue that "
+                f"run with --resume, or train into another --work-dir (or delete them)."
+            )
         super().before_train(runner)
         if self.backend_args is None and type(self.file_backend) is LocalBackend:
             self.backend_args = dict(backend="lut_atomic_local")
