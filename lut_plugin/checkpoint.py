@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from mmengine.fileio import LocalBackend, get_local_path, register_backend
+from mmengine.fileio.backends import prefix_to_backends
 from mmengine.logging import HistoryBuffer, print_log
 
 from lut_plugin.registry import WEIGHT_INITIALIZERS
@@ -137,8 +138,8 @@ def _load_error(filename: str, local: str, exc: Exception) -> CheckpointError:
     detail = " ".join(detail.split()) or type(exc).__name__
     try:
         offending = torch.serialization.get_unsafe_globals_in_checkpoint(local)
-    except Exception:  # not a zip checkpoint
-        offending = []
+    except Exception:  # not a zip checkpoint: the global is only named in torch's message
+        offending = list(dict.fromkeys(re.findall(r"GLOBAL ([\w.]+)", text)))
     if offending or "global" in detail.lower() or "is not allowed in a checkpoint" in detail:
         return CheckpointError(
             f"Refusing to load checkpoint {filename!r}: it needs "
@@ -177,6 +178,13 @@ def load_checkpoint_file(
         where = "is a directory" if osp.isdir(filename) else "does not exist"
         raise FileNotFoundError(f"Checkpoint file {filename!r} {where}.")
     unsafe = _UNSAFE_LOAD.get() if unsafe is None else unsafe
+    scheme = filename.split("://")[0] if "://" in filename else None
+    if scheme is not None and scheme not in prefix_to_backends:
+        raise CheckpointError(
+            f"Cannot read checkpoint {filename!r}: no file backend reads {scheme}:// "
+            f"(model-zoo names such as open-mmlab:// are not resolved); give a local path or "
+            f"a URL of the file itself."
+        )
     with get_local_path(filename) as local:
         try:
             if unsafe:

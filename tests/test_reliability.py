@@ -337,12 +337,26 @@ def test_resume_refuses_a_file_that_is_not_a_training_checkpoint(toy, tmp_path, 
 
 
 def test_a_legacy_format_checkpoint_loads_memory_mapped_or_not(toy, tmp_path):
-    """torch's pre-zip format cannot be memory-mapped (the resume's seed pre-read maps)."""
+    """torch's pre-zip format cannot be memory-mapped (the resume's seed pre-read maps);
+    its payloads are refused like the zip format's."""
     _, good = toy
     legacy = tmp_path / "legacy.pth"
     torch.save(load_checkpoint_file(str(good)), legacy, _use_new_zipfile_serialization=False)
     mapped = load_checkpoint_file(str(legacy), mmap=True)
     assert mapped["meta"]["iter"] == load_checkpoint_file(str(good))["meta"]["iter"]
+    # A payload in that format is refused naming just its global.
+    marker = tmp_path / "PWNED"
+    mapped["meta"]["note"] = _Payload(marker)
+    torch.save(mapped, legacy, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match=r"it needs posix\.system, which loading") as err:
+        load_checkpoint_file(str(legacy))
+    assert "Re-running" not in str(err.value) and not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["open-mmlab://resnet50_v1c", "torchvision://resnet50"])
+def test_a_model_zoo_name_is_refused_by_name(name):
+    with pytest.raises(CheckpointError, match=r"no file backend reads .*://.*local path"):
+        load_checkpoint_file(name)
 
 
 def test_torchs_weights_only_switches_do_not_overrule_the_policy(toy, tmp_path, monkeypatch):
