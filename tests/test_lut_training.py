@@ -29,6 +29,8 @@ from utils import (
     train_cmd,
 )
 
+from lut_plugin.mmpretrain.engine import LUTRunner
+
 TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
 HELPERS = ROOT / "tests" / "data" / "helpers"
 
@@ -307,7 +309,7 @@ def test_two_process_distributed_run_ends_with_identical_ranks(straight_run, mon
     assert_state_dicts_equal(rank0, load_checkpoint(work / "epoch_1.pth")["state_dict"])
 
 
-def _toy_runner(work_dir, data_root, epochs: int = 3, **overrides) -> Runner:
+def _toy_runner(work_dir, data_root, epochs: int = 3, runner_cls=Runner, **overrides) -> Runner:
     """An in-process Runner of the toy config with the options of ``_options``."""
     cfg = Config.fromfile(str(TOY_CFG))
     cfg.merge_from_dict(
@@ -327,7 +329,7 @@ def _toy_runner(work_dir, data_root, epochs: int = 3, **overrides) -> Runner:
         }
     )
     cfg.train_dataloader.collate_fn = dict(type="default_collate")  # no inherited _scope_
-    return Runner.from_cfg(cfg)
+    return runner_cls.from_cfg(cfg)
 
 
 @pytest.mark.parametrize("interval", [None, 100], ids=["read-every-iteration", "read-deferred"])
@@ -408,19 +410,31 @@ def test_compiled_run_trains_like_eager_and_resumes_exactly(straight_run):
     )
 
 
+def test_the_runner_gives_every_drop_path_a_python_rate(straight_run, tmp_path):
+    """mmpretrain's ViT passes numpy rates, on which Dynamo would branch (a graph break in
+    every block under mmengine's compile key)."""
+    _, data_root, _, _ = straight_run
+    runner = _toy_runner(tmp_path, data_root, epochs=1, runner_cls=LUTRunner)
+    rates = [m.drop_prob for m in runner.model.modules() if hasattr(m, "drop_prob")]
+    assert len(rates) >= 3 * 4 and all(type(r) is float for r in rates)
+
+
 def test_mmengine_compile_of_the_whole_train_step_trains_like_eager(straight_run):
     """mmengine's own ``compile`` config key: Dynamo traces the whole ``train_step``
     (forward, backward, the optimiser step and LUT's teacher update after it, running what it
-    cannot trace eagerly), here with the ``aot_eager`` backend. The 3-epoch run is the eager
-    run up to float rounding: the compiled code rounds differently in places, and the
-    attention's key bias, whose gradient is zero but for rounding, takes Adam steps of the
-    learning rate's size from that noise."""
-    tmp, data_root, straight, _ = straight_run
-    work = tmp / "mmengine_compile"
-    run_train(TOY_CFG, work, cfg_options=[*_options(data_root), "compile.backend=aot_eager"])
+    cannot trace eagerly), here with the ``aot_eager`` backend. A 1-epoch run (each new batch
+    retraces the step: Dynamo guards on its metainfo strings, the learning rate and the
+    momentum) is the eager run up to float rounding: the compiled code rounds differently in
+    places, and the attention's key bias, whose gradient is zero but for rounding, takes Adam
+    steps of the learning rate's size from that noise."""
+    tmp, data_root, _, _ = straight_run
+    options = _options(data_root, epochs=1)
+    eager, compiled = tmp / "eager_1_epoch", tmp / "mmengine_compile"
+    run_train(TOY_CFG, eager, cfg_options=options)
+    run_train(TOY_CFG, compiled, cfg_options=[*options, "compile.backend=aot_eager"])
     diffs = state_dict_max_diff(
-        load_checkpoint(work / "epoch_3.pth")["state_dict"],
-        load_checkpoint(straight / "epoch_3.pth")["state_dict"],
+        load_checkpoint(compiled / "epoch_1.pth")["state_dict"],
+        load_checkpoint(eager / "epoch_1.pth")["state_dict"],
     )
     key_bias = {k: v for k, v in diffs.items() if k.endswith("attn.qkv.bias")}
     assert key_bias and max(key_bias.values()) < 2e-4

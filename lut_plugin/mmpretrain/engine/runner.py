@@ -22,6 +22,7 @@ from lut_plugin.checkpoint import (
     load_checkpoint_file,
 )
 
+from .hooks import python_drop_rates
 from .seeded_sampler import LUTSeededSampler, SeededDataset
 
 _LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
@@ -226,6 +227,17 @@ class LUTRunner(Runner):
         if _name((cfg.get("sampler") or {}).get("type")) == LUTSeededSampler.__name__:
             cfg["dataset"] = SeededDataset(cfg["dataset"])
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
+
+    def build_model(self, model: Any) -> torch.nn.Module:
+        """mmengine's ``build_model``; numpy drop-path rates become Python floats.
+
+        mmpretrain's ViTs give ``DropPath`` numpy rates, on which Dynamo branches: with
+        mmengine's ``compile`` key every block would split into several graphs (and be
+        recompiled for the teacher's no-grad passes). The arithmetic is unchanged.
+        """
+        built = super().build_model(model)
+        python_drop_rates(built)
+        return built
 
     def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
         """mmengine's ``build_optim_wrapper``; parameter groups as plain dicts when compiling.
