@@ -3,8 +3,9 @@
 Training does not need this: ``LUTToyShapesDataset`` / ``LUTToyADE20KDataset`` generate their
 folder on first use. Examples::
 
-    python tools/make_toy_data.py --kind cls --out data/generated/toy_shapes
-    python tools/make_toy_data.py --kind ade --out data/generated/toy_ade --num-train 64
+    python tools/make_toy_data.py --kind cls --out data/generated/toy_shapes \
+        --num-train 2000 --num-val 500   # as the toy configs use it
+    python tools/make_toy_data.py --kind ade --out data/toy_ade_64 --num-train 64
 """
 
 from __future__ import annotations

@@ -81,3 +81,5 @@ default_hooks = dict(
     checkpoint=dict(interval=max_iters),
 )
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"))
+# a fixed seed, so that the walkthrough's numbers (docs/segmentation.md) repeat
+randomness = dict(seed=0)

@@ -3,11 +3,12 @@
 The analyses of the LUT paper (supplementary Figs. A/B; singular value spectrum;
 attention distance per layer), side by side for several checkpoints::
 
-    CFG=configs/mmpretrain/lut_vit-tiny_toy_cpu.py
     python tools/analysis/encoder_analysis.py \
-        --model MAE $CFG work_dirs/mae_toy/epoch_30.pth \
-        --model LUT $CFG work_dirs/lut_vit-tiny_toy_cpu/epoch_30.pth \
-        --images data/generated/toy_shapes/val --out docs/images/analysis
+        --model MAE configs/mmpretrain/mae_vit-tiny_toy_cpu.py \
+            work_dirs/mae_vit-tiny_toy_cpu/epoch_50.pth \
+        --model LUT configs/mmpretrain/lut_vit-tiny_toy_cpu.py \
+            work_dirs/lut_vit-tiny_toy_cpu/epoch_50.pth \
+        --images data/generated/toy_shapes/val --out work_dirs/analysis
 
 Each ``--model`` takes a label, the pre-training config (for the encoder
 architecture) and a checkpoint; ``--encoder teacher`` reads the momentum teacher.
@@ -93,7 +94,7 @@ def main() -> None:
         "--query", type=int, nargs=2, default=None, metavar=("ROW", "COL"),
         help="query patch (default: top-left patch, i.e. background)",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("docs/images/analysis"))
+    parser.add_argument("--out", type=Path, default=Path("work_dirs/analysis"))
     args = parser.parse_args()
 
     import matplotlib
