@@ -111,6 +111,9 @@ def checkpoint_policy(unsafe: bool = False) -> Iterator[None]:
             ``torch.load`` in the process too (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``; e.g. mmengine's
             ``Pretrained`` initializer loads URLs through ``torch.hub``, which unpickles fully).
             True: full unpickling, for files the user trusts (config ``unsafe_load=True``).
+
+    torch's own switches (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``, ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``)
+    set by the user are put aside inside the block and restored after it.
     """
     token = _UNSAFE_LOAD.set(unsafe)
     saved = {name: os.environ.get(name) for name in _FORCE_VARIABLES}
