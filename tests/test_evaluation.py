@@ -313,3 +313,12 @@ def test_compare_lut_mae_end_to_end_on_a_minimal_budget(tmp_path):
     report = (out / "results.md").read_text()
     assert "| LUT student | mean |" in report and "compare_lut_mae.py" in report
     assert "12 held-out test images" in report
+    # The same command again stops before training over those runs' checkpoints.
+    import importlib.util
+
+    path = ROOT / "tools" / "analysis" / "compare_lut_mae.py"
+    spec = importlib.util.spec_from_file_location("_compare_lut_mae", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit, match="earlier comparison; pass another --work-root"):
+        tool.main([str(a) for a in args])

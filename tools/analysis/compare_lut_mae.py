@@ -408,6 +408,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     bases = {"LUT": args.lut_config, "MAE": args.mae_config}
+    # Training refuses to overwrite an earlier run's checkpoints: say so before starting.
+    taken = [
+        str(args.work_root / f"{method.lower()}_seed{seed}")
+        for seed in args.seeds
+        for method in bases
+        if (args.work_root / f"{method.lower()}_seed{seed}" / "last_checkpoint").exists()
+    ]
+    if taken:
+        raise SystemExit(
+            f"error: {', '.join(taken)} hold the checkpoints of an earlier comparison; pass "
+            f"another --work-root (or delete them)"
+        )
     runs = []
     for seed in args.seeds:
         for method, base in bases.items():
