@@ -312,6 +312,11 @@ def test_a_new_run_never_overwrites_an_earlier_runs_checkpoints(toy, tmp_path):
     train.main([*args[:3], "--resume", *args[3:], "train_cfg.max_epochs=2"])
     assert (work / "epoch_1.pth").read_bytes() == first
     assert load_checkpoint(work / "epoch_2.pth")["meta"]["iter"] == 4
+    # Checkpoints without a last_checkpoint pointer (deleted, or a save_best-only run) too.
+    (work / "last_checkpoint").unlink()
+    with pytest.raises(FileExistsError, match=r"epoch_1\.pth, .*epoch_2\.pth"):
+        train.main(args)
+    assert (work / "epoch_1.pth").read_bytes() == first
 
 
 @pytest.mark.parametrize(

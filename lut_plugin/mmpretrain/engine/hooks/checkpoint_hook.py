@@ -30,8 +30,9 @@ class LUTCheckpointHook(CheckpointHook):
        one is complete.
 
     ``.partial`` files left by a crash are removed when training starts. A run that starts
-    from scratch in a work directory holding another run's checkpoints (``last_checkpoint``)
-    is refused instead of overwriting them: it has to resume that run or use another folder.
+    from scratch where another run's checkpoints are (``last_checkpoint``, or files named as
+    this hook names them: ``epoch_*.pth`` / ``iter_*.pth``, ``best_*.pth``) is refused instead
+    of overwriting them: it has to resume that run or use another folder.
     ``LUTRunner`` uses this hook in place of ``CheckpointHook``; the arguments are
     ``CheckpointHook``'s.
     """
@@ -39,17 +40,12 @@ class LUTCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         """Refuse to overwrite another run; choose the atomic backend for a local folder;
         remove leftovers of a crash."""
-        pointer = osp.join(runner.work_dir, "last_checkpoint")
-        if runner.iter == 0 and osp.isfile(pointer):  # (a resumed run is past iteration 0)
-            with open(pointer) as f:
-                last = f.read().strip()
-            raise FileExistsError(
-                f"{runner.work_dir} holds the checkpoints of an earlier run (last_checkpoint: "
-                f"{last}); starting from scratch there would overwrite them. Continue that "
-                f"run with --resume, or train into another --work-dir (or delete them)."
-            )
         super().before_train(runner)
-        if self.backend_args is None and type(self.file_backend) is LocalBackend:
+        if type(self.file_backend) is not LocalBackend:
+            return
+        if runner.iter == 0:  # starting from scratch (a resumed run is past iteration 0)
+            _refuse_an_earlier_run(runner.work_dir, self.out_dir, self.filename_tmpl)
+        if self.backend_args is None:
             self.backend_args = dict(backend="lut_atomic_local")
             if is_main_process():
                 for leftover in glob.glob(osp.join(glob.escape(self.out_dir), "*.partial")):
@@ -101,6 +97,21 @@ class LUTCheckpointHook(CheckpointHook):
         for path in deferred.removed:
             if path not in current:  # not the same name written again
                 _remove(backend, path)
+
+
+def _refuse_an_earlier_run(work_dir: str, out_dir: str, filename_tmpl: str) -> None:
+    """Raise if the folders hold another run's checkpoints, which this run would overwrite."""
+    pointer = osp.join(work_dir, "last_checkpoint")
+    found = [pointer] if osp.isfile(pointer) else []
+    for pattern in (filename_tmpl.format("*"), "best_*.pth"):
+        found += sorted(glob.glob(osp.join(glob.escape(out_dir), pattern)))
+    if found:
+        raise FileExistsError(
+            f"{out_dir} holds the checkpoints of an earlier run ({', '.join(found[:3])}"
+            f"{', ...' if len(found) > 3 else ''}); starting from scratch there would "
+            f"overwrite them. Continue that run with --resume, or train into another "
+            f"--work-dir (or delete them)."
+        )
 
 
 def _remove(backend, path) -> None:
