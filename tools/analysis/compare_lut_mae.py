@@ -408,27 +408,23 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     bases = {"LUT": args.lut_config, "MAE": args.mae_config}
-    # Training refuses to overwrite an earlier run's checkpoints: say so before starting.
-    taken = [
-        str(args.work_root / f"{method.lower()}_seed{seed}")
+    runs = [
+        dict(name=name, method=method, seed=seed, work_dir=args.work_root / name)
         for seed in args.seeds
         for method in bases
-        if (args.work_root / f"{method.lower()}_seed{seed}" / "last_checkpoint").exists()
+        for name in [f"{method.lower()}_seed{seed}"]
     ]
+    # Training refuses to overwrite an earlier run's checkpoints: say so before starting.
+    taken = [str(r["work_dir"]) for r in runs if (r["work_dir"] / "last_checkpoint").exists()]
     if taken:
         raise SystemExit(
             f"error: {', '.join(taken)} hold the checkpoints of an earlier comparison; pass "
             f"another --work-root (or delete them)"
         )
-    runs = []
-    for seed in args.seeds:
-        for method, base in bases.items():
-            name = f"{method.lower()}_seed{seed}"
-            work_dir = args.work_root / name
-            options = {**args.cfg_options, **(args.lut_cfg_options if method == "LUT" else {})}
-            config = run_config(base, args, seed, work_dir, options)
-            runs.append(dict(name=name, method=method, seed=seed, work_dir=work_dir,
-                             config=config))  # fmt: skip
+    for run in runs:
+        method, seed, work_dir = run["method"], run["seed"], run["work_dir"]
+        options = {**args.cfg_options, **(args.lut_cfg_options if method == "LUT" else {})}
+        run["config"] = run_config(bases[method], args, seed, work_dir, options)
     # Generate the toy data once, before the runs start side by side.
     dataset_cfgs = split_dataset_cfgs(str(runs[0]["config"]), test_images=args.test_images)
     for cfg in dataset_cfgs:
