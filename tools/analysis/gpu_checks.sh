@@ -37,11 +37,10 @@ step() {  # step NAME ARGS...: one compiled-loss training step variant
   esac
 }
 
-step lut --step-worker lut
 step lut-fused-gelu --step-worker lut --fuse-teacher-gelu
-step mae --step-worker mae
+step lut --step-worker lut
 step lut-fused-gelu-flash --step-worker lut --fuse-teacher-gelu --sdpa-backend flash
-step lut-fused-gelu-mem-efficient --step-worker lut --fuse-teacher-gelu --sdpa-backend mem_efficient
+step mae --step-worker mae
 
 # The real loop: lut_vitb_400e.py on generated JPEGs, as configured (LUTRuntimeInfoHook),
 # with mmengine's RuntimeInfoHook (one host synchronisation per iteration), and in bf16.
@@ -55,7 +54,7 @@ _base_ = '$(realpath "$LOOP_CONFIG")'
 train_dataloader = dict(
     batch_size=$BATCH,
     dataset=dict(
-        _delete_=True, type='RepeatDataset', times=$((ITERS * BATCH / 64)),
+        _delete_=True, type='RepeatDataset', times=$(( (ITERS * BATCH + 63) / 64 )),
         dataset=dict(type='CustomDataset', data_root='$OUT/jpegs', with_label=False,
                      pipeline={{_base_.lut_train_pipeline}})))
 train_cfg = dict(max_epochs=1)
@@ -90,4 +89,6 @@ PY
 loop as-configured
 loop mmengine-runtime-info default_hooks.runtime_info.type=RuntimeInfoHook
 loop bf16 optim_wrapper.dtype=bfloat16
+step lut-fused-gelu-cudagraphs --step-worker lut --fuse-teacher-gelu --compile-mode reduce-overhead
+step lut-fused-gelu-mem-efficient --step-worker lut --fuse-teacher-gelu --sdpa-backend mem_efficient
 echo "all done at $(( $(date +%s) - START )) s"
