@@ -700,6 +700,25 @@ def test_benchmark_leaves_only_the_chosen_attention_backend():
             getattr(torch.backends.cuda, f"enable_{backend}_sdp")(on)
 
 
+def test_flop_count_of_the_fused_teacher_gelu_is_the_addmm_it_replaces():
+    # On CUDA the fused teacher's MLP layer is torch._addmm_activation, which torch's counter
+    # does not know: the GPU count of --fuse-teacher-gelu was 22.3 GFLOP per image short.
+    import sys
+
+    from torch.utils import flop_counter
+
+    sys.path.insert(0, str(REPO / "tools" / "analysis"))
+    from benchmark_lut_vs_mae import extra_flop_formulas
+
+    bias, x, w = torch.randn(5), torch.randn(3, 4), torch.randn(4, 5)
+    with flop_counter.FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as c:
+        torch._addmm_activation(bias, x, w, use_gelu=True)
+    assert c.get_total_flops() == 2 * 3 * 4 * 5  # by hand: 2 * M * K * N
+    with flop_counter.FlopCounterMode(display=False) as plain:
+        torch._addmm_activation(bias, x, w, use_gelu=True)
+    assert plain.get_total_flops() == 0  # what torch alone counts
+
+
 def test_profile_step_splits_the_step_time_into_categories(tmp_path):
     import json
     import os

@@ -175,6 +175,32 @@ def use_sdpa_backend(name: str | None) -> None:
             getattr(torch.backends.cuda, f"enable_{backend}_sdp")(backend == name)
 
 
+def extra_flop_formulas() -> dict:
+    """``FlopCounterMode`` formulas for the kernels torch does not count, so that the count
+    depends neither on the device nor on the options: the CPU's attention (torch counts the
+    CUDA kernels only) and ``torch._addmm_activation`` (``fuse_teacher_gelu``'s product with
+    a GELU epilogue, counted as the ``addmm`` it replaces)."""
+    import torch
+    from torch.utils import flop_counter
+
+    aten = torch.ops.aten
+
+    def attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query, key, value)
+
+    def attention_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
+
+    def addmm_activation(bias, mat1, mat2, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.addmm_flop(bias, mat1, mat2)
+
+    return {
+        aten._scaled_dot_product_flash_attention_for_cpu: attention,
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: attention_backward,
+        aten._addmm_activation: addmm_activation,
+    }
+
+
 def _step_worker(args: argparse.Namespace) -> dict:
     """Run inside a subprocess: FLOPs and timing of one model's training step."""
     import resource
@@ -191,22 +217,9 @@ def _step_worker(args: argparse.Namespace) -> dict:
     step = TrainingStep(args.model, args.size, args.batch, device, args.amp, args.fuse_teacher_gelu)
     model = step.model
 
-    # FLOPs of forward + backward, in eager mode, before anything is compiled. torch counts
-    # the CUDA attention kernels only; the CPU's are given the same formulas, so that the
-    # count does not depend on the device.
-    aten = torch.ops.aten
-
-    def attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
-        return flop_counter.sdpa_flop_count(query, key, value)
-
-    def attention_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
-        return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
-
-    cpu_attention = {
-        aten._scaled_dot_product_flash_attention_for_cpu: attention,
-        aten._scaled_dot_product_flash_attention_for_cpu_backward: attention_backward,
-    }
-    with flop_counter.FlopCounterMode(display=False, custom_mapping=cpu_attention) as counter:
+    # FLOPs of forward + backward, in eager mode, before anything is compiled.
+    formulas = extra_flop_formulas()
+    with flop_counter.FlopCounterMode(display=False, custom_mapping=formulas) as counter:
         step.forward_backward()
     flops = counter.get_total_flops()
     model.zero_grad(set_to_none=True)
