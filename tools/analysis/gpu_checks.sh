@@ -5,7 +5,7 @@
 #
 #   bash tools/analysis/gpu_checks.sh OUT_DIR [BUDGET_S=540] [SIZE=vit-b] [BATCH=512] [DEVICE=cuda]
 #
-# ITERS (default 40) sets the real loop's iterations, LOOP_CONFIG (default
+# ITERS (default 100) sets the real loop's iterations, LOOP_CONFIG (default
 # configs/mmpretrain/lut_vitb_400e.py) its config; STEP_ARGS adds arguments to every step
 # run and LOOP_COMPILE (default --compile) replaces the loop's (a CPU dry run:
 # STEP_ARGS="--compile-backend eager" LOOP_COMPILE= ... SIZE=tiny BATCH=4 DEVICE=cpu).
@@ -14,7 +14,7 @@
 # the real tools/train.py loop per variant; OUT_DIR/log.txt: everything else.
 set -u
 OUT=$1; BUDGET=${2:-540}; SIZE=${3:-vit-b}; BATCH=${4:-512}; DEVICE=${5:-cuda}
-PY=${PY:-python}; ITERS=${ITERS:-40}; LOOP_COMPILE=${LOOP_COMPILE---compile}
+PY=${PY:-python}; ITERS=${ITERS:-100}; LOOP_COMPILE=${LOOP_COMPILE---compile}
 LOOP_CONFIG=${LOOP_CONFIG:-configs/mmpretrain/lut_vitb_400e.py}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -37,9 +37,11 @@ step() {  # step NAME ARGS...: one compiled-loss training step variant
   esac
 }
 
+# The option's step (the baseline), with CUDA graphs, with compiled blocks only (what
+# tools/train.py --compile compiles: the bare step of the loop below), and MAE.
 step lut-fused-gelu --step-worker lut --fuse-teacher-gelu
-step lut --step-worker lut
-step lut-fused-gelu-flash --step-worker lut --fuse-teacher-gelu --sdpa-backend flash
+step lut-fused-gelu-cudagraphs --step-worker lut --fuse-teacher-gelu --compile-mode reduce-overhead
+step lut-fused-gelu-blocks --step-worker lut --fuse-teacher-gelu --compile-scope blocks
 step mae --step-worker mae
 
 # The real loop: lut_vitb_400e.py on generated JPEGs, as configured (LUTRuntimeInfoHook),
@@ -89,6 +91,5 @@ PY
 loop as-configured
 loop mmengine-runtime-info default_hooks.runtime_info.type=RuntimeInfoHook
 loop bf16 optim_wrapper.dtype=bfloat16
-step lut-fused-gelu-cudagraphs --step-worker lut --fuse-teacher-gelu --compile-mode reduce-overhead
 step lut-fused-gelu-mem-efficient --step-worker lut --fuse-teacher-gelu --sdpa-backend mem_efficient
 echo "all done at $(( $(date +%s) - START )) s"
