@@ -22,7 +22,7 @@ START=$(date +%s)
 
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 
-step() {  # step NAME ARGS...: one compiled-loss training step variant
+step() {  # step NAME ARGS...: one training step variant (whole loss compiled unless ARGS differ)
   local name=$1; shift
   [ "$(left)" -lt 60 ] && { echo "skip $name"; return; }
   echo "=== $name" >>"$OUT/log.txt"
