@@ -66,12 +66,23 @@ def build_tiny_lut(**overrides):
     return model
 
 
+def _mmpretrain_scope():
+    from mmengine.registry import DefaultScope
+
+    return DefaultScope.overwrite_default_scope("mmpretrain")
+
+
 @pytest.fixture(autouse=True)
 def _mmpretrain_default_scope():
     """Each test starts in mmpretrain's scope, whatever scope an earlier test left behind."""
-    from mmengine.registry import DefaultScope
+    with _mmpretrain_scope():
+        yield
 
-    with DefaultScope.overwrite_default_scope("mmpretrain"):
+
+@pytest.fixture(autouse=True, scope="module")
+def _mmpretrain_default_scope_for_module_fixtures():
+    """The same for module-scoped fixtures, which are set up before any test's own."""
+    with _mmpretrain_scope():
         yield
 
 

@@ -422,13 +422,13 @@ def test_the_runner_gives_every_drop_path_a_python_rate(straight_run, tmp_path):
 def test_mmengine_compile_of_the_whole_train_step_trains_like_eager(straight_run):
     """mmengine's own ``compile`` config key: Dynamo traces the whole ``train_step``
     (forward, backward, the optimiser step and LUT's teacher update after it, running what it
-    cannot trace eagerly), here with the ``aot_eager`` backend. A 1-epoch run (each new batch
-    retraces the step: Dynamo guards on its metainfo strings, the learning rate and the
-    momentum) is the eager run up to float rounding: the compiled code rounds differently in
-    places, and the attention's key bias, whose gradient is zero but for rounding, takes Adam
-    steps of the learning rate's size from that noise."""
+    cannot trace eagerly), here with the ``aot_eager`` backend. A one-iteration run (one batch
+    of 16: each new batch would retrace the step, as Dynamo guards on its metainfo strings,
+    the learning rate and the momentum) is the eager run up to float rounding: the compiled
+    code rounds differently in places, and the attention's key bias, whose gradient is zero
+    but for rounding, takes an Adam step of the learning rate's size from that noise."""
     tmp, data_root, _, _ = straight_run
-    options = _options(data_root, epochs=1)
+    options = [*_options(data_root, epochs=1), "train_dataloader.batch_size=16"]
     eager, compiled = tmp / "eager_1_epoch", tmp / "mmengine_compile"
     run_train(TOY_CFG, eager, cfg_options=options)
     run_train(TOY_CFG, compiled, cfg_options=[*options, "compile.backend=aot_eager"])
