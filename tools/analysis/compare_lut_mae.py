@@ -404,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     import lut_plugin  # noqa: F401  (registers the components)
+    from lut_plugin.mmpretrain.engine.hooks import earlier_run_checkpoints
     from lut_plugin.mmpretrain.evaluation import build_labelled_dataset, split_dataset_cfgs
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -415,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in [f"{method.lower()}_seed{seed}"]
     ]
     # Training refuses to overwrite an earlier run's checkpoints: say so before starting.
-    taken = [str(r["work_dir"]) for r in runs if (r["work_dir"] / "last_checkpoint").exists()]
+    taken = [str(r["work_dir"]) for r in runs if earlier_run_checkpoints(str(r["work_dir"]))]
     if taken:
         raise SystemExit(
             f"error: {', '.join(taken)} hold the checkpoints of an earlier comparison; pass "

@@ -1,4 +1,4 @@
-from .checkpoint_hook import LUTCheckpointHook
+from .checkpoint_hook import LUTCheckpointHook, earlier_run_checkpoints
 from .compile_transformer_blocks_hook import (
     LUTCompileTransformerBlocksHook,
     compile_transformer_blocks,
@@ -19,5 +19,6 @@ __all__ = [
     "LUTStepSeedHook",
     "MomentumTeacherHook",
     "compile_transformer_blocks",
+    "earlier_run_checkpoints",
     "python_drop_rates",
 ]

@@ -43,8 +43,16 @@ class LUTCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if type(self.file_backend) is not LocalBackend:
             return
-        if runner.iter == 0:  # starting from scratch (a resumed run is past iteration 0)
-            _refuse_an_earlier_run(runner.work_dir, self.out_dir, self.filename_tmpl)
+        # Starting from scratch (a resumed run is past iteration 0) over another run's files.
+        if runner.iter == 0 and (
+            found := earlier_run_checkpoints(runner.work_dir, self.out_dir, self.filename_tmpl)
+        ):
+            raise FileExistsError(
+                f"{self.out_dir} holds the checkpoints of an earlier run ({', '.join(found[:3])}"
+                f"{', ...' if len(found) > 3 else ''}); starting from scratch there would "
+                f"overwrite them. Continue that run with --resume, or train into another "
+                f"--work-dir (or delete them)."
+            )
         if self.backend_args is None:
             self.backend_args = dict(backend="lut_atomic_local")
             if is_main_process():
@@ -99,19 +107,18 @@ class LUTCheckpointHook(CheckpointHook):
                 _remove(backend, path)
 
 
-def _refuse_an_earlier_run(work_dir: str, out_dir: str, filename_tmpl: str) -> None:
-    """Raise if the folders hold another run's checkpoints, which this run would overwrite."""
+def earlier_run_checkpoints(
+    work_dir: str, out_dir: str | None = None, filename_tmpl: str = "epoch_{}.pth"
+) -> list[str]:
+    """The files of another run that a run starting from scratch here would overwrite:
+    ``last_checkpoint`` in ``work_dir`` and the checkpoints in ``out_dir`` (default
+    ``work_dir``) named as ``CheckpointHook`` names them."""
+    out_dir = work_dir if out_dir is None else out_dir
     pointer = osp.join(work_dir, "last_checkpoint")
     found = [pointer] if osp.isfile(pointer) else []
     for pattern in (filename_tmpl.format("*"), "best_*.pth"):
         found += sorted(glob.glob(osp.join(glob.escape(out_dir), pattern)))
-    if found:
-        raise FileExistsError(
-            f"{out_dir} holds the checkpoints of an earlier run ({', '.join(found[:3])}"
-            f"{', ...' if len(found) > 3 else ''}); starting from scratch there would "
-            f"overwrite them. Continue that run with --resume, or train into another "
-            f"--work-dir (or delete them)."
-        )
+    return found
 
 
 def _remove(backend, path) -> None:
