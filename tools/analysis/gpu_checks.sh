@@ -45,7 +45,7 @@ step lut-fused-gelu-blocks --step-worker lut --fuse-teacher-gelu --compile-scope
 step mae --step-worker mae
 
 # The real loop: lut_vitb_400e.py on generated JPEGs, as configured (LUTRuntimeInfoHook),
-# with mmengine's RuntimeInfoHook (one host synchronisation per iteration), and in bf16.
+# profiled, with mmengine's RuntimeInfoHook (one host synchronisation per iteration), and in bf16.
 [ "$(left)" -lt 150 ] && { echo "no time left for the loop"; exit 0; }
 mkdir -p "$OUT/jpegs"
 $PY -c "import sys; sys.path.insert(0, 'tools/analysis')
@@ -89,6 +89,17 @@ PY
   echo "loop $name done at $(( $(date +%s) - START )) s"
 }
 loop as-configured
+# Where the loop's time beyond the bare step goes: mmengine's ProfilerHook records 3 warm
+# iterations of a 40-iteration run (kernels and the host's operators) and prints its table
+# (self device time first; the device total over 3 against 3 x the logged time is the idle
+# share) into log.txt.
+P="default_hooks.profiler"
+loop profiled "train_dataloader.dataset.times=$(( (40 * BATCH + 63) / 64 ))" \
+  $P.type=ProfilerHook $P.by_epoch=False $P.profile_times=36 \
+  $P.activity_with_cuda=$([ "$DEVICE" = cpu ] && echo False || echo True) \
+  $P.schedule.wait=30 $P.schedule.warmup=2 $P.schedule.active=3 $P.schedule.repeat=1 \
+  $P.on_trace_ready.type=log_trace $P.on_trace_ready.sort_by=self_device_time_total \
+  $P.on_trace_ready.row_limit=40
 loop mmengine-runtime-info default_hooks.runtime_info.type=RuntimeInfoHook
 loop bf16 optim_wrapper.dtype=bfloat16
 step lut-fused-gelu-mem-efficient --step-worker lut --fuse-teacher-gelu --sdpa-backend mem_efficient
