@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import GOLDEN, build_tiny_lut
+from conftest import GOLDEN, build_tiny_lut, tiny_lut_cfg
 
 from lut_plugin.checkpoint import convert_timm_lut
 
@@ -36,9 +36,39 @@ def step(golden):
     return model, out
 
 
-def test_config_matches(golden):
-    cfg = golden["config"]
-    assert cfg["mask_ratio"] == 0.75
+def test_config_matches(golden, step):
+    """The reference's architecture is the one tiny_lut_cfg() builds (weights alone could load
+    into a model that differs in e.g. norm epsilons, activations or the mask ratio)."""
+    ref, model = golden["config"], step[0]
+    ours = tiny_lut_cfg()
+    backbone, neck, head = ours["backbone"], ours["neck"], ours["head"]
+    assert (ref["img_size"], ref["patch_size"]) == (backbone["img_size"], backbone["patch_size"])
+    arch = backbone["arch"]
+    assert (ref["embed_dim"], ref["depth"], ref["num_heads"]) == (
+        arch["embed_dims"], arch["num_layers"], arch["num_heads"]
+    )  # fmt: skip
+    assert (ref["decoder_embed_dim"], ref["decoder_depth"], ref["decoder_num_heads"]) == (
+        neck["decoder_embed_dim"], neck["decoder_depth"], neck["decoder_num_heads"]
+    )  # fmt: skip
+    assert ref["mask_ratio"] == backbone["mask_ratio"] == model.backbone.mask_ratio
+    assert ref["norm_pix_loss"] == head["norm_pix"]
+    assert ref["projector_hidden"] == ours["projector"]["hid_channels"]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and {m.eps for m in norms} == {ref["ln_eps"]}
+    for part, depth in (
+        (model.projector, ref["projector_depth"]),
+        (model.predictor, ref["predictor_depth"]),
+    ):
+        kinds = [type(m).__name__ for m in part.modules() if not list(m.children())]
+        assert kinds.count("Linear") == depth
+        assert (
+            kinds.count({"BN": "BatchNorm1d"}[ref["head_norm"]])
+            == kinds.count(ref["head_act"])
+            == depth - 1
+        )
+        assert {m.eps for m in part.modules() if isinstance(m, torch.nn.BatchNorm1d)} == {
+            ref["bn_eps"]
+        }
 
 
 @pytest.mark.parametrize("name", ["mask1", "mask2"])

@@ -12,6 +12,7 @@ from conftest import ROOT
 from PIL import Image, ImageOps
 from torchvision.transforms.functional import to_tensor
 
+from lut_plugin.core import MomentumTeacher
 from lut_plugin.data.synthetic import synthetic_photo
 from lut_plugin.lightly import LUTTransform, LUTView1Transform, LUTView2Transform
 
@@ -38,7 +39,18 @@ def _image(size: int = 16, seed: int = 0) -> Image.Image:
 
 
 # -- the example ------------------------------------------------------------------------
-def test_example_trains_two_steps_on_tiny_random_images(capsys):
+def test_example_trains_two_steps_on_tiny_random_images(capsys, monkeypatch):
+    updates = []  # (momentum, teacher before, student, teacher after) of one weight per update
+    update_from = MomentumTeacher.update_from
+
+    def recording_update_from(self, students, momentum):
+        before = self["backbone"].vit.blocks[0].attn.qkv.weight.detach().clone()
+        student = students["backbone"].vit.blocks[0].attn.qkv.weight.detach().clone()
+        update_from(self, students, momentum)
+        after = self["backbone"].vit.blocks[0].attn.qkv.weight.detach().clone()
+        updates.append((momentum, before, student, after))
+
+    monkeypatch.setattr(MomentumTeacher, "update_from", recording_update_from)
     argv = [
         "--model", "vit_tiny_patch16_224", "--input-size", "32", "--batch-size", "4",
         "--max-steps", "2", "--decoder-dim", "32", "--decoder-depth", "1", "--head-dim", "64",
@@ -53,12 +65,14 @@ def test_example_trains_two_steps_on_tiny_random_images(capsys):
     for line in lines:
         values = [float(v) for v in line.split(":")[1].split()[1::2]]
         assert len(values) == 3 and all(np.isfinite(values))
-    # the teacher was updated (momentum 0.996 at the first step) and is still a frozen copy
-    teacher, student = model.teacher["backbone"].vit, model.backbone.vit
+    # one EMA update after each optimiser step: t <- m t + (1 - m) s, m = 0.996 then 1.0
+    assert [m for m, *_ in updates] == [pytest.approx(0.996), 1.0]
+    momentum, before, student, after = updates[0]
+    assert not torch.equal(before, student)
+    torch.testing.assert_close(after, momentum * before + (1 - momentum) * student)
+    # the teacher is still a frozen, eval-mode copy
     assert not model.teacher.training
     assert not any(p.requires_grad for p in model.teacher.parameters())
-    w_t, w_s = teacher.blocks[0].attn.qkv.weight, student.blocks[0].attn.qkv.weight
-    assert not torch.equal(w_t, w_s)
 
 
 # -- LUTTransform -----------------------------------------------------------------------

@@ -79,6 +79,34 @@ def test_loss_mim_by_hand_uses_masked_patches_only(tiny_lut):
     assert not torch.isclose(by_hand, per_patch.mean())  # the visible patches are left out
 
 
+def test_position_embeddings_are_fixed_2d_sin_cos_by_hand(tiny_lut):
+    """METHOD.md step 3: a fixed 2-D sin-cos table, for the encoder and the MAE decoder.
+
+    For the patch in row i, column j of the n x n grid (token 1 + i*n + j; the cls token's row
+    is zero), with F = D/4 and w_k = 10000^(-k/F), k < F, the D channels are
+    [sin(i w_k), cos(i w_k), sin(j w_k), cos(j w_k)]. This is mmpretrain's table, with which its
+    MAE trains; the official MAE code puts the column in the first half and the row in the
+    second, the same table with the two axes swapped. Converted reference checkpoints bring
+    their own table.
+    """
+    n = 8  # 32 px / patch 4
+    for table, dims in ((tiny_lut.backbone.pos_embed, 64), (tiny_lut.neck.decoder_pos_embed, 32)):
+        assert not table.requires_grad
+        f = dims // 4
+        expected = torch.zeros(1 + n * n, dims, dtype=torch.float64)
+        for i in range(n):
+            for j in range(n):
+                w = [10000 ** (-k / f) for k in range(f)]
+                expected[1 + i * n + j] = torch.tensor(
+                    [math.sin(i * wk) for wk in w]
+                    + [math.cos(i * wk) for wk in w]
+                    + [math.sin(j * wk) for wk in w]
+                    + [math.cos(j * wk) for wk in w]
+                )
+        assert table.shape == (1, 1 + n * n, dims)
+        torch.testing.assert_close(table[0].double(), expected, rtol=0, atol=1e-6)
+
+
 def test_bc_features_pool_visible_tokens_and_teacher_sees_full_views(tiny_lut):
     tiny_lut.train()
     x1, x2 = _views(seed=6)

@@ -22,6 +22,7 @@ from utils import (
     assert_state_dicts_equal,
     load_checkpoint,
     load_state_dict,
+    logged_losses,
     run_dist_train,
     run_tool,
     run_train,
@@ -72,21 +73,13 @@ def test_training_logs_both_losses_and_teacher_momentum(straight_run):
     keys = ckpt["state_dict"].keys()
     assert any(k.startswith("teacher.backbone.") for k in keys)
     assert any(k.startswith("teacher.projector.") for k in keys)
-    # The teacher moved away from the student after 6 EMA steps, but only a little.
-    sd = ckpt["state_dict"]
-    diff = (sd["teacher.backbone.cls_token"] - sd["backbone.cls_token"]).abs().max()
-    assert 0 < diff < 1
-
-
-def _losses(work_dir) -> dict[int, float]:
-    """``{iteration: loss}`` from the run's ``vis_data/scalars.json`` (the last run wins)."""
-    losses = {}
-    for log in sorted(work_dir.glob("*/vis_data/scalars.json")):
-        for line in log.read_text().splitlines():
-            record = json.loads(line)
-            if "loss" in record:
-                losses[record["step"]] = record["loss"]
-    return losses
+    # Between epochs 1 and 3 the EMA teacher (momentum >= 0.996) moved, far less than the
+    # student it follows.
+    first, sd = load_checkpoint(work / "epoch_1.pth")["state_dict"], ckpt["state_dict"]
+    teacher, student = (
+        (sd[k] - first[k]).abs().max() for k in ("teacher.backbone.cls_token", "backbone.cls_token")
+    )
+    assert 0 < teacher < 0.1 * student
 
 
 def _assert_same_run(a, b) -> None:
@@ -118,7 +111,8 @@ def test_resume_after_interruption_equals_uninterrupted_run(straight_run):
     _assert_same_run(
         load_checkpoint(resumed / "epoch_3.pth"), load_checkpoint(straight / "epoch_3.pth")
     )
-    assert _losses(resumed) == {k: v for k, v in _losses(straight).items() if k > 2}
+    assert sorted(logged_losses(straight)) == [1, 2, 3, 4, 5, 6]
+    assert logged_losses(resumed) == {k: v for k, v in logged_losses(straight).items() if k > 2}
     first = load_checkpoint(straight / "epoch_1.pth")["state_dict"]
     moved = state_dict_max_diff(first, load_checkpoint(straight / "epoch_3.pth")["state_dict"])
     assert max(v for k, v in moved.items() if k.startswith("teacher.")) > 0
@@ -393,6 +387,7 @@ def test_compiled_run_trains_like_eager_and_resumes_exactly(straight_run):
     options = [*_options(data_root), "custom_hooks.2.backend=aot_eager"]
     compiled = tmp / "compiled"
     out = run_train(TOY_CFG, compiled, "--compile", cfg_options=options).stdout
+    # the toy's 4 student + 4 teacher encoder blocks and 2 decoder blocks
     assert "Compiled 10 transformer blocks: torch.compile(backend='aot_eager')" in out
     eager_sd = load_checkpoint(straight / "epoch_3.pth")["state_dict"]
     compiled_sd = load_checkpoint(compiled / "epoch_3.pth")["state_dict"]

@@ -59,7 +59,10 @@ def test_pretrain_checkpoint_to_miou(workspace, pretrain_ckpt):
             'train_cfg.val_interval=4', *SEG_DATA]  # fmt: skip
     out = run_train(SEG_CFG, work, cfg_options=opts, cwd=workspace).stdout
     # the pre-trained student encoder was loaded, strictly, with its 8x8 grid resized to 16x16;
-    # its final norm is skipped (mmseg's MAE recipe: final_norm=False)
+    # its final norm is skipped (mmseg's MAE recipe: final_norm=False). 52 = 4 blocks x 12
+    # tensors (2 norms, qkv, proj, 2 MLP layers: weight and bias each) + cls token, pos_embed,
+    # patch projection weight and bias; 16 = 4 blocks x (relative-position table and index,
+    # gamma_1, gamma_2)
     assert re.search(
         rf"LUTMAE: loaded 52 tensors of the student encoder from {re.escape(str(pretrain_ckpt))} "
         r"\(pos_embed 64 -> 256 patches\); 16 relative-position/layer-scale tensors start as "

@@ -95,9 +95,8 @@ def test_classification_sample_shows_a_visible_shape():
         assert img.astype(np.float32).std() > 20
 
 
-def test_classification_classes_are_balanced_and_patterns_shared_by_pairs():
-    root_labels = [i % K_CLS for i in range(1000)]  # the labelling rule of every split
-    assert set(np.bincount(root_labels).tolist()) == {100}
+def test_classification_patterns_are_shared_by_pairs():
+    # (class balance: test_classification_layout_and_counts, from the written meta files)
     assert set(TOY_CLS_PATTERNS) == set(TOY_CLS_CLASSES)
     counts = {p: list(TOY_CLS_PATTERNS.values()).count(p) for p in TOY_PATTERNS}
     assert counts == dict.fromkeys(TOY_PATTERNS, 2)

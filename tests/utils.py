@@ -7,6 +7,7 @@ Import as ``from utils import ...`` (pytest puts ``tests/`` on ``sys.path``; do 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -285,6 +286,23 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> Path:
     """
     text = (Path(work_dir) / "last_checkpoint").read_text().strip()
     return Path(text)
+
+
+def logged_losses(work_dir: str | os.PathLike) -> dict[int, float]:
+    """``{iteration: loss}`` from a work dir's ``vis_data/scalars.json`` (the last run wins).
+
+    Args:
+        work_dir: Work directory of one or more runs.
+
+    Returns:
+        dict[int, float]: The logged total loss of each logged iteration.
+    """
+    losses = {}
+    for log in sorted(Path(work_dir).glob("*/vis_data/scalars.json")):
+        for record in map(json.loads, log.read_text().splitlines()):
+            if "loss" in record:
+                losses[record["step"]] = record["loss"]
+    return losses
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
