@@ -203,6 +203,36 @@ def test_simmim_finetune_param_groups(lut_simmim_checkpoint):
     assert any(n.endswith("relative_position_bias_table") for n in seen)
 
 
+@pytest.mark.parametrize("name", sorted(TABLE_D))
+def test_finetune_layer_decay_param_groups(name, lut_checkpoint):
+    """The built optimiser of the MAE-flavour fine-tuning: lr x decay^(depth + 1 - layer id)
+    (patch embedding and tokens 0, block i i + 1, final norm and head depth + 1), no weight
+    decay on 1-D parameters and the tokens."""
+    path, _ = lut_checkpoint
+    cfg = load(name)
+    model, _ = _tiny_finetune(name, path, "backbone.")
+    depth, decay = len(model.backbone.layers), TABLE_D[name][2]
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    base_lr, named = cfg.optim_wrapper.optimizer.lr, dict(model.named_parameters())
+    seen = set()
+    for group in wrapper.optimizer.param_groups:
+        (param_name,) = group["param_names"] if "param_names" in group else [group["param_name"]]
+        seen.add(param_name)
+        if param_name.startswith("backbone.layers."):
+            layer_id = int(param_name.split(".")[2]) + 1
+        elif param_name.startswith(
+            ("backbone.patch_embed", "backbone.cls_token", "backbone.pos_embed")
+        ):
+            layer_id = 0
+        else:
+            layer_id = depth + 1
+        expected = base_lr * decay ** (depth + 1 - layer_id)
+        assert math.isclose(group["lr"], expected, rel_tol=1e-9), param_name
+        no_decay = named[param_name].ndim == 1 or param_name.endswith(("cls_token", "pos_embed"))
+        assert group["weight_decay"] == (0.0 if no_decay else 0.05), param_name
+    assert seen == {n for n, p in named.items() if p.requires_grad}
+
+
 def test_linear_probe_on_mean_pooled_patch_tokens(lut_checkpoint):
     """The variant probes mean(final-normed patch tokens), the feature L_BC trains."""
     cfg = load("lut_vitb_linear-meanpool_90e.py")
