@@ -134,9 +134,14 @@ def checkpoint_policy(unsafe: bool = False) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _load_error(filename: str, local: str, exc: Exception) -> CheckpointError:
+def _load_error(filename: str, local: str, exc: Exception, unsafe: bool) -> CheckpointError:
     """Name the file; say whether it was refused (unsafe globals) or cannot be read at all."""
     text = str(exc)
+    if unsafe:  # nothing was refused: say what failed
+        return CheckpointError(
+            f"Cannot load checkpoint {filename!r} with full unpickling (--unsafe-load): "
+            f"{type(exc).__name__}: {text}"
+        )
     detail = text.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0]
     detail = " ".join(detail.split()) or type(exc).__name__
     try:
@@ -196,7 +201,7 @@ def load_checkpoint_file(
             mmap = mmap and zipfile.is_zipfile(local)
             ckpt = torch.load(local, map_location, weights_only=not unsafe, mmap=mmap)
         except Exception as exc:
-            raise _load_error(filename, local, exc) from exc
+            raise _load_error(filename, local, exc, unsafe) from exc
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"Checkpoint {filename!r} holds a {type(ckpt).__name__}, not a dict.")
     return dict(ckpt)

@@ -10,13 +10,14 @@ import importlib.util
 import os
 import re
 import shutil
+import sys
 import threading
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import GOLDEN, ROOT
+from conftest import GOLDEN, ROOT, tiny_lut_cfg
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from utils import (
@@ -240,6 +241,25 @@ def test_upstream_pretrained_url_is_forced_weights_only(toy, served, tmp_path):
     assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # restored after the block
 
 
+def test_lut_pretrained_loads_weights_only_and_strictly(toy, tmp_path):
+    """``model.pretrained`` goes through the safe, strict initializer, not mmengine's."""
+    _, good = toy
+    toy_model = Config.fromfile(str(TOY_CFG)).model
+    model = MODELS.build({**toy_model, "pretrained": str(good)})
+    model.init_weights()
+    expected = load_checkpoint_file(str(good))["state_dict"]
+    assert torch.equal(
+        model.backbone.layers[0].attn.qkv.weight, expected["backbone.layers.0.attn.qkv.weight"]
+    )
+    other_width = MODELS.build(tiny_lut_cfg(pretrained=str(good)))  # 64-d, the file is 96-d
+    with pytest.raises(CheckpointMismatchError, match=re.escape(str(good))):
+        other_width.init_weights()
+    path, marker = _damaged("payload", good, tmp_path)
+    with pytest.raises(CheckpointError, match=r"Refusing to load checkpoint .*payload\.pth"):
+        MODELS.build({**toy_model, "pretrained": str(path)}).init_weights()
+    assert not marker.exists()
+
+
 def test_resume_never_runs_config_text_from_a_checkpoint(toy, tmp_path):
     """mmengine's resume evaluates ``meta['config']`` as Python; LUTRunner never does."""
     opts, good = toy
@@ -296,6 +316,26 @@ def test_unsafe_load_is_an_explicit_opt_in(toy, tmp_path):
     assert (tmp_path / "work" / "epoch_1.pth").is_file()
 
 
+def test_unsafe_load_names_what_failed_instead_of_refusing(toy, tmp_path, monkeypatch):
+    """A trusted file whose pickled class no longer exists: with --unsafe-load the error is
+    the real one, not a refusal that asks for --unsafe-load."""
+    _, good = toy
+    (tmp_path / "gone_module.py").write_text("class Gone:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import gone_module
+
+    state = load_checkpoint_file(str(good))
+    state["meta"]["note"] = gone_module.Gone()
+    path = tmp_path / "gone.pth"
+    torch.save(state, path)
+    (tmp_path / "gone_module.py").unlink()
+    monkeypatch.delitem(sys.modules, "gone_module")
+    with pytest.raises(CheckpointError, match=r"Refusing .*gone_module\.Gone.*--unsafe-load"):
+        load_checkpoint_file(str(path))
+    with pytest.raises(CheckpointError, match=r"with full unpickling .*ModuleNotFoundError"):
+        load_checkpoint_file(str(path), unsafe=True)
+
+
 def test_a_new_run_never_overwrites_an_earlier_runs_checkpoints(toy, tmp_path):
     """Starting from scratch in a work directory that holds checkpoints is refused (nothing
     written); --resume continues the run there."""
@@ -312,6 +352,13 @@ def test_a_new_run_never_overwrites_an_earlier_runs_checkpoints(toy, tmp_path):
     train.main([*args[:3], "--resume", *args[3:], "train_cfg.max_epochs=2"])
     assert (work / "epoch_1.pth").read_bytes() == first
     assert load_checkpoint(work / "epoch_2.pth")["meta"]["iter"] == 4
+    # Resuming from an earlier checkpoint (or another run's) where later ones are: refused.
+    second = (work / "epoch_2.pth").read_bytes()
+    with pytest.raises(FileExistsError, match=r"past the resumed epoch 1 \(.*epoch_2\.pth\)"):
+        train.main(
+            [*args[:3], "--resume", str(work / "epoch_1.pth"), *args[3:], "train_cfg.max_epochs=2"]
+        )
+    assert (work / "epoch_2.pth").read_bytes() == second
     # Checkpoints without a last_checkpoint pointer (deleted, or a save_best-only run) too.
     (work / "last_checkpoint").unlink()
     with pytest.raises(FileExistsError, match=r"epoch_1\.pth, .*epoch_2\.pth"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import os.path as osp
+import re
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
@@ -32,7 +33,8 @@ class LUTCheckpointHook(CheckpointHook):
     ``.partial`` files left by a crash are removed when training starts. A run that starts
     from scratch where another run's checkpoints are (``last_checkpoint``, or files named as
     this hook names them: ``epoch_*.pth`` / ``iter_*.pth``, ``best_*.pth``) is refused instead
-    of overwriting them: it has to resume that run or use another folder.
+    of overwriting them: it has to resume that run or use another folder. So is a run resumed
+    where checkpoints past its step are (an earlier checkpoint, or another run's).
     ``LUTRunner`` uses this hook in place of ``CheckpointHook``; the arguments are
     ``CheckpointHook``'s.
     """
@@ -52,6 +54,16 @@ class LUTCheckpointHook(CheckpointHook):
                 f"{', ...' if len(found) > 3 else ''}); starting from scratch there would "
                 f"overwrite them. Continue that run with --resume, or train into another "
                 f"--work-dir (or delete them)."
+            )
+        step = runner.epoch if self.by_epoch else runner.iter
+        later = _checkpoints_after(self.out_dir, self.filename_tmpl, step)
+        if runner.iter > 0 and later:
+            raise FileExistsError(
+                f"{self.out_dir} holds checkpoints past the resumed "
+                f"{'epoch' if self.by_epoch else 'iteration'} {step} ({', '.join(later[:3])}"
+                f"{', ...' if len(later) > 3 else ''}); resuming there would overwrite them. "
+                f"Resume from the latest of them, or train into another --work-dir (or delete "
+                f"them)."
             )
         if self.backend_args is None:
             self.backend_args = dict(backend="lut_atomic_local")
@@ -119,6 +131,18 @@ def earlier_run_checkpoints(
     for pattern in (filename_tmpl.format("*"), "best_*.pth"):
         found += sorted(glob.glob(osp.join(glob.escape(out_dir), pattern)))
     return found
+
+
+def _checkpoints_after(out_dir: str, filename_tmpl: str, step: int) -> list[str]:
+    """The checkpoints in ``out_dir`` named by ``filename_tmpl`` at a step after ``step``."""
+    prefix, _, suffix = filename_tmpl.partition("{}")
+    name = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix))
+    found = []
+    for path in glob.glob(osp.join(glob.escape(out_dir), filename_tmpl.format("*"))):
+        match = name.fullmatch(osp.basename(path))
+        if match and int(match.group(1)) > step:
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
 
 
 def _remove(backend, path) -> None:

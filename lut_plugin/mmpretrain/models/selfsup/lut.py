@@ -74,7 +74,10 @@ class LUT(BaseSelfSupervisor):
             the compiled ViT-B step 4 % faster on an H100). Its GELU is the tanh
             approximation (at most 4.7e-4 from the exact one), so the targets are not
             bit-identical to the reference's. Needs ``w_bc > 0``. Defaults to False.
-        pretrained (str, optional): Checkpoint to initialise from.
+        pretrained (str, optional): Checkpoint to initialise the whole model from, loaded
+            weights only and strictly (``init_cfg=dict(type='Pretrained',
+            _scope_='lut_plugin', ...)``; mmengine's own ``Pretrained`` would skip misfitting
+            tensors with a warning). Replaces ``init_cfg``.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config.
@@ -109,11 +112,12 @@ class LUT(BaseSelfSupervisor):
             raise ValueError("fuse_teacher_gelu needs the teacher, which only w_bc > 0 builds")
         # Validate now rather than at the first teacher update.
         cosine_momentum(0, 2, base_momentum, end_momentum)
+        if pretrained is not None:
+            init_cfg = dict(type="Pretrained", _scope_="lut_plugin", checkpoint=pretrained)
         super().__init__(
             backbone=backbone,
             neck=neck if self.w_mim > 0 else None,
             head=head if self.w_mim > 0 else None,
-            pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg,
         )

@@ -72,7 +72,8 @@ class LUTSimMIM(LUT):
             Defaults to 0.996.
         end_momentum (float): Teacher momentum at the last iteration.
             Defaults to 1.0.
-        pretrained (str, optional): Checkpoint to initialise from.
+        pretrained (str, optional): Checkpoint to initialise the whole model from, weights
+            only and strictly (as ``LUT``). Replaces ``init_cfg``.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config.
