@@ -347,6 +347,22 @@ def test_mask_ratio_leaving_no_visible_token_fails_at_build():
             dict(fuse_teacher_gelu=True, w_bc=0.0, projector=None, predictor=None),
             "fuse_teacher_gelu needs the teacher",
         ),
+        # parts that do not fit the 64-d, 8 x 8-patch, patch-4 encoder
+        (dict(projector=dict(in_channels=128)), r"projector.in_channels is 128, .* width \(64\)"),
+        (dict(predictor=dict(in_channels=32)), r"predictor.in_channels is 32, .*output \(64\)"),
+        (dict(neck=dict(embed_dim=128)), r"neck.embed_dim is 128, .* width \(64\)"),
+        (dict(neck=dict(num_patches=16)), r"neck.num_patches is 16, .* patches \(64\)"),
+        (dict(neck=dict(patch_size=8)), r"neck.patch_size\*\*2 \* neck.in_chans is 192"),
+        (dict(head=dict(patch_size=8)), r"head.patch_size is 8, .* patch_size \(4\)"),
+        (dict(backbone=dict(patch_size=5)), "img_size 32 is not a whole number of patches"),
+        (
+            dict(
+                backbone=dict(
+                    arch=dict(embed_dims=64, num_layers=2, num_heads=5, feedforward_channels=256)
+                )
+            ),
+            "embed_dims 64 is not divisible by num_heads 5",
+        ),
     ],
 )
 def test_bad_values_fail_at_build(overrides, match):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+from mmengine.utils import to_2tuple
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.registry import MODELS
 
@@ -53,11 +54,21 @@ class LUTViT(MAEViT):
         mask_ratio: float = 0.75,
         **kwargs,
     ) -> None:
+        # Fail at build time, not at the first iteration.
+        if any(s % p for s, p in zip(to_2tuple(img_size), to_2tuple(patch_size))):
+            raise ValueError(
+                f"LUTViT: img_size {img_size} is not a whole number of patches of patch_size "
+                f"{patch_size} (the reconstruction target is cut into whole patches)"
+            )
         super().__init__(
             arch=arch, img_size=img_size, patch_size=patch_size, mask_ratio=mask_ratio, **kwargs
         )
-        # Fail at build time, not at the first iteration.
         self.num_keep = keep_count(self.num_patches, mask_ratio)
+        heads = self.layers[0].attn.num_heads
+        if self.embed_dims % heads:
+            raise ValueError(
+                f"LUTViT: embed_dims {self.embed_dims} is not divisible by num_heads {heads}"
+            )
 
     def _embed_patches(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         """Patch tokens with their position embedding: ``(B, L, C)``, or ``(B, K, C)`` for

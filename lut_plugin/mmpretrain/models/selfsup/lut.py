@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import torch
 from mmengine.logging import MessageHub
+from mmpretrain.models.necks import MAEPretrainDecoder
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -134,6 +135,55 @@ class LUT(BaseSelfSupervisor):
             # After every optimiser step that trains this model (see _after_optimizer_step).
             handle = register_optimizer_step_post_hook(_teacher_update_hook(weakref.ref(self)))
             weakref.finalize(self, handle.remove)
+        self._check_parts_fit()
+
+    def _check_parts_fit(self) -> None:
+        """Name the setting whose size does not fit the encoder, at build time (instead of a
+        shape error in the first step)."""
+        width = self.backbone.embed_dims
+        sizes = []  # (setting, its size, what it must equal, that size)
+        if self.teacher is not None:
+            proj, pred = _linears(self.projector), _linears(self.predictor)
+            sizes += [
+                ("projector.in_channels", proj[0].in_features, "the encoder's width", width),
+                (
+                    "predictor.in_channels",
+                    pred[0].in_features,
+                    "the projector's output",
+                    proj[-1].out_features,
+                ),
+            ]
+        if isinstance(self.neck, MAEPretrainDecoder):
+            patch = self.backbone.patch_embed.projection.kernel_size[0]
+            sizes += [
+                (
+                    "neck.embed_dim",
+                    self.neck.decoder_embed.in_features,
+                    "the encoder's width",
+                    width,
+                ),
+                (
+                    "neck.num_patches",
+                    self.neck.num_patches,
+                    "the encoder's patches",
+                    self.backbone.num_patches,
+                ),
+                (
+                    "neck.patch_size**2 * neck.in_chans",
+                    self.neck.decoder_pred.out_features,
+                    "the encoder's patch_size**2 * 3",
+                    patch**2 * 3,
+                ),
+            ]
+            if hasattr(self.head, "patch_size"):
+                sizes.append(
+                    ("head.patch_size", self.head.patch_size, "the encoder's patch_size", patch)
+                )
+        for setting, size, what, expected in sizes:
+            if size != expected:
+                raise ValueError(
+                    f"LUT: model.{setting} is {size}, but must equal {what} ({expected})"
+                )
 
     # -- teacher -------------------------------------------------------------
     def _student_parts(self) -> dict:
@@ -292,6 +342,10 @@ class LUT(BaseSelfSupervisor):
                 "predictor need at least 2. Set drop_last=True in train_dataloader (LUT's "
                 "pre-training configs do) or use a larger batch size per GPU"
             )
+
+
+def _linears(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
 def _optimizes(optimizer: torch.optim.Optimizer, param: torch.Tensor | None) -> bool:
