@@ -236,17 +236,22 @@ def test_mismatched_checkpoint_is_refused_before_training(straight_run):
     assert _sha(ckpt) == before and sorted(p.name for p in work.glob("*.pth")) == ["epoch_1.pth"]
 
 
-def test_unreadable_image_is_named(straight_run, tmp_path):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"this is not a png", "failed to load image"), (b"", "Cannot load sample")],
+)
+def test_unreadable_image_is_named(straight_run, tmp_path, content, message):
+    """A garbage file (mmcv names it) and an empty one (OpenCV's error names no file)."""
     _, data_root, _, _ = straight_run
     broken_root = tmp_path / "toy"
     shutil.copytree(data_root, broken_root)
     victim = sorted((broken_root / "train").rglob("*.png"))[0]
-    victim.write_bytes(b"this is not a png")
+    victim.write_bytes(content)
     proc = run_train(
         TOY_CFG, tmp_path / "work", cfg_options=_options(broken_root, epochs=1), check=False
     )
     assert proc.returncode != 0
-    assert victim.name in proc.stdout and "failed to load image" in proc.stdout
+    assert victim.name in proc.stdout and message in proc.stdout
 
 
 def test_bad_config_value_fails_before_training(tmp_path):

@@ -67,8 +67,14 @@ def load_labelled_batches(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(normalised images, labels)`` batches of a dataset in order (no shuffling), in memory
     (the monitor evaluates them many times)."""
+    from lut_plugin.mmpretrain.engine import NamedSampleDataset
+
     loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=default_collate
+        NamedSampleDataset(dataset),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=0,
+        collate_fn=default_collate,
     )
     batches = []
     for data in loader:

@@ -14,6 +14,7 @@ from mmengine.optim import OptimWrapperDict
 from mmengine.registry import DATASETS, RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model, find_latest_checkpoint
+from torch.utils.data import Dataset
 
 from lut_plugin.checkpoint import (
     CheckpointError,
@@ -23,7 +24,7 @@ from lut_plugin.checkpoint import (
 )
 
 from .hooks import python_drop_rates
-from .seeded_sampler import LUTSeededSampler, SeededDataset
+from .seeded_sampler import LUTSeededSampler, NamedSampleDataset, SeededDataset
 
 _LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 _SYNC_BN = ("SyncBN", "MMSyncBN", "SyncBatchNorm", "nn.SyncBatchNorm")
@@ -203,7 +204,8 @@ class LUTRunner(Runner):
             return super().test()
 
     def build_dataloader(self, dataloader: Any, seed=None, diff_rank_seed: bool = False) -> Any:
-        """mmengine's ``build_dataloader``; the dataset is wrapped for :class:`LUTSeededSampler`.
+        """mmengine's ``build_dataloader``; the dataset is wrapped for :class:`LUTSeededSampler`
+        (else in :class:`NamedSampleDataset`, whose loading errors name the file).
 
         A dataset whose files are missing fails with the path and the option that sets it.
         """
@@ -226,6 +228,8 @@ class LUTRunner(Runner):
                 ) from exc
         if _name((cfg.get("sampler") or {}).get("type")) == LUTSeededSampler.__name__:
             cfg["dataset"] = SeededDataset(cfg["dataset"])
+        elif isinstance(cfg.get("dataset"), Dataset):
+            cfg["dataset"] = NamedSampleDataset(cfg["dataset"])
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
 
     def build_model(self, model: Any) -> torch.nn.Module:

@@ -36,11 +36,12 @@ def seed_everything(*key: int) -> None:
 SAMPLE_STREAM, STEP_STREAM = 0, 1
 
 
-class SeededDataset(Dataset):
-    """Reads ``(index, seed key)`` pairs: seeds every generator from the key, then loads ``index``.
+class NamedSampleDataset(Dataset):
+    """A dataset whose loading errors name the sample's file.
 
-    ``LUTRunner`` wraps the training dataset in it when the sampler is :class:`LUTSeededSampler`.
-    Other attributes (``metainfo``, ...) are the wrapped dataset's.
+    OpenCV's error for an empty image file, for one, names no file. ``LUTRunner`` wraps the
+    datasets of its dataloaders in it; other attributes (``metainfo``, ...) are the wrapped
+    dataset's.
 
     Args:
         dataset (Dataset): The dataset.
@@ -52,15 +53,39 @@ class SeededDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> Any:
-        index, seed_key = key
-        seed_everything(*seed_key)
-        return self.dataset[index]
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except Exception as exc:
+            try:
+                path = self.dataset.get_data_info(index).get("img_path")
+            except Exception:
+                path = None
+            if path is None or str(path) in str(exc):
+                raise
+            raise RuntimeError(
+                f"Cannot load sample {index} ({path}): {type(exc).__name__}: {exc}"
+            ) from exc
 
     def __getattr__(self, name: str) -> Any:
         if name == "dataset":  # not set yet (unpickling in a worker)
             raise AttributeError(name)
         return getattr(self.dataset, name)
+
+
+class SeededDataset(NamedSampleDataset):
+    """Reads ``(index, seed key)`` pairs: seeds every generator from the key, then loads ``index``.
+
+    ``LUTRunner`` wraps the training dataset in it when the sampler is :class:`LUTSeededSampler`.
+
+    Args:
+        dataset (Dataset): The dataset.
+    """
+
+    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> Any:
+        index, seed_key = key
+        seed_everything(*seed_key)
+        return super().__getitem__(index)
 
 
 @DATA_SAMPLERS.register_module()
