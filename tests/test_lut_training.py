@@ -254,15 +254,21 @@ def test_unreadable_image_is_named(straight_run, tmp_path, content, message):
     assert victim.name in proc.stdout and message in proc.stdout
 
 
-def test_bad_config_value_fails_before_training(tmp_path):
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("model.backbone.mask_ratio=0.4", "mask_ratio must satisfy 0.5 <= mask_ratio < 1"),
+        ("train_cfg.max_epochs=0", "train_cfg.max_epochs must be a positive integer, got 0"),
+        # 16 images, drop_last=True
+        ("train_dataloader.batch_size=32", "train_dataloader gives no batch: 16 samples"),
+    ],
+)
+def test_bad_config_value_fails_before_training(tmp_path, option, message):
     proc = run_train(
-        TOY_CFG,
-        tmp_path / "work",
-        cfg_options=[*_options(tmp_path / "toy"), "model.backbone.mask_ratio=0.4"],
-        check=False,
+        TOY_CFG, tmp_path / "work", cfg_options=[*_options(tmp_path / "toy"), option], check=False
     )
     assert proc.returncode != 0
-    assert "mask_ratio must satisfy 0.5 <= mask_ratio < 1" in proc.stdout
+    assert message in proc.stdout, proc.stdout[-2000:]
     assert not list((tmp_path / "work").glob("*.pth"))
 
 

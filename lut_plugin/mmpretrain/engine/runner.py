@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import torch
+from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
@@ -125,6 +126,13 @@ def adapt_config(cfg: MutableMapping, has_gpu: bool | None = None) -> MutableMap
     for note in notes:
         print_log(f"No GPU found: {note}.", logger="current", level=logging.WARNING)
 
+    train_cfg = cfg.get("train_cfg")
+    for key in ("max_epochs", "max_iters"):
+        value = train_cfg.get(key) if isinstance(train_cfg, MutableMapping) else None
+        if value is not None and not (isinstance(value, int) and value > 0):
+            raise ValueError(
+                f"train_cfg.{key} must be a positive integer, got {value!r}: nothing would train"
+            )
     cfg["default_hooks"] = cfg.get("default_hooks") or {}
     hooks = cfg["default_hooks"]  # (a Config stores a copy of what it is given)
     if "checkpoint" not in hooks:  # mmengine's default
@@ -218,19 +226,38 @@ class LUTRunner(Runner):
                 if hasattr(cfg["dataset"], "full_init"):
                     cfg["dataset"].full_init()
             except FileNotFoundError as exc:
-                key = next((k for k in _LOADERS if getattr(self, f"_{k}") is dataloader), None)
-                key = key or "train_dataloader"
+                key = self._loader_key(dataloader)
                 raise FileNotFoundError(
                     f"{_name(dataloader['dataset'].get('type'))} dataset not found: {exc}. Point "
                     f"its data_root at your copy, e.g. --cfg-options "
                     f"{key}.dataset.data_root=/path/to/dataset (the expected folder layout is "
                     f"in docs/data.md)."
                 ) from exc
+        dataset, batch, sampler = cfg.get("dataset"), cfg.get("batch_size"), cfg.get("sampler")
+        finite = "InfiniteSampler" not in str(sampler)  # an infinite one fills batches anyway
+        if (
+            cfg.get("drop_last")
+            and finite
+            and isinstance(batch, int)
+            and hasattr(dataset, "__len__")
+        ):
+            per_rank = len(dataset) // get_world_size()
+            if per_rank < batch:
+                raise ValueError(
+                    f"{self._loader_key(dataloader)} gives no batch: {len(dataset)} samples "
+                    f"({per_rank} per process) and batch_size {batch} with drop_last=True. "
+                    f"Lower batch_size or give it more samples."
+                )
         if _name((cfg.get("sampler") or {}).get("type")) == LUTSeededSampler.__name__:
             cfg["dataset"] = SeededDataset(cfg["dataset"])
         elif isinstance(cfg.get("dataset"), Dataset):
             cfg["dataset"] = NamedSampleDataset(cfg["dataset"])
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
+
+    def _loader_key(self, dataloader: Any) -> str:
+        """The config key of a dataloader config of this runner."""
+        key = next((k for k in _LOADERS if getattr(self, f"_{k}", None) is dataloader), None)
+        return key or "train_dataloader"
 
     def build_model(self, model: Any) -> torch.nn.Module:
         """mmengine's ``build_model``; numpy drop-path rates become Python floats.
