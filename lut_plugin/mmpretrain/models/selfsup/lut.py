@@ -140,46 +140,23 @@ class LUT(BaseSelfSupervisor):
     def _check_parts_fit(self) -> None:
         """Name the setting whose size does not fit the encoder, at build time (instead of a
         shape error in the first step)."""
-        width = self.backbone.embed_dims
-        sizes = []  # (setting, its size, what it must equal, that size)
+        enc, width = self.backbone, self.backbone.embed_dims
+        checks = {}  # setting: (its size, what it must equal, that size)
         if self.teacher is not None:
             proj, pred = _linears(self.projector), _linears(self.predictor)
-            sizes += [
-                ("projector.in_channels", proj[0].in_features, "the encoder's width", width),
-                (
-                    "predictor.in_channels",
-                    pred[0].in_features,
-                    "the projector's output",
-                    proj[-1].out_features,
-                ),
-            ]
+            out = proj[-1].out_features
+            checks["projector.in_channels"] = proj[0].in_features, "the encoder's width", width
+            checks["predictor.in_channels"] = pred[0].in_features, "the projector's output", out
         if isinstance(self.neck, MAEPretrainDecoder):
-            patch = self.backbone.patch_embed.projection.kernel_size[0]
-            sizes += [
-                (
-                    "neck.embed_dim",
-                    self.neck.decoder_embed.in_features,
-                    "the encoder's width",
-                    width,
-                ),
-                (
-                    "neck.num_patches",
-                    self.neck.num_patches,
-                    "the encoder's patches",
-                    self.backbone.num_patches,
-                ),
-                (
-                    "neck.patch_size**2 * neck.in_chans",
-                    self.neck.decoder_pred.out_features,
-                    "the encoder's patch_size**2 * 3",
-                    patch**2 * 3,
-                ),
-            ]
+            neck, patch = self.neck, enc.patch_embed.projection.kernel_size[0]
+            checks["neck.embed_dim"] = neck.decoder_embed.in_features, "the encoder's width", width
+            checks["neck.num_patches"] = neck.num_patches, "the encoder's patches", enc.num_patches
+            checks["neck.patch_size**2 * neck.in_chans"] = (
+                neck.decoder_pred.out_features, "the encoder's patch_size**2 * 3", patch**2 * 3
+            )  # fmt: skip
             if hasattr(self.head, "patch_size"):
-                sizes.append(
-                    ("head.patch_size", self.head.patch_size, "the encoder's patch_size", patch)
-                )
-        for setting, size, what, expected in sizes:
+                checks["head.patch_size"] = self.head.patch_size, "the encoder's patch_size", patch
+        for setting, (size, what, expected) in checks.items():
             if size != expected:
                 raise ValueError(
                     f"LUT: model.{setting} is {size}, but must equal {what} ({expected})"
