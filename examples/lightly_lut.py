@@ -103,6 +103,11 @@ def main(argv=None):
     dataloader = torch.utils.data.DataLoader(
         dataset, args.batch_size, shuffle=True, drop_last=True, num_workers=args.num_workers
     )
+    if len(dataloader) == 0:  # drop_last: the heads' BatchNorm needs whole batches
+        raise ValueError(
+            f"{len(dataset)} images give no batch of --batch-size {args.batch_size}: "
+            f"lower --batch-size or add images"
+        )
 
     # AdamW (0.9, 0.95), lr 1.5e-4 x batch / 256, weight decay 0.05 except on biases, norms
     # and tokens (lightly's get_weight_decay_parameters would decay the tokens)

@@ -75,6 +75,19 @@ def test_example_trains_two_steps_on_tiny_random_images(capsys, monkeypatch):
     assert not any(p.requires_grad for p in model.teacher.parameters())
 
 
+def test_example_refuses_fewer_images_than_a_batch(tmp_path):
+    """drop_last leaves no batch: an error instead of an endless loop over an empty loader."""
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    for i in range(3):
+        _image(40, seed=i).save(tmp_path / "images" / "a" / f"{i}.png")
+    argv = [
+        "--data", str(tmp_path / "images"), "--model", "vit_tiny_patch16_224", "--input-size",
+        "32", "--batch-size", "8", "--max-steps", "2", "--num-workers", "0",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="3 images give no batch of --batch-size 8"):
+        example.main(argv)
+
+
 # -- LUTTransform -----------------------------------------------------------------------
 def test_transform_gives_two_normalised_views():
     views = LUTTransform(LUTView1Transform(16), LUTView2Transform(16))(_image(20))

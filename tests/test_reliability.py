@@ -587,22 +587,30 @@ def test_iteration_based_resume_with_workers_is_exact(tmp_path):
 # ------------------------------------------------------------------------- data and test files
 
 
-def test_missing_imagenet_names_the_path_and_the_fix(tmp_path):
-    """``tools/train.py configs/mmpretrain/lut_vitb_400e.py`` without ImageNet."""
+@pytest.mark.parametrize(
+    ("config", "dataset", "page"),
+    [
+        ("mmpretrain/lut_vitb_400e.py", "ImageNet", "docs/data.md"),
+        ("mmseg/lut_vit-b16_upernet_8xb2-amp-160k_ade20k-512x512.py", "ADE20KDataset",
+         "docs/segmentation.md"),
+    ],
+)  # fmt: skip
+def test_missing_dataset_names_the_path_and_the_fix(tmp_path, config, dataset, page):
+    """``tools/train.py <config>`` without ImageNet / ADE20K."""
     proc = run_tool(
         "train.py",
-        ROOT / "configs" / "mmpretrain" / "lut_vitb_400e.py",
+        ROOT / "configs" / config,
         "--work-dir",
         tmp_path,
         "--cfg-options",
-        f"train_dataloader.dataset.data_root={tmp_path / 'imagenet'}",
+        f"train_dataloader.dataset.data_root={tmp_path / 'data'}",
         check=False,
     )
     assert proc.returncode != 0
     tail = proc.stdout[-1500:]
-    assert re.search(r"FileNotFoundError: ImageNet dataset not found: .*imagenet", tail), tail
+    assert re.search(rf"FileNotFoundError: {dataset} dataset not found: .*data", tail), tail
     assert "--cfg-options train_dataloader.dataset.data_root=" in tail
-    assert "docs/data.md" in tail
+    assert page in tail
 
 
 def test_golden_file_lives_in_the_repository():

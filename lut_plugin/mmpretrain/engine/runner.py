@@ -227,11 +227,12 @@ class LUTRunner(Runner):
                     cfg["dataset"].full_init()
             except FileNotFoundError as exc:
                 key = self._loader_key(dataloader)
+                page = "segmentation" if self.cfg.get("default_scope") == "mmseg" else "data"
                 raise FileNotFoundError(
                     f"{_name(dataloader['dataset'].get('type'))} dataset not found: {exc}. Point "
                     f"its data_root at your copy, e.g. --cfg-options "
                     f"{key}.dataset.data_root=/path/to/dataset (the expected folder layout is "
-                    f"in docs/data.md)."
+                    f"in docs/{page}.md)."
                 ) from exc
         dataset, batch, sampler = cfg.get("dataset"), cfg.get("batch_size"), cfg.get("sampler")
         finite = "InfiniteSampler" not in str(sampler)  # an infinite one fills batches anyway
