@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lut_plugin.evaluation import evaluate_features, extract_features
+from lut_plugin.mmpretrain.datasets import NamedSampleDataset
 
 #: what ``load_encoder`` accepts instead of a checkpoint path: a freshly initialised encoder.
 RANDOM_INIT = "random"
@@ -67,8 +68,6 @@ def load_labelled_batches(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(normalised images, labels)`` batches of a dataset in order (no shuffling), in memory
     (the monitor evaluates them many times)."""
-    from lut_plugin.mmpretrain.engine import NamedSampleDataset
-
     loader = DataLoader(
         NamedSampleDataset(dataset),
         batch_size=batch_size,

@@ -1,12 +1,11 @@
 from .hooks import *  # noqa: F403
 from .optim_wrapper_constructor import SkipFrozenOptimWrapperConstructor
 from .runner import LUTRunner, adapt_config
-from .seeded_sampler import LUTSeededSampler, NamedSampleDataset, SeededDataset, seed_everything
+from .seeded_sampler import LUTSeededSampler, SeededDataset, seed_everything
 
 __all__ = [
     "LUTRunner",
     "LUTSeededSampler",
-    "NamedSampleDataset",
     "SeededDataset",
     "SkipFrozenOptimWrapperConstructor",
     "adapt_config",

@@ -23,9 +23,10 @@ from lut_plugin.checkpoint import (
     checkpoint_policy,
     load_checkpoint_file,
 )
+from lut_plugin.mmpretrain.datasets import NamedSampleDataset
 
 from .hooks import python_drop_rates
-from .seeded_sampler import LUTSeededSampler, NamedSampleDataset, SeededDataset
+from .seeded_sampler import LUTSeededSampler, SeededDataset
 
 _LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 _SYNC_BN = ("SyncBN", "MMSyncBN", "SyncBatchNorm", "nn.SyncBatchNorm")
@@ -249,10 +250,10 @@ class LUTRunner(Runner):
                     f"({per_rank} per process) and batch_size {batch} with drop_last=True. "
                     f"Lower batch_size or give it more samples."
                 )
-        if _name((cfg.get("sampler") or {}).get("type")) == LUTSeededSampler.__name__:
-            cfg["dataset"] = SeededDataset(cfg["dataset"])
-        elif isinstance(cfg.get("dataset"), Dataset):
-            cfg["dataset"] = NamedSampleDataset(cfg["dataset"])
+        if _name((sampler or {}).get("type")) == LUTSeededSampler.__name__:
+            cfg["dataset"] = SeededDataset(dataset)
+        elif isinstance(dataset, Dataset):
+            cfg["dataset"] = NamedSampleDataset(dataset)
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
 
     def _loader_key(self, dataloader: Any) -> str:

@@ -16,6 +16,8 @@ from mmengine.dist import get_rank
 from mmengine.registry import DATA_SAMPLERS
 from torch.utils.data import Dataset, Sampler
 
+from lut_plugin.mmpretrain.datasets import NamedSampleDataset
+
 
 def seed_everything(*key: int) -> None:
     """Seed python's ``random``, numpy's global generator and torch (CPU, all GPUs) from ``key``.
@@ -34,43 +36,6 @@ def seed_everything(*key: int) -> None:
 
 
 SAMPLE_STREAM, STEP_STREAM = 0, 1
-
-
-class NamedSampleDataset(Dataset):
-    """A dataset whose loading errors name the sample's file.
-
-    OpenCV's error for an empty image file, for one, names no file. ``LUTRunner`` wraps the
-    datasets of its dataloaders in it; other attributes (``metainfo``, ...) are the wrapped
-    dataset's.
-
-    Args:
-        dataset (Dataset): The dataset.
-    """
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Any:
-        try:
-            return self.dataset[index]
-        except Exception as exc:
-            try:
-                path = self.dataset.get_data_info(index).get("img_path")
-            except Exception:
-                path = None
-            if path is None or str(path) in str(exc):
-                raise
-            raise RuntimeError(
-                f"Cannot load sample {index} ({path}): {type(exc).__name__}: {exc}"
-            ) from exc
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "dataset":  # not set yet (unpickling in a worker)
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
 
 
 class SeededDataset(NamedSampleDataset):

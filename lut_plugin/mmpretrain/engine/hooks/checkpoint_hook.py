@@ -45,25 +45,21 @@ class LUTCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if type(self.file_backend) is not LocalBackend:
             return
-        # Starting from scratch (a resumed run is past iteration 0) over another run's files.
-        if runner.iter == 0 and (
-            found := earlier_run_checkpoints(runner.work_dir, self.out_dir, self.filename_tmpl)
-        ):
+        if runner.iter == 0:  # from scratch (a resumed run is past iteration 0)
+            found = earlier_run_checkpoints(runner.work_dir, self.out_dir, self.filename_tmpl)
+            what, doing = "the checkpoints of an earlier run", "starting from scratch"
+            advice = "Continue that run with --resume"
+        else:
+            step = runner.epoch if self.by_epoch else runner.iter
+            found = _checkpoints_after(self.out_dir, self.filename_tmpl, step)
+            unit = "epoch" if self.by_epoch else "iteration"
+            what, doing = f"checkpoints past the resumed {unit} {step}", "resuming"
+            advice = "Resume from the latest of them"
+        if found:
             raise FileExistsError(
-                f"{self.out_dir} holds the checkpoints of an earlier run ({', '.join(found[:3])}"
-                f"{', ...' if len(found) > 3 else ''}); starting from scratch there would "
-                f"overwrite them. Continue that run with --resume, or train into another "
-                f"--work-dir (or delete them)."
-            )
-        step = runner.epoch if self.by_epoch else runner.iter
-        later = _checkpoints_after(self.out_dir, self.filename_tmpl, step)
-        if runner.iter > 0 and later:
-            raise FileExistsError(
-                f"{self.out_dir} holds checkpoints past the resumed "
-                f"{'epoch' if self.by_epoch else 'iteration'} {step} ({', '.join(later[:3])}"
-                f"{', ...' if len(later) > 3 else ''}); resuming there would overwrite them. "
-                f"Resume from the latest of them, or train into another --work-dir (or delete "
-                f"them)."
+                f"{self.out_dir} holds {what} ({', '.join(found[:3])}"
+                f"{', ...' if len(found) > 3 else ''}); {doing} there would overwrite them. "
+                f"{advice}, or train into another --work-dir (or delete them)."
             )
         if self.backend_args is None:
             self.backend_args = dict(backend="lut_atomic_local")
