@@ -254,7 +254,7 @@ def test_lut_simmim_is_simmim_plus_bc():
 
 
 def test_results_table_lists_every_new_config():
-    text = (ROOT / "docs" / "results.md").read_text()
+    text = (ROOT / "docs" / "results" / "paper.md").read_text()
     names = list(PRETRAIN) + [
         "lut_vits_finetune_300e.py",
         "lut_vitb_finetune_100e.py",
