@@ -57,8 +57,8 @@ val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
 # Table D's base lr (2.5e-4 per 256 images) x 32 for the short run on 2000 images: the best
-# of 2.5e-4 to 4e-3 for LUT's encoders and as good as 1e-3 for MAE's (docs/evaluation.md,
-# point 8); layer decay 0.65 as in Table D (0.85 was no better).
+# of 2.5e-4 to 4e-3 for LUT's encoders and as good as 1e-3 for MAE's
+# (docs/results/lut_vs_mae_cpu.md); layer decay 0.65 as in Table D (0.85 was no better).
 optim_wrapper = dict(optimizer=dict(lr=2.5e-4 * 64 / 256 * 32))
 max_epochs = 50
 param_scheduler = _base_.param_scheduler  # 5 warm-up epochs, then cosine to 1e-6

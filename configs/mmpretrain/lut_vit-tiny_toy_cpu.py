@@ -37,7 +37,7 @@ model = dict(
         decoder_num_heads=4),
     head=dict(patch_size=patch_size),
     # heads 1024 wide: ~10 x D as the paper's ViT-S heads (4096 for 384-d); 256 (2.7 x D)
-    # shrank the pooled features' effective rank (docs/evaluation/experiments.md)
+    # shrank the pooled features' effective rank (docs/results/lut_vs_mae_cpu.md)
     projector=dict(in_channels=embed_dims, hid_channels=1024, norm='bn'),
     predictor=dict(in_channels=embed_dims, hid_channels=1024, norm='bn'))
 
@@ -57,7 +57,7 @@ train_dataloader = dict(
 
 # CPU: plain fp32 optimiser wrapper; lr scaled as in MAE (1.5e-4 * batch / 256) x 20 for the
 # short run (x 4 left every encoder at its random-init k-NN accuracy after 20 epochs;
-# docs/evaluation/experiments.md).
+# docs/results/lut_vs_mae_cpu.md).
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

@@ -36,7 +36,7 @@ model = dict(
 
 # data: two views of each image, the second one colour-distorted (see _base_/lut_pipeline.py);
 # no last partial batch (as the reference): a batch of 1 cannot pass the heads' BatchNorm.
-# Two views cost a worker about 1.5 x MAE's one (docs/performance.md): 12 workers per GPU
+# Two views cost a worker about 1.5 x MAE's one (docs/results/speed.md): 12 workers per GPU
 # instead of the base's 8 (an 8-GPU node with 112 cores); pinned batches copied to the GPU
 # without blocking the host.
 train_dataloader = dict(
