@@ -4,7 +4,7 @@
 # progress: the lr schedule is converted to data iterations (4x as many per epoch) and the
 # teacher's momentum is indexed by the data iteration over max_iters; the teacher is updated
 # once per optimiser step. The heads' SyncBN normalises 8 x 128 images per micro-batch.
-# GPU memory: see docs/training.md.
+# GPU memory: the table in README.md next to this file.
 _base_ = './lut_vitb_400e.py'
 
 train_dataloader = dict(batch_size=128)

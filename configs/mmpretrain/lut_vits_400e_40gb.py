@@ -1,6 +1,6 @@
 # LUT ViT-S/16, 400 epochs, for 40 GB GPUs: 8 GPUs x 256 images x 2 accumulated data
 # iterations = 4096 images per optimiser step; see lut_vitb_400e_40gb.py (accumulation and
-# schedules) and lut_vits_400e.py (the model). GPU memory: see docs/training.md.
+# schedules) and lut_vits_400e.py (the model). GPU memory: the table in README.md next to this file.
 _base_ = './lut_vits_400e.py'
 
 train_dataloader = dict(batch_size=256)

@@ -9,19 +9,19 @@
 # Changed for LUT: the backbone (LUTMAE reads the pre-training checkpoint strictly and resizes
 # pos_embed 14x14 -> 32x32) and AMP, which the base config only names (its `fp16` key is not
 # read by mmengine).
-_base_ = "mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py"
+_base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
-custom_imports = dict(imports=["lut_plugin"], allow_failed_imports=False)
+custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 
 model = dict(
     # The one place for the pre-trained weights: the checkpoint the LUT pre-training run wrote,
     #   python tools/train.py configs/mmpretrain/lut_vitb_400e.py
     #   -> work_dirs/lut_vitb_400e/epoch_400.pth
     # (a file from tools/convert_checkpoint.py --to mmseg works as well).
-    pretrained="work_dirs/lut_vitb_400e/epoch_400.pth",
+    pretrained='work_dirs/lut_vitb_400e/epoch_400.pth',
     backbone=dict(
-        type="LUTMAE",
-        encoder="student",  # the online encoder, as in the paper; 'teacher' = momentum encoder
+        type='LUTMAE',
+        encoder='student',  # the online encoder, as in the paper; 'teacher' = momentum encoder
         # mmseg's MAE recipe: the four UperNet inputs are raw block outputs; the pre-trained
         # final LayerNorm (ln1) is not loaded (the loader logs the skip). final_norm=True
         # would apply it to the last block's output instead.
@@ -29,4 +29,4 @@ model = dict(
     ),
 )
 
-optim_wrapper = dict(type="AmpOptimWrapper", loss_scale="dynamic")
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')

@@ -1,3 +1,0 @@
-from .broader_context_loss import BroaderContextLoss
-
-__all__ = ["BroaderContextLoss"]
