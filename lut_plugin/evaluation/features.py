@@ -1,47 +1,124 @@
-"""Pooled ViT features of labelled images."""
+"""Pooled features of mmpretrain encoders on labelled images, for the monitor and the tools:
+any labelled dataset config through a deterministic pipeline and the model's preprocessor."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import copy
 
 import torch
+from mmengine.config import Config
+from mmengine.dataset import default_collate
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS, MODELS
+from torch import nn
+from torch.utils.data import DataLoader
 
-#: The two poolings evaluated: the cls token and the mean of the patch tokens (what LUT's
-#: broader-context loss trains).
-POOLINGS: tuple[str, ...] = ("cls", "mean")
+from .metrics import evaluate_features
 
 
-def pool_tokens(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``{'cls': tokens[:, 0], 'mean': mean of tokens[:, 1:]}`` of ``(B, 1 + L, C)`` tokens."""
-    if tokens.dim() != 3 or tokens.shape[1] < 2:
-        raise ValueError(
-            f"tokens must be (batch, 1 + num_patches, dim) with a cls token first, got "
-            f"{tuple(tokens.shape)}"
-        )
-    return {"cls": tokens[:, 0], "mean": tokens[:, 1:].mean(dim=1)}
+def build_dataset(cfg: dict, img_size: int | None = None):
+    """Build an mmpretrain dataset; with ``img_size`` its pipeline resizes the short side (PIL
+    bicubic), centre-crops and packs (the preprocessor normalises)."""
+    pipeline = [dict(type="LoadImageFromFile"),
+                dict(type="ResizeEdge", scale=img_size, edge="short", backend="pillow",
+                     interpolation="bicubic"),
+                dict(type="CenterCrop", crop_size=img_size), dict(type="PackInputs")]  # fmt: skip
+    with DefaultScope.overwrite_default_scope("mmpretrain"):
+        return DATASETS.build(dict(cfg, pipeline=pipeline) if img_size else cfg)
+
+
+def labelled_splits(train_cfg: dict, val_cfg: dict, img_size: int, preprocessor: nn.Module,
+                    batch_size: int = 256) -> tuple[list, list, int | None]:  # fmt: skip
+    """``(train batches, val batches, classes)``; a batch: ``(normalised images, labels)``."""
+    from lut_plugin.runtime.seeding import NamedSampleDataset  # loading errors name the file
+
+    out = []
+    for cfg in (train_cfg, val_cfg):
+        dataset, batches = build_dataset(cfg, img_size), []
+        for data in DataLoader(NamedSampleDataset(dataset), batch_size, collate_fn=default_collate):
+            data = preprocessor(data, False)
+            if "gt_label" not in data["data_samples"][0]:
+                raise ValueError(f"{type(dataset).__name__} gives no labels (gt_label)")
+            labels = [s.gt_label.reshape(-1)[:1] for s in data["data_samples"]]
+            batches.append((data["inputs"], torch.cat(labels)))
+        out.append(batches)
+    return out[0], out[1], len(dataset.metainfo.get("classes") or []) or None
+
+
+def encoder_input_size(encoder: nn.Module) -> int:
+    """Side of the square images an mmpretrain ViT was built for."""
+    return int(encoder.patch_resolution[0] * encoder.patch_embed.projection.kernel_size[0])
 
 
 @torch.no_grad()
-def extract_features(
-    encode: Callable[[torch.Tensor], torch.Tensor],
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Run ``encode`` over labelled batches and pool its tokens both ways.
+def encoder_features(encoder: nn.Module | None, batches: list) -> tuple[dict, torch.Tensor]:
+    """``({'cls': (N, C), 'mean': (N, C)}, (N,) labels)``: the cls token and the mean of the
+    patch tokens of the final norm's unmasked output (``forward_full`` of this project's
+    encoders, ``encoder(x, mask=None)`` of mmpretrain's ``MAEViT``), in evaluation mode;
+    ``encoder=None``: the raw pixels, ``{'pixels': (N, 3HW)}``."""
+    training = encoder is not None and encoder.training
+    feats = {}
+    for images, _ in batches:
+        if encoder is None:
+            pooled = {"pixels": images.flatten(1)}
+        else:
+            encoder.eval()
+            full = getattr(encoder, "forward_full", None)
+            tokens = full(images) if full else encoder(images, mask=None)[-1]
+            pooled = {"cls": tokens[:, 0], "mean": tokens[:, 1:].mean(dim=1)}
+        for name, value in pooled.items():
+            feats.setdefault(name, []).append(value.float().cpu())
+    if training:
+        encoder.train()
+    labels = torch.cat([y.long().cpu() for _, y in batches])
+    return {name: torch.cat(value) for name, value in feats.items()}, labels
+
+
+def evaluate_encoder(encoder: nn.Module | None, train: list, val: list,
+                     num_classes: int | None = None, **kwargs) -> dict[str, dict]:  # fmt: skip
+    """:func:`evaluate_features` (``kwargs``) of :func:`encoder_features` of two splits."""
+    return evaluate_features(*encoder_features(encoder, train), *encoder_features(encoder, val),
+                             num_classes, **kwargs)  # fmt: skip
+
+
+def load_encoder(config: str | Config, checkpoint: str, encoder: str = "student", seed: int = 0,
+                 unsafe: bool | None = None) -> tuple[nn.Module, nn.Module]:  # fmt: skip
+    """A config's encoder (evaluation mode) loaded from a checkpoint, and its preprocessor.
 
     Args:
-        encode (Callable): Maps ``(B, 3, H, W)`` images to ``(B, 1 + L, C)`` tokens.
-        batches (Iterable): ``(images, labels)`` pairs.
-
-    Returns:
-        tuple[dict[str, torch.Tensor], torch.Tensor]: ``{pooling: (N, C)}`` and ``(N,)``
-        labels, in batch order.
+        config (str | Config): Pre-training config (architecture and normalisation).
+        checkpoint (str): A pre-training checkpoint (LUT, LUT(SimMIM), MAE), or ``'random'``
+            for the initialisation a run starts from, under ``manual_seed(seed)``.
+        encoder (str): ``'student'`` or ``'teacher'``. Defaults to ``'student'``.
+        seed (int): Seed of the random initialisation. Defaults to 0.
+        unsafe (bool, optional): Unpickle the checkpoint fully (trusted files only).
     """
-    feats: dict[str, list[torch.Tensor]] = {p: [] for p in POOLINGS}
-    labels = []
-    for images, batch_labels in batches:
-        for pooling, value in pool_tokens(encode(images)).items():
-            feats[pooling].append(value.float().cpu())
-        labels.append(batch_labels.long().cpu())
-    if not labels:
-        raise ValueError("no labelled images to extract features from")
-    return {p: torch.cat(v) for p, v in feats.items()}, torch.cat(labels)
+    from lut_plugin.convert import extract_encoder
+    from lut_plugin.runtime.loading import load_checkpoint_file
+
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    model_cfg = copy.deepcopy(cfg.model)
+    preprocessor_cfg = model_cfg.pop("data_preprocessor", None) or cfg.data_preprocessor
+    with DefaultScope.overwrite_default_scope("mmpretrain"), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MODELS.build(model_cfg)  # the whole model: the algorithm's init_cfg applies
+        model.init_weights()
+        preprocessor = MODELS.build(preprocessor_cfg)
+    if checkpoint != "random":
+        ckpt = load_checkpoint_file(checkpoint, unsafe=unsafe)
+        model.backbone.load_state_dict(extract_encoder(ckpt, encoder, checkpoint), strict=True)
+    model.backbone.eval()
+    return model.backbone, preprocessor
+
+
+def split_dataset_cfgs(config: str | Config, splits: tuple[str, str] = ("train", "val")) -> tuple:
+    """Two dataset configs (default: train and val, without pipeline) of a config's training
+    dataset, its ``split`` switched (e.g. the embedded ``LUTToyShapesDataset``)."""
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    dataset = dict(cfg.get("train_dataloader", {}).get("dataset", {}), pipeline=None)
+    if "split" not in dataset:
+        raise ValueError(f"{cfg.filename}: its training dataset has no 'split'; give an image "
+                         "folder with train/ and val/ class sub-folders instead")  # fmt: skip
+    del dataset["pipeline"]
+    label = {"with_label": True} if "with_label" in dataset else {}
+    return tuple(dict(copy.deepcopy(dataset), split=split, **label) for split in splits)
