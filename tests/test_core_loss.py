@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from lut_plugin.core import broader_context_loss, negative_cosine_loss
+from lut_plugin.core import BroaderContextLoss, negative_cosine_loss
+
+broader_context_loss = BroaderContextLoss()
 
 
 def test_hand_computed_value():

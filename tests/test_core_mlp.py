@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from lut_plugin.core import build_projection_mlp
+from lut_plugin.core import ProjectionMLP
 
 
 def test_default_structure_matches_the_paper():
-    mlp = build_projection_mlp(8, 16)
+    mlp = ProjectionMLP(8, 16)
     layers = list(mlp.layers)
     assert [type(m) for m in layers] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
     assert layers[0].bias is None and layers[3].bias is None
@@ -19,7 +19,7 @@ def test_default_structure_matches_the_paper():
 
 
 def test_hand_computed_forward_without_norm():
-    mlp = build_projection_mlp(2, 2, norm="none", act="relu")
+    mlp = ProjectionMLP(2, 2, norm="none", act="relu")
     with torch.no_grad():
         mlp.layers[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
         mlp.layers[2].weight.copy_(torch.tensor([[1.0, 1.0], [2.0, 0.0]]))
@@ -29,7 +29,7 @@ def test_hand_computed_forward_without_norm():
 
 def test_hand_computed_forward_with_bn_in_eval_and_train_mode():
     """Eval mode (the teacher) uses the running statistics; train mode the batch's."""
-    mlp = build_projection_mlp(1, 1, norm="bn", act="relu")
+    mlp = ProjectionMLP(1, 1, norm="bn", act="relu")
     bn = mlp.layers[1]
     with torch.no_grad():
         mlp.layers[0].weight.fill_(2.0)
@@ -63,7 +63,7 @@ def test_hand_computed_forward_with_bn_in_eval_and_train_mode():
     ],
 )
 def test_options(norm, act, types):
-    mlp = build_projection_mlp(4, 8, 6, depth=3, norm=norm, act=act)
+    mlp = ProjectionMLP(4, 8, 6, depth=3, norm=norm, act=act)
     assert [type(m) for m in mlp.layers] == types
     assert mlp.layers[-1].out_features == 6
 
@@ -78,4 +78,4 @@ def test_options(norm, act, types):
 )
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        build_projection_mlp(4, 8, **kwargs)
+        ProjectionMLP(4, 8, **kwargs)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import GOLDEN, build_tiny_lut, tiny_lut_cfg
 
-from lut_plugin.checkpoint import convert_timm_lut
+from lut_plugin.convert import convert_timm_lut
 
 ATOL = 1e-5
 

@@ -13,7 +13,7 @@ from torch import nn
 from utils import HostSyncs, assert_state_dicts_equal
 
 from lut_plugin.core import LinearGELU, cosine_momentum, gather_tokens
-from lut_plugin.mmpretrain.models.backbones.patch_embed import embed_patches
+from lut_plugin.models.backbones.patch_embed import embed_patches
 
 
 def _views(batch: int = 4, seed: int = 0) -> list[torch.Tensor]:
@@ -516,14 +516,14 @@ def test_an_fp16_step_that_the_loss_scaler_skips(tiny_lut, fused):
 
 def test_a_training_iteration_makes_the_host_wait_only_in_mmengines_logging():
     """Issue 8's "no host synchronisation inside the training step": LUT's step (forward,
-    backward, fused AdamW, the teacher's EMA) and ``LUTFiniteCheckHook`` between its reads
+    backward, fused AdamW, the teacher's EMA) and ``FiniteCheckHook`` between its reads
     read no value; mmengine's ``RuntimeInfoHook`` then reads each logged loss."""
     from types import SimpleNamespace
 
     from mmengine.hooks import RuntimeInfoHook
     from mmengine.optim import build_optim_wrapper
 
-    from lut_plugin.mmpretrain.engine import LUTFiniteCheckHook
+    from lut_plugin.runtime.hooks import FiniteCheckHook
 
     model = build_tiny_lut()
     optim_wrapper = build_optim_wrapper(
@@ -538,7 +538,7 @@ def test_a_training_iteration_makes_the_host_wait_only_in_mmengines_logging():
     hub.update_info("max_iters", 10)
     runner = SimpleNamespace(model=model, iter=0, hooks=[], optim_wrapper=optim_wrapper)
     runner.message_hub = hub
-    check = LUTFiniteCheckHook(interval=5)
+    check = FiniteCheckHook(interval=5)
     check.before_train(runner)
     model.train()
     teacher = model.teacher["backbone"].cls_token.clone()
@@ -558,15 +558,15 @@ def test_a_training_iteration_makes_the_host_wait_only_in_mmengines_logging():
 
 
 def test_lut_runtime_info_hook_reads_the_losses_once_per_interval():
-    """The configs' ``LUTRuntimeInfoHook`` reads nothing between its reads and then hands
+    """The configs' ``DeferredRuntimeInfoHook`` reads nothing between its reads and then hands
     the message hub every iteration's values in order, as ``RuntimeInfoHook`` would."""
     from types import SimpleNamespace
 
-    from lut_plugin.mmpretrain.engine import LUTRuntimeInfoHook
+    from lut_plugin.runtime.hooks import DeferredRuntimeInfoHook
 
     hub = MessageHub.get_instance("lut_runtime_info_hook_test")
     runner = SimpleNamespace(message_hub=hub, iter=0, train_dataloader=[None] * 10)
-    hook = LUTRuntimeInfoHook(interval=3)
+    hook = DeferredRuntimeInfoHook(interval=3)
     outputs = [
         dict(loss=torch.tensor(1.0 + i), loss_bc=torch.tensor([0.1 * i], dtype=torch.float16))
         for i in range(4)
@@ -588,6 +588,6 @@ def test_lut_runtime_info_hook_reads_the_losses_once_per_interval():
     hook.before_val(runner)
     assert hub.log_scalars["train/loss"].data[0].tolist() == [1.0, 2.0, 3.0, 4.0]
     with pytest.raises(ValueError, match="interval"):
-        LUTRuntimeInfoHook(interval=0)
+        DeferredRuntimeInfoHook(interval=0)
     with pytest.raises(ValueError, match="'loss' has 2 elements"):
         hook.after_train_iter(runner, 4, outputs=dict(loss=torch.ones(2)))

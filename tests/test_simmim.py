@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from lut_plugin.core import LinearGELU
-from lut_plugin.mmpretrain.models import LUTSimMIM, LUTSimMIMViT, SimMIMViews, masked_token_mean
+from lut_plugin.models import LUTSimMIM, LUTSimMIMViT, SimMIMViews
 
 IMG, PATCH, MASK_PATCH, DIM = 32, 4, 8, 64
 GRID = IMG // PATCH  # 8x8 patches
@@ -287,16 +287,14 @@ def test_teacher_pools_all_positions_of_the_full_views(model):
     model.train()
 
 
-def test_masked_token_mean_matches_indexing():
+def test_pool_is_the_mean_of_the_unmasked_patch_tokens(model):
     gen = torch.Generator().manual_seed(0)
-    tokens = torch.randn(3, 10, 5, generator=gen)
+    tokens = torch.randn(3, 11, 5, generator=gen)  # cls + 10 patch tokens
     mask = (torch.rand(3, 10, generator=gen) > 0.5).float()
     mask[:, 0] = 0  # at least one visible position per sample
-    pooled = masked_token_mean(tokens, mask)
+    pooled = model.pool(tokens, mask)
     for b in range(3):
-        torch.testing.assert_close(pooled[b], tokens[b][mask[b] == 0].mean(dim=0))
-    with pytest.raises(ValueError, match="no visible position"):
-        masked_token_mean(tokens, torch.ones(3, 10))
+        torch.testing.assert_close(pooled[b], tokens[b, 1:][mask[b] == 0].mean(dim=0))
 
 
 def test_upstream_simmim_runs_with_the_vit_encoder():

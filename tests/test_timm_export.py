@@ -21,7 +21,7 @@ from lut_plugin.checkpoint import (
     mmpretrain_to_timm_key,
     timm_to_mmpretrain_key,
 )
-from lut_plugin.mmpretrain.models import LUTViT
+from lut_plugin.models import LUTViT
 
 _spec = importlib.util.spec_from_file_location(
     "convert_checkpoint", ROOT / "tools/convert_checkpoint.py"

@@ -1,21 +1,20 @@
-"""Framework-agnostic LUT math (plain PyTorch).
+"""LUT's math in plain PyTorch (masks, L_BC, momentum teacher, MLP): no framework imports.
 
-Everything that defines the method lives here once; the mmpretrain, mmseg and
-lightly adapters are thin layers over these functions and modules.
+The mmpretrain models, the mmseg backbone and the lightly adapter are thin layers over it.
 """
 
 from .fused_gelu import LinearGELU, fuse_linear_gelu
-from .losses import broader_context_loss, negative_cosine_loss
+from .losses import BroaderContextLoss, negative_cosine_loss
 from .masking import DisjointMasks, disjoint_masks_from_noise, gather_tokens, keep_count
-from .mlp import build_projection_mlp, projection_mlp_blocks
+from .mlp import ProjectionMLP
 from .momentum import MomentumTeacher, cosine_momentum, momentum_update
 
 __all__ = [
+    "BroaderContextLoss",
     "DisjointMasks",
     "LinearGELU",
     "MomentumTeacher",
-    "broader_context_loss",
-    "build_projection_mlp",
+    "ProjectionMLP",
     "cosine_momentum",
     "disjoint_masks_from_noise",
     "fuse_linear_gelu",
@@ -23,5 +22,4 @@ __all__ = [
     "keep_count",
     "momentum_update",
     "negative_cosine_loss",
-    "projection_mlp_blocks",
 ]

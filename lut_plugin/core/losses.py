@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def negative_cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -24,18 +25,16 @@ def negative_cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return (2 - 2 * cos).mean()
 
 
-def broader_context_loss(
-    p1: torch.Tensor, p2: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor
-) -> torch.Tensor:
-    """Cross-view loss ``1/2 [(2 - 2 cos(p1, t2)) + (2 - 2 cos(p2, t1))]``.
+class BroaderContextLoss(nn.Module):
+    """Cross-view BYOL loss between student predictions and teacher targets.
 
-    Args:
-        p1 (torch.Tensor): Student prediction of view 1, ``(B, D)``.
-        p2 (torch.Tensor): Student prediction of view 2, ``(B, D)``.
-        t1 (torch.Tensor): Teacher projection of view 1, ``(B, D)``.
-        t2 (torch.Tensor): Teacher projection of view 2, ``(B, D)``.
-
-    Returns:
-        torch.Tensor: Scalar loss (unweighted).
+    ``L_BC = 1/2 [(2 - 2 cos(p1, t2)) + (2 - 2 cos(p2, t1))]``, each term averaged over the
+    batch; the targets get no gradient. Unweighted: the algorithm applies ``w_bc``.
+    Registered in mmpretrain's ``MODELS`` by :mod:`lut_plugin.models`.
     """
-    return 0.5 * (negative_cosine_loss(p1, t2) + negative_cosine_loss(p2, t1))
+
+    def forward(
+        self, p1: torch.Tensor, p2: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor
+    ) -> torch.Tensor:
+        """Student predictions ``p1, p2`` against teacher projections ``t1, t2``, ``(B, D)``."""
+        return 0.5 * (negative_cosine_loss(p1, t2) + negative_cosine_loss(p2, t1))

@@ -8,20 +8,9 @@ import torch
 
 
 def keep_count(num_patches: int, mask_ratio: float) -> int:
-    """Number of visible patches per view, validated for two disjoint views.
-
-    Args:
-        num_patches (int): Patches per image (L).
-        mask_ratio (float): Fraction of patches removed from each view (r).
-
-    Returns:
-        int: ``int(L * (1 - r))``, as in MAE.
-
-    Raises:
-        ValueError: If ``r`` is outside ``[0.5, 1)`` (two visible sets of
-            ``(1 - r) * L`` patches cannot be disjoint when ``r < 0.5``) or if
-            no patch stays visible.
-    """
+    """Visible patches per view, ``int(L * (1 - r))`` as in MAE, for ``L = num_patches`` and
+    ``r = mask_ratio``; a ``ValueError`` if ``r`` is outside ``[0.5, 1)`` (two visible sets
+    of ``(1 - r) L`` patches cannot be disjoint when ``r < 0.5``) or no patch stays visible."""
     if not 0.5 <= mask_ratio < 1.0:
         raise ValueError(
             f"mask_ratio must satisfy 0.5 <= mask_ratio < 1 so that the two views' "
@@ -38,12 +27,9 @@ def keep_count(num_patches: int, mask_ratio: float) -> int:
 
 
 class DisjointMasks(NamedTuple):
-    """Indices and binary masks of the two views.
-
-    ``mask*`` use MAE's convention: 1 = removed, 0 = visible. ``ids_restore*``
-    undo the ordering in which each view's visible tokens come first, as
-    mmpretrain's ``MAEPretrainDecoder`` expects.
-    """
+    """Indices and binary masks of the two views: ``mask*`` in MAE's convention (1 = removed,
+    0 = visible); ``ids_restore*`` undo the order in which each view's visible tokens come
+    first, as mmpretrain's ``MAEPretrainDecoder`` expects."""
 
     ids_keep1: torch.Tensor
     ids_keep2: torch.Tensor
@@ -91,13 +77,6 @@ def disjoint_masks_from_noise(noise: torch.Tensor, mask_ratio: float) -> Disjoin
 
 
 def gather_tokens(tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Select ``tokens[b, ids[b]]`` for every sample.
-
-    Args:
-        tokens (torch.Tensor): ``(B, L, D)`` tokens.
-        ids (torch.Tensor): ``(B, K)`` indices into ``L``.
-
-    Returns:
-        torch.Tensor: ``(B, K, D)``.
-    """
+    """``tokens[b, ids[b]]`` for every sample: ``(B, L, D)`` tokens, ``(B, K)`` indices ->
+    ``(B, K, D)``."""
     return torch.gather(tokens, 1, ids.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 
 import torch
@@ -30,9 +31,8 @@ def cosine_momentum(cur_iter: int, max_iters: int, base: float = 0.996, end: flo
         raise ValueError(f"max_iters must be >= 1, got {max_iters}")
     if max_iters == 1:
         return float(base)
-    from lightly.utils.scheduler import cosine_schedule  # lazy: lightly imports slowly
-
-    return cosine_schedule(min(cur_iter, max_iters - 1), max_iters, base, end)
+    k = min(cur_iter, max_iters - 1)
+    return end - (end - base) * (math.cos(math.pi * k / (max_iters - 1)) + 1) / 2
 
 
 @torch.no_grad()

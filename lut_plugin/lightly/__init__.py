@@ -5,10 +5,9 @@ Thin wrappers over :mod:`lut_plugin.core`, plus LUT's two views as a lightly tra
 / ``MaskedVisionTransformerDecoderTIMM``.
 """
 
-from lut_plugin.core import MomentumTeacher, cosine_momentum  # noqa: E402  (re-exported)
+from lut_plugin.core import BroaderContextLoss, MomentumTeacher, cosine_momentum  # re-exported
 
 from .heads import LUTPredictionHead, LUTProjectionHead
-from .loss import BroaderContextLoss
 from .masking import disjoint_token_masks
 from .transforms import LUTTransform, LUTView1Transform, LUTView2Transform
 

@@ -1,14 +1,14 @@
-"""LUT's projector and predictor as lightly projection heads."""
+"""LUT's projector and predictor under lightly's head names and arguments."""
 
 from __future__ import annotations
 
-from lightly.models.modules.heads import ProjectionHead
-
-from lut_plugin.core import projection_mlp_blocks
+from lut_plugin.core import ProjectionMLP
 
 
-class LUTProjectionHead(ProjectionHead):
+class LUTProjectionHead(ProjectionMLP):
     """Projector ``h``: ``Linear(D, 4096) -> BN -> ReLU -> Linear(4096, D)``, no biases.
+
+    The layers sit at ``layers.{0,1,3}``, as in lightly's ``ProjectionHead``.
 
     Args:
         input_dim (int): Encoder width D. Defaults to 768.
@@ -28,9 +28,7 @@ class LUTProjectionHead(ProjectionHead):
         norm: str = "bn",
         act: str = "relu",
     ) -> None:
-        super().__init__(
-            projection_mlp_blocks(input_dim, hidden_dim, output_dim, num_layers, norm, act)
-        )
+        super().__init__(input_dim, hidden_dim, output_dim, num_layers, norm, act)
 
 
 class LUTPredictionHead(LUTProjectionHead):

@@ -1,4 +1,11 @@
-from .lut_vit import LUTViT, TwoViewLatents
+from .lut_vit import CheckpointedLayers, LUTViT, TwoViewLatents
 from .simmim_vit import LUTSimMIMViT, SimMIMMasks, SimMIMViews
 
-__all__ = ["LUTViT", "TwoViewLatents", "SimMIMMasks", "LUTSimMIMViT", "SimMIMViews"]
+__all__ = [
+    "CheckpointedLayers",
+    "LUTViT",
+    "TwoViewLatents",
+    "LUTSimMIMViT",
+    "SimMIMMasks",
+    "SimMIMViews",
+]

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import torch
 from mmengine.utils import to_2tuple
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.registry import MODELS
+from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, keep_count
 
 from .patch_embed import embed_patches
 
 
-class TwoViewLatents(NamedTuple):
-    """Encoder outputs of the two masked views.
+class CheckpointedLayers(nn.ModuleList):
+    """A ``ModuleList`` of blocks whose iteration yields each block under activation
+    checkpointing (recomputed in the backward pass) while gradients are enabled.
 
-    ``z1``/``z2`` are ``(B, 1 + keep, C)`` with the cls token first and the
-    visible patch tokens in ``masks.ids_keep*`` order.
+    Any loop over the blocks (this project's encoders, mmpretrain's ``forward`` methods, the
+    MAE decoder) checkpoints them; indexing, the state-dict keys and a no-grad pass (the
+    teacher) are unchanged. The recomputation restores the RNG state (dropout, drop path),
+    so losses and gradients are the same as without it.
     """
+
+    def __iter__(self):
+        layers = super().__iter__()
+        if not torch.is_grad_enabled():
+            return layers
+        return (partial(checkpoint, layer, use_reentrant=False) for layer in layers)
+
+
+class TwoViewLatents(NamedTuple):
+    """Encoder outputs of the two masked views: ``z1``/``z2`` are ``(B, 1 + keep, C)``, the
+    cls token first and the visible patch tokens in ``masks.ids_keep*`` order."""
 
     z1: torch.Tensor
     z2: torch.Tensor
@@ -30,20 +47,21 @@ class TwoViewLatents(NamedTuple):
 class LUTViT(MAEViT):
     """MAE ViT whose two views keep disjoint patch sets drawn from one noise.
 
-    Identical to mmpretrain's ``MAEViT`` (fixed 2-D sin-cos position embedding,
-    cls token, final LayerNorm) and loads its weights; adds
-    :meth:`forward_views` (METHOD.md steps 2-3) and :meth:`forward_full`.
+    mmpretrain's ``MAEViT`` (fixed 2-D sin-cos position embedding, cls token, final
+    LayerNorm), whose weights it loads, plus :meth:`forward_views` (METHOD.md steps 2-3) and
+    :meth:`forward_full`.
 
     Args:
-        arch (str | dict): ViT architecture, as in ``VisionTransformer``.
-            Defaults to ``'b'``.
+        arch (str | dict): ViT architecture, as in ``VisionTransformer``. Defaults to ``'b'``.
         img_size (int | tuple): Input image size. Defaults to 224.
         patch_size (int | tuple): Patch size. Defaults to 16.
-        mask_ratio (float): Fraction of patches removed from each view; must lie
-            in ``[0.5, 1)`` so that the two visible sets are disjoint. Defaults
-            to 0.75.
-        **kwargs: Other arguments of ``MAEViT`` (``out_indices``,
-            ``drop_path_rate``, ``norm_cfg``, ``out_type``, ``init_cfg``...).
+        mask_ratio (float): Fraction of patches removed from each view; must lie in
+            ``[0.5, 1)`` so that the two visible sets are disjoint. Defaults to 0.75.
+        with_cp (bool): Activation checkpointing of the blocks (:class:`CheckpointedLayers`):
+            less memory, one more forward pass of the blocks in the backward. ``LUT`` applies
+            it to the MAE decoder's blocks too. Defaults to False.
+        **kwargs: Other arguments of ``MAEViT`` (``out_indices``, ``drop_path_rate``,
+            ``norm_cfg``, ``out_type``, ``init_cfg``...).
     """
 
     def __init__(
@@ -52,9 +70,9 @@ class LUTViT(MAEViT):
         img_size: int | tuple = 224,
         patch_size: int | tuple = 16,
         mask_ratio: float = 0.75,
+        with_cp: bool = False,
         **kwargs,
     ) -> None:
-        # Fail at build time, not at the first iteration.
         if any(s % p for s, p in zip(to_2tuple(img_size), to_2tuple(patch_size))):
             raise ValueError(
                 f"LUTViT: img_size {img_size} is not a whole number of patches of patch_size "
@@ -69,6 +87,9 @@ class LUTViT(MAEViT):
             raise ValueError(
                 f"LUTViT: embed_dims {self.embed_dims} is not divisible by num_heads {heads}"
             )
+        self.with_cp = bool(with_cp)
+        if self.with_cp:
+            self.layers = CheckpointedLayers(self.layers)
 
     def _embed_patches(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         """Patch tokens with their position embedding: ``(B, L, C)``, or ``(B, K, C)`` for
@@ -79,10 +100,8 @@ class LUTViT(MAEViT):
 
     def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
         """Prepend the cls token, run the blocks and the final norm."""
-        cls_token = (self.cls_token + self.pos_embed[:, :1, :]).expand(
-            patch_tokens.shape[0], -1, -1
-        )
-        x = torch.cat((cls_token, patch_tokens), dim=1)
+        cls_token = self.cls_token + self.pos_embed[:, :1, :]
+        x = torch.cat((cls_token.expand(patch_tokens.shape[0], -1, -1), patch_tokens), dim=1)
         for layer in self.layers:
             x = layer(x)
         return self.norm1(x) if self.final_norm else x
@@ -94,22 +113,12 @@ class LUTViT(MAEViT):
     def forward_views(
         self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
     ) -> TwoViewLatents:
-        """Encode the visible tokens of two views whose visible sets are disjoint.
-
-        Args:
-            x1 (torch.Tensor): View 1, ``(B, 3, H, W)``.
-            x2 (torch.Tensor): View 2, ``(B, 3, H, W)``.
-            noise (torch.Tensor, optional): ``(B, L)`` noise; drawn with
-                ``torch.rand`` when omitted.
-
-        Returns:
-            TwoViewLatents: Latents of both views and their masks.
-        """
+        """Encode the visible tokens of two views (``(B, 3, H, W)`` each) whose visible sets
+        are disjoint, from ``(B, L)`` noise (drawn with ``torch.rand`` when omitted)."""
         if x1.shape != x2.shape:
             raise ValueError(f"views differ in shape: {tuple(x1.shape)} vs {tuple(x2.shape)}")
         batch = x1.shape[0]
-        if noise is None:
-            noise = self.draw_noise(batch, x1.device)
+        noise = self.draw_noise(batch, x1.device) if noise is None else noise
         if noise.shape != (batch, self.num_patches):
             raise ValueError(
                 f"noise must be (batch, num_patches) = {(batch, self.num_patches)}, "
@@ -117,14 +126,9 @@ class LUTViT(MAEViT):
             )
         masks = disjoint_masks_from_noise(noise, self.mask_ratio)
         # Only the visible patches are embedded: a quarter of the work at r = 0.75.
-        visible = torch.cat(
-            [
-                self._embed_patches(x1, masks.ids_keep1),
-                self._embed_patches(x2, masks.ids_keep2),
-            ]
-        )
+        v1, v2 = self._embed_patches(x1, masks.ids_keep1), self._embed_patches(x2, masks.ids_keep2)
         # One pass for both views: the encoder has no cross-sample layer.
-        z1, z2 = self._encode(visible).split(batch)
+        z1, z2 = self._encode(torch.cat([v1, v2])).split(batch)
         return TwoViewLatents(z1, z2, masks)
 
     def forward_full(self, x: torch.Tensor) -> torch.Tensor:

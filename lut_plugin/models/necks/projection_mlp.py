@@ -6,7 +6,7 @@ import torch
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from lut_plugin.core import build_projection_mlp
+from lut_plugin.core import ProjectionMLP
 
 
 @MODELS.register_module()
@@ -38,7 +38,7 @@ class LUTProjectionMLP(BaseModule):
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.mlp = build_projection_mlp(
+        self.mlp = ProjectionMLP(
             in_channels, hid_channels, out_channels, num_layers, norm, act, with_bias
         )
 

@@ -1,4 +1,4 @@
 from .lut import LUT, LUTOutputs
-from .lut_simmim import LUTSimMIM, masked_token_mean
+from .lut_simmim import LUTSimMIM
 
-__all__ = ["LUT", "LUTOutputs", "LUTSimMIM", "masked_token_mean"]
+__all__ = ["LUT", "LUTOutputs", "LUTSimMIM"]

@@ -1,4 +1,4 @@
-"""LUT: MAE plus the broader-context loss on the unmasked tokens."""
+"""LUT: a MIM method (MAE here) plus the broader-context branch on the unmasked tokens."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from lut_plugin.core import MomentumTeacher, cosine_momentum, fuse_linear_gelu
 
+from ..backbones.lut_vit import CheckpointedLayers
+
 
 class LUTOutputs(NamedTuple):
-    """Everything one LUT step computes (unweighted losses).
-
-    ``masks`` is the flavour's mask tuple: ``DisjointMasks`` (MAE) or ``SimMIMMasks``.
-    """
+    """Everything one LUT step computes: unweighted losses, the flavour's masks
+    (``DisjointMasks``, ``SimMIMMasks``), predictions and targets."""
 
     loss_mim: torch.Tensor | None
     loss_bc: torch.Tensor | None
@@ -33,54 +33,45 @@ class LUTOutputs(NamedTuple):
     t2: torch.Tensor | None
 
 
-def _check_weight(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite, non-negative loss weight, got {value}")
-    return value
-
-
 @MODELS.register_module()
 class LUT(BaseSelfSupervisor):
-    """LUT (MAE flavour).
+    """LUT: a MIM method plus the broader-context branch (MAE flavour here).
 
-    Implementation of `Learning with Unmasked Tokens Drives Stronger Vision
-    Learners <https://arxiv.org/abs/2310.13593>`_. Each image comes as two
-    views with disjoint visible patch sets. The MAE decoder reconstructs view 1;
-    the pooled visible tokens of each view, passed through the projector and
-    predictor, regress the momentum teacher's projection of the *other* full
-    view. The teacher is updated after every optimiser step that trains the
-    model, so a config needs no hook, model wrapper or loop for it.
+    Implementation of `Learning with Unmasked Tokens Drives Stronger Vision Learners
+    <https://arxiv.org/abs/2310.13593>`_. Each image comes as two views with disjoint visible
+    patch sets. The MIM method reconstructs view 1; the pooled visible tokens of each view,
+    through the projector and predictor, regress the momentum teacher's projection of the
+    *other* full view. The teacher follows every optimiser step that trains the model (a
+    torch optimiser post-hook), so a config needs no hook, wrapper or loop for it.
+
+    A MIM flavour is the backbone's ``forward_views`` / ``forward_full`` plus
+    :meth:`mim_loss` and :meth:`pool` (``LUTSimMIM`` overrides these two); a backbone that
+    encodes like ``LUTViT`` (e.g. ``LUTMFFViT``) needs no algorithm class of its own.
 
     Args:
-        backbone (dict): ``LUTViT`` config.
-        neck (dict, optional): MAE decoder (``MAEPretrainDecoder``). Needed
-            when ``w_mim > 0``.
-        head (dict, optional): Reconstruction head (``MAEPretrainHead``).
-            Needed when ``w_mim > 0``.
-        projector (dict, optional): Projector ``h`` (``LUTProjectionMLP``).
-            Needed when ``w_bc > 0``.
-        predictor (dict, optional): Predictor ``q`` (``LUTProjectionMLP``).
-            Needed when ``w_bc > 0``.
+        backbone (dict): ``LUTViT`` config (or another flavour's two-view encoder).
+        neck (dict, optional): MIM decoder (``MAEPretrainDecoder``). Needed when ``w_mim > 0``.
+        head (dict, optional): Reconstruction head (``MAEPretrainHead``). Needed when
+            ``w_mim > 0``.
+        projector (dict, optional): Projector ``h`` (``LUTProjectionMLP``). Needed when
+            ``w_bc > 0``.
+        predictor (dict, optional): Predictor ``q`` (``LUTProjectionMLP``). Needed when
+            ``w_bc > 0``.
         loss_bc (dict): The broader-context loss. Defaults to
             ``dict(type='BroaderContextLoss')``.
         w_mim (float): Weight of the reconstruction loss. Defaults to 1.0.
         w_bc (float): Weight of the broader-context loss. Defaults to 0.25.
-        base_momentum (float): Teacher momentum at the first iteration.
-            Defaults to 0.996.
-        end_momentum (float): Teacher momentum at the last iteration.
-            Defaults to 1.0.
-        fuse_teacher_gelu (bool): Run each MLP layer of the teacher's encoder and its GELU
-            as one matrix-product call (``LinearGELU``; the same change in a test script made
-            the compiled ViT-B step 4 % faster on an H100). Its GELU is the tanh
-            approximation (at most 4.7e-4 from the exact one), so the targets are not
-            bit-identical to the reference's. Needs ``w_bc > 0``. Defaults to False.
-        pretrained (str, optional): Checkpoint to initialise the whole model from, loaded
-            weights only and strictly (``init_cfg=dict(type='Pretrained',
-            _scope_='lut_plugin', ...)``; mmengine's own ``Pretrained`` would skip misfitting
-            tensors with a warning). Replaces ``init_cfg``.
-        data_preprocessor (dict, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
+        base_momentum (float): Teacher momentum at the first iteration. Defaults to 0.996.
+        end_momentum (float): Teacher momentum at the last iteration. Defaults to 1.0.
+        fuse_teacher_gelu (bool): Run each MLP layer of the teacher's encoder and its GELU as
+            one matrix-product call (``LinearGELU``, 4 % faster compiled ViT-B step on an
+            H100); GELU's tanh approximation (at most 4.7e-4 from the exact one), so the
+            targets are not bit-identical to the reference's. Needs ``w_bc > 0``.
+            Defaults to False.
+        pretrained (str, optional): Checkpoint to initialise the whole model from, weights
+            only and strictly (mmengine's ``Pretrained`` would skip misfitting tensors with
+            a warning). Replaces ``init_cfg``.
+        data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config.
     """
 
@@ -101,8 +92,10 @@ class LUT(BaseSelfSupervisor):
         data_preprocessor: dict | None = None,
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
-        self.w_mim = _check_weight("w_mim", w_mim)
-        self.w_bc = _check_weight("w_bc", w_bc)
+        self.w_mim, self.w_bc = float(w_mim), float(w_bc)
+        for name, value in (("w_mim", self.w_mim), ("w_bc", self.w_bc)):
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite, non-negative loss weight, got {value}")
         if self.w_mim == 0 and self.w_bc == 0:
             raise ValueError("w_mim and w_bc are both 0: LUT would have nothing to learn")
         if self.w_mim > 0 and (neck is None or head is None):
@@ -111,8 +104,7 @@ class LUT(BaseSelfSupervisor):
             raise ValueError("w_bc > 0 needs a projector and a predictor")
         if fuse_teacher_gelu and self.w_bc == 0:
             raise ValueError("fuse_teacher_gelu needs the teacher, which only w_bc > 0 builds")
-        # Validate now rather than at the first teacher update.
-        cosine_momentum(0, 2, base_momentum, end_momentum)
+        cosine_momentum(0, 2, base_momentum, end_momentum)  # validated now, not at step 1
         if pretrained is not None:
             init_cfg = dict(type="Pretrained", _scope_="lut_plugin", checkpoint=pretrained)
         super().__init__(
@@ -122,8 +114,9 @@ class LUT(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg,
         )
-        self.base_momentum = float(base_momentum)
-        self.end_momentum = float(end_momentum)
+        self.base_momentum, self.end_momentum = float(base_momentum), float(end_momentum)
+        if getattr(self.backbone, "with_cp", False) and hasattr(self.neck, "decoder_blocks"):
+            self.neck.decoder_blocks = CheckpointedLayers(self.neck.decoder_blocks)
         self.teacher: MomentumTeacher | None = None
         if self.w_bc > 0:
             self.projector = MODELS.build(projector)
@@ -173,15 +166,8 @@ class LUT(BaseSelfSupervisor):
             self.teacher.update_from(self._student_parts(), momentum=0.0)
 
     def update_teacher(self, cur_iter: int, max_iters: int) -> float:
-        """EMA step of the teacher after an optimiser step (METHOD.md step 9).
-
-        Args:
-            cur_iter (int): The iteration whose optimiser step just happened (0-based).
-            max_iters (int): Iterations of the whole run.
-
-        Returns:
-            float: The momentum used.
-        """
+        """EMA step of the teacher after the optimiser step of iteration ``cur_iter`` (0-based)
+        of ``max_iters`` (METHOD.md step 9); returns the momentum used."""
         if self.teacher is None:
             return 1.0
         momentum = cosine_momentum(cur_iter, max_iters, self.base_momentum, self.end_momentum)
@@ -196,17 +182,13 @@ class LUT(BaseSelfSupervisor):
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Update the teacher when ``optimizer``, which trains this model, has stepped.
 
-        Called by torch's global optimiser step post-hook (registered in ``__init__``), so
-        the update follows every real optimiser step whoever runs it: ``BaseModel.train_step``,
-        mmengine's DDP wrapper, gradient accumulation (only every ``accumulative_counts``-th
-        iteration steps) or an fp16 AMP step. A step that the loss scaler skips (inf
-        gradients) updates the teacher only if ``optimizer.step()`` runs: a fused optimiser
-        (the pre-training configs) is called and skips on the device, so the teacher moves
-        towards the unchanged student, as the reference code's EMA after every such iteration;
-        a non-fused one is not called.
-        The momentum is indexed by the data iteration k of the run's ``max_iters`` K from
-        mmengine's ``MessageHub`` (as mmpretrain's ``CosineEMA``): the same function of training
-        progress for any accumulation, exactly ``end_momentum`` at the last iteration.
+        Called by torch's global optimiser step post-hook, so the update follows every real
+        optimiser step whoever runs it (``train_step``, mmengine's DDP wrapper, gradient
+        accumulation, AMP). A step that the loss scaler skips updates the teacher only if
+        ``optimizer.step()`` runs: a fused optimiser is called and skips on the device (the
+        teacher moves towards the unchanged student, as the reference's EMA), a non-fused one
+        is not called. The momentum follows the data iteration k of the run's K (``iter``,
+        ``max_iters`` in mmengine's ``MessageHub``, as mmpretrain's ``CosineEMA``).
         """
         if not self.training or not _optimizes(optimizer, self._trained_parameter()):
             return
@@ -227,42 +209,42 @@ class LUT(BaseSelfSupervisor):
     ) -> LUTOutputs:
         """Run one LUT step on two views and return every intermediate result.
 
+        The flavour decides how the views are encoded (``backbone.forward_views``), the MIM
+        loss of view 1 (:meth:`mim_loss`) and how the student pools a view (:meth:`pool`);
+        the broader-context branch (:meth:`broader_context`) is the same for every flavour.
+
         Args:
             x1 (torch.Tensor): View 1, normalised, ``(B, 3, H, W)``.
             x2 (torch.Tensor): View 2, normalised, ``(B, 3, H, W)``.
-            noise (torch.Tensor, optional): ``(B, L)`` noise defining both masks.
+            noise (torch.Tensor, optional): The noise defining both masks (``(B, L)`` for
+                the MAE flavour); drawn by the backbone when omitted.
 
         Returns:
             LUTOutputs: Unweighted losses, masks, predictions and targets.
         """
         z1, z2, masks = self.backbone.forward_views(x1, x2, noise)
-        loss_mim = None
-        if self.w_mim > 0:
-            pred = self.neck(z1, masks.ids_restore1)
-            loss_mim = self.head.loss(pred, x1, masks.mask1)
+        loss_mim = self.mim_loss(z1, x1, masks) if self.w_mim > 0 else None
         loss_bc = p1 = p2 = t1 = t2 = None
         if self.w_bc > 0:
-            # Student global feature: mean of the visible patch tokens (cls excluded).
-            g1, g2 = z1[:, 1:].mean(dim=1), z2[:, 1:].mean(dim=1)
+            g1, g2 = self.pool(z1, masks.mask1), self.pool(z2, masks.mask2)
             loss_bc, p1, p2, t1, t2 = self.broader_context(g1, g2, x1, x2)
         return LUTOutputs(loss_mim, loss_bc, masks, p1, p2, t1, t2)
+
+    def mim_loss(self, z1: torch.Tensor, x1: torch.Tensor, masks: tuple) -> torch.Tensor:
+        """MAE flavour: the decoder reconstructs view 1 from its visible tokens ``z1``; the
+        head's loss covers the masked patches (as ``MAE.loss``)."""
+        return self.head.loss(self.neck(z1, masks.ids_restore1), x1, masks.mask1)
+
+    def pool(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """MAE flavour: ``z`` holds the cls token and the visible patch tokens only, so the
+        student's global feature is the mean of ``z[:, 1:]`` (``mask`` is not needed)."""
+        return z[:, 1:].mean(dim=1)
 
     def broader_context(
         self, g1: torch.Tensor, g2: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        """L_BC from the student's pooled features of both views (METHOD.md steps 5-7).
-
-        Shared by every LUT flavour: only how ``g1``/``g2`` are pooled differs.
-
-        Args:
-            g1 (torch.Tensor): Student global feature of view 1, ``(B, C)``.
-            g2 (torch.Tensor): Student global feature of view 2, ``(B, C)``.
-            x1 (torch.Tensor): View 1 images, for the teacher.
-            x2 (torch.Tensor): View 2 images, for the teacher.
-
-        Returns:
-            tuple[torch.Tensor, ...]: ``(loss_bc, p1, p2, t1, t2)``, loss unweighted.
-        """
+        """``(loss_bc, p1, p2, t1, t2)`` (METHOD.md steps 5-7) from the student's global
+        features ``g1``, ``g2`` ``(B, C)`` and the views ``x1``, ``x2`` (for the teacher)."""
         # Heads run once per view: BN must normalise each view with its own statistics.
         p1 = self.predictor(self.projector(g1))
         p2 = self.predictor(self.projector(g2))
@@ -281,24 +263,16 @@ class LUT(BaseSelfSupervisor):
         noise: torch.Tensor | None = None,
         **kwargs,
     ) -> dict[str, torch.Tensor]:
-        """Weighted losses of one step.
-
-        Args:
-            inputs (list[torch.Tensor]): The two views.
-            data_samples (list[DataSample], optional): Unused.
-            noise (torch.Tensor, optional): ``(B, L)`` noise defining the masks.
-
-        Returns:
-            dict[str, torch.Tensor]: ``loss_mim`` (``w_mim * L_MIM``) and
-            ``loss_bc`` (``w_bc * L_BC``), whichever are enabled.
-        """
+        """``loss_mim`` (``w_mim * L_MIM``) and ``loss_bc`` (``w_bc * L_BC``), whichever are
+        enabled, of the two views ``inputs`` (``data_samples`` unused; ``noise`` as in
+        :meth:`forward_lut`)."""
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             raise ValueError(
                 "LUT needs two views per image: use MultiView with num_views=[1, 1] in the "
                 "train pipeline"
             )
-        if self.training:
-            self._check_training_step(inputs[0].shape[0])
+        if self.training and self.teacher is not None and inputs[0].shape[0] == 1:
+            self._check_batch_of_one()
         out = self.forward_lut(inputs[0], inputs[1], noise)
         losses = {}
         if out.loss_mim is not None:
@@ -307,10 +281,8 @@ class LUT(BaseSelfSupervisor):
             losses["loss_bc"] = self.w_bc * out.loss_bc
         return losses
 
-    def _check_training_step(self, batch_size: int) -> None:
-        if self.teacher is None:
-            return
-        if batch_size == 1 and any(
+    def _check_batch_of_one(self) -> None:
+        if any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm)
             for m in [*self.projector.modules(), *self.predictor.modules()]
         ):
