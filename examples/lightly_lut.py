@@ -13,10 +13,9 @@ from torch import nn
 
 from lut_plugin.lightly import (
     BroaderContextLoss,
-    LUTPredictionHead,
-    LUTProjectionHead,
     LUTTransform,
     MomentumTeacher,
+    ProjectionMLP,
     cosine_momentum,
     disjoint_token_masks,
 )
@@ -39,8 +38,9 @@ class LUT(nn.Module):
             num_prefix_tokens=vit.num_prefix_tokens,
         )
         self.prediction_head = nn.Linear(decoder_dim, self.patch_size**2 * 3)
-        self.projector = LUTProjectionHead(vit.embed_dim, head_dim)
-        self.predictor = LUTPredictionHead(vit.embed_dim, head_dim)
+        # projector h and predictor q: Linear(D, 4096) -> BN -> ReLU -> Linear(4096, D)
+        self.projector = ProjectionMLP(vit.embed_dim, head_dim)
+        self.predictor = ProjectionMLP(vit.embed_dim, head_dim)
         # EMA of encoder + projector (parameters and BN buffers), always in eval mode
         self.teacher = MomentumTeacher({"backbone": self.backbone, "projector": self.projector})
         self.criterion_bc = BroaderContextLoss()

@@ -13,20 +13,11 @@ def disjoint_token_masks(
     device: torch.device | str | None = None,
     noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Visible token indices of two views, plus the masked indices of view 1.
+    """``idx_keep1``, ``idx_keep2`` (the class token first) and view 1's ``idx_mask1``.
 
-    Like ``lightly.models.utils.random_token_mask``, ``size`` counts the class
-    token at index 0, which both views keep; returned indices are offset by 1.
-
-    Args:
-        size (tuple[int, int]): ``(batch, 1 + num_patches)``.
-        mask_ratio (float): Fraction of patches removed from each view.
-        device (torch.device | str, optional): Device of the indices.
-        noise (torch.Tensor, optional): ``(batch, num_patches)`` noise.
-
-    Returns:
-        tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ``idx_keep1``,
-        ``idx_keep2`` (each with the class token first) and ``idx_mask1``.
+    As ``lightly.models.utils.random_token_mask``, ``size = (batch, 1 + num_patches)`` counts
+    the class token at index 0, which both views keep, and indices are offset by 1. ``noise``
+    ``(batch, num_patches)`` is drawn with ``torch.rand`` on ``device`` when omitted.
     """
     batch, seq_len = size
     if noise is None:

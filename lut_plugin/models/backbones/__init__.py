@@ -1,11 +1,4 @@
 from .lut_vit import CheckpointedLayers, LUTViT, TwoViewLatents
-from .simmim_vit import LUTSimMIMViT, SimMIMMasks, SimMIMViews
+from .simmim_vit import LUTSimMIMViT, SimMIMMasks
 
-__all__ = [
-    "CheckpointedLayers",
-    "LUTViT",
-    "TwoViewLatents",
-    "LUTSimMIMViT",
-    "SimMIMMasks",
-    "SimMIMViews",
-]
+__all__ = ["CheckpointedLayers", "LUTSimMIMViT", "LUTViT", "SimMIMMasks", "TwoViewLatents"]

@@ -12,7 +12,7 @@ from mmpretrain.registry import MODELS
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, keep_count
+from lut_plugin.core import disjoint_masks_from_noise, keep_count
 
 from .patch_embed import embed_patches
 
@@ -35,12 +35,13 @@ class CheckpointedLayers(nn.ModuleList):
 
 
 class TwoViewLatents(NamedTuple):
-    """Encoder outputs of the two masked views: ``z1``/``z2`` are ``(B, 1 + keep, C)``, the
-    cls token first and the visible patch tokens in ``masks.ids_keep*`` order."""
+    """Encoder outputs of the two masked views and their masks: ``(B, 1 + keep, C)``, cls
+    first, visible tokens in ``masks.ids_keep*`` order (``LUTViT``); ``(B, 1 + L, C)`` with
+    ``SimMIMMasks`` (``LUTSimMIMViT``)."""
 
     z1: torch.Tensor
     z2: torch.Tensor
-    masks: DisjointMasks
+    masks: tuple
 
 
 @MODELS.register_module()

@@ -11,31 +11,17 @@ from mmpretrain.registry import MODELS
 
 from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, keep_count
 
-from .lut_vit import CheckpointedLayers
+from .lut_vit import CheckpointedLayers, TwoViewLatents
 from .patch_embed import embed_patches
 
 
 class SimMIMMasks(NamedTuple):
-    """Masks of LUT(SimMIM)'s two views.
-
-    ``mask1``/``mask2`` are ``(B, L)`` over the patch grid (row-major), with
-    SimMIM's and MAE's convention: 1 = masked (replaced by the mask token),
-    0 = visible. ``blocks`` holds the block-level masks they were expanded from
-    (one noise draw, disjoint visible sets, see
-    :func:`lut_plugin.core.disjoint_masks_from_noise`).
-    """
+    """``(B, L)`` patch-grid masks of LUT(SimMIM)'s views (1 = masked, replaced by the mask
+    token) and the block-level ``DisjointMasks`` they were expanded from."""
 
     mask1: torch.Tensor
     mask2: torch.Tensor
     blocks: DisjointMasks
-
-
-class SimMIMViews(NamedTuple):
-    """Encoder outputs of the two masked views, ``(B, 1 + L, C)`` each, cls first."""
-
-    z1: torch.Tensor
-    z2: torch.Tensor
-    masks: SimMIMMasks
 
 
 @MODELS.register_module()
@@ -155,7 +141,7 @@ class LUTSimMIMViT(BEiTPretrainViT):
 
     def forward_views(
         self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
-    ) -> SimMIMViews:
+    ) -> TwoViewLatents:
         """Encode two views (``(B, 3, H, W)`` each) whose masks come from one block-level
         noise draw ``(B, N_blocks)`` (drawn with ``torch.rand`` when omitted)."""
         if x1.shape != x2.shape:
@@ -164,7 +150,7 @@ class LUTSimMIMViT(BEiTPretrainViT):
         masks = self.masks_from_noise(self.draw_noise(batch, x1.device) if noise is None else noise)
         # One pass for both views: the encoder has no cross-sample layer.
         tokens = self.encode_masked(torch.cat([x1, x2]), torch.cat([masks.mask1, masks.mask2]))
-        return SimMIMViews(*tokens.split(batch), masks)
+        return TwoViewLatents(*tokens.split(batch), masks)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None

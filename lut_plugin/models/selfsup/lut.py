@@ -125,8 +125,9 @@ class LUT(BaseSelfSupervisor):
             self.teacher = MomentumTeacher({"backbone": self.backbone, "projector": self.projector})
             if fuse_teacher_gelu and fuse_linear_gelu(self.teacher["backbone"]) == 0:
                 raise ValueError("fuse_teacher_gelu: the teacher's encoder has no Linear + GELU")
-            # After every optimiser step that trains this model (see _after_optimizer_step).
-            handle = register_optimizer_step_post_hook(_teacher_update_hook(weakref.ref(self)))
+            # After every optimiser step that trains this model; held weakly.
+            step_hook = weakref.WeakMethod(self._after_optimizer_step)
+            handle = register_optimizer_step_post_hook(lambda opt, *_: step_hook()(opt))
             weakref.finalize(self, handle.remove)
         self._check_parts_fit()
 
@@ -136,7 +137,8 @@ class LUT(BaseSelfSupervisor):
         enc, width = self.backbone, self.backbone.embed_dims
         checks = {}  # setting: (its size, what it must equal, that size)
         if self.teacher is not None:
-            proj, pred = _linears(self.projector), _linears(self.predictor)
+            proj, pred = ([m for m in h.modules() if isinstance(m, nn.Linear)]
+                          for h in (self.projector, self.predictor))  # fmt: skip
             out = proj[-1].out_features
             checks["projector.in_channels"] = proj[0].in_features, "the encoder's width", width
             checks["predictor.in_channels"] = pred[0].in_features, "the projector's output", out
@@ -174,11 +176,6 @@ class LUT(BaseSelfSupervisor):
         self.teacher.update_from(self._student_parts(), momentum)
         return momentum
 
-    def _trained_parameter(self) -> torch.Tensor | None:
-        """One parameter the student trains (frozen ones, e.g. a frozen cls token, skipped)."""
-        params = (p for part in self._student_parts().values() for p in part.parameters())
-        return next((p for p in params if p.requires_grad), None)
-
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Update the teacher when ``optimizer``, which trains this model, has stepped.
 
@@ -190,7 +187,11 @@ class LUT(BaseSelfSupervisor):
         is not called. The momentum follows the data iteration k of the run's K (``iter``,
         ``max_iters`` in mmengine's ``MessageHub``, as mmpretrain's ``CosineEMA``).
         """
-        if not self.training or not _optimizes(optimizer, self._trained_parameter()):
+        # Recognised by one trained student parameter (a frozen one, e.g. cls token, skipped).
+        params = (p for part in self._student_parts().values() for p in part.parameters())
+        trained = next((p for p in params if p.requires_grad), None)
+        groups = optimizer.param_groups
+        if not self.training or not any(p is trained for g in groups for p in g["params"]):
             return
         hub = MessageHub.get_current_instance()
         cur_iter, max_iters = hub.get_info("iter"), hub.get_info("max_iters")
@@ -207,21 +208,11 @@ class LUT(BaseSelfSupervisor):
     def forward_lut(
         self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
     ) -> LUTOutputs:
-        """Run one LUT step on two views and return every intermediate result.
-
-        The flavour decides how the views are encoded (``backbone.forward_views``), the MIM
-        loss of view 1 (:meth:`mim_loss`) and how the student pools a view (:meth:`pool`);
-        the broader-context branch (:meth:`broader_context`) is the same for every flavour.
-
-        Args:
-            x1 (torch.Tensor): View 1, normalised, ``(B, 3, H, W)``.
-            x2 (torch.Tensor): View 2, normalised, ``(B, 3, H, W)``.
-            noise (torch.Tensor, optional): The noise defining both masks (``(B, L)`` for
-                the MAE flavour); drawn by the backbone when omitted.
-
-        Returns:
-            LUTOutputs: Unweighted losses, masks, predictions and targets.
-        """
+        """One LUT step on the normalised views ``x1``, ``x2`` ``(B, 3, H, W)``, every
+        intermediate result. ``noise`` defines both masks (``(B, L)`` for ``LUTViT``); the
+        backbone draws it when omitted. The flavour encodes (``backbone.forward_views``),
+        gives the MIM loss (:meth:`mim_loss`) and pools (:meth:`pool`); the broader-context
+        branch (:meth:`broader_context`) is the same for every flavour."""
         z1, z2, masks = self.backbone.forward_views(x1, x2, noise)
         loss_mim = self.mim_loss(z1, x1, masks) if self.w_mim > 0 else None
         loss_bc = p1 = p2 = t1 = t2 = None
@@ -291,24 +282,3 @@ class LUT(BaseSelfSupervisor):
                 "predictor need at least 2. Set drop_last=True in train_dataloader (LUT's "
                 "pre-training configs do) or use a larger batch size per GPU"
             )
-
-
-def _linears(module: nn.Module) -> list[nn.Linear]:
-    return [m for m in module.modules() if isinstance(m, nn.Linear)]
-
-
-def _optimizes(optimizer: torch.optim.Optimizer, param: torch.Tensor | None) -> bool:
-    return param is not None and any(
-        p is param for group in optimizer.param_groups for p in group["params"]
-    )
-
-
-def _teacher_update_hook(model_ref: weakref.ref):
-    """A global step post-hook that holds the model weakly (it lives as long as the model)."""
-
-    def hook(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
-        model = model_ref()
-        if model is not None:
-            model._after_optimizer_step(optimizer)
-
-    return hook
