@@ -52,8 +52,6 @@ def test_knn_by_hand():
     assert knn_top1(bank, bank_y, query, torch.tensor([0]), 2, k=3, temperature=0.07) == 100
     assert knn_top1(bank, bank_y, query, torch.tensor([1]), 2, k=3, temperature=1.0) == 100
     assert knn_top1(bank * 7, bank_y, query * 0.1, torch.tensor([0]), 2, k=3) == 100
-    with pytest.raises(ValueError, match=r"lie in \[0, 2\)"):
-        knn_top1(bank, bank_y + 5, query, torch.tensor([0]), num_classes=2)
 
 
 def test_linear_probe_separates_classes_is_seeded_and_leaves_the_global_rng_alone():
@@ -211,7 +209,7 @@ def test_compare_lut_mae_on_a_minimal_budget(tmp_path, monkeypatch):
     assert lut_cfg.model.w_bc == 0.1 and "w_bc" not in mae_cfg.model
     assert lut_cfg.randomness.seed == 1 and lut_cfg.train_cfg.max_epochs == 1
     assert [s.type for s in lut_cfg.param_scheduler] == ["CosineAnnealingLR"]  # no warm-up left
-    for name in ("results.md", "knn_over_epochs.png", "losses.png", "effective_rank.png"):
+    for name in ("results.md", "knn_over_epochs.png", "effective_rank.png"):
         assert (out / name).stat().st_size > 0, name
     record = json.loads((out / "results.json").read_text())
     assert record["seeds"] == [0, 1] and record["epochs"] == 1 and record["test_images"] == 12

@@ -10,8 +10,8 @@ interleaved over ``--rounds``, medians reported.
 
 Data (``--parts data``): images/s on one pinned core of MAE's pipeline, LUT's two-view pipeline
 and LUT's with view 2's colour operations left to the device (``lut_device``), milliseconds
-per transform, the device's time for those operations and a ``DataLoader`` with ``--workers``,
-on generated 500 x 375 JPEGs (or ``--data-dir``). Writes ``lut_vs_mae.{json,md}`` to ``--out``::
+per transform, and a ``DataLoader`` with ``--workers``, on generated 500 x 375 JPEGs (or
+``--data-dir``). Writes ``lut_vs_mae.{json,md}`` to ``--out``::
 
     B=tools/analysis/benchmark_lut_vs_mae.py
     python $B --sizes tiny vit-s --batch 16 --threads 1 --out work_dirs/bench/cpu
@@ -103,6 +103,12 @@ def step_worker(args: argparse.Namespace) -> dict:
         optim.step()
         optim.zero_grad(set_to_none=True)
 
+    def memory_mib() -> float:  # the peak
+        if cuda:
+            return torch.cuda.max_memory_allocated() / 2**20
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    base = torch.cuda.memory_allocated() / 2**20 if cuda else memory_mib()  # weights, inputs
     with FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as counter:
         update()  # eager; AdamW's elementwise operations count no FLOPs
     flops = counter.get_total_flops()
@@ -124,12 +130,6 @@ def step_worker(args: argparse.Namespace) -> dict:
         if args.step_worker == "lut":
             model.update_teacher(i, 10_000)
 
-    def memory_mib() -> float:
-        if cuda:
-            return torch.cuda.max_memory_allocated() / 2**20
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    base = torch.cuda.memory_allocated() / 2**20 if cuda else memory_mib()
     times = []
     for i in range(args.warmup + args.steps):
         if i == args.warmup and cuda:
@@ -177,7 +177,8 @@ def step_part(args: argparse.Namespace) -> list[dict]:
 
 
 def time_transforms(pipeline, files: list[str]) -> dict:
-    """Exclusive ms per image of every (nested) transform and photometric operation."""
+    """Exclusive ms per image of every (nested) transform and photometric operation, and the
+    ``total``, after a warm-up."""
     from lut_plugin.datasets import photometric
 
     times, stack = {}, []
@@ -204,14 +205,18 @@ def time_transforms(pipeline, files: list[str]) -> dict:
     for op in ("adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue",
                "grayscale", "solarize", "gaussian_blur"):  # fmt: skip
         setattr(photometric, op, timed(f"photometric.{op}", getattr(photometric, op)))
-    for path in files:
-        pipeline(dict(img_path=path))
-    return times
+    for path in files[:8] + [None] + files:
+        if path is None:  # warmed up
+            times.clear()
+            start = time.perf_counter()
+        else:
+            pipeline(dict(img_path=path))
+    return dict(times, total=(time.perf_counter() - start) * 1e3 / len(files))
 
 
 def data_worker(args: argparse.Namespace) -> dict:
-    """In a subprocess: each pipeline on one pinned core (images/s, then ms per transform),
-    view 2's colour operations on ``--device``, then a DataLoader on every core."""
+    """In a subprocess: each pipeline on one pinned core (images/s, ms per transform), then in
+    a DataLoader on every core."""
     import cv2
     from mmcv.transforms import Compose
     from mmengine.config import Config
@@ -219,7 +224,6 @@ def data_worker(args: argparse.Namespace) -> dict:
     from mmengine.registry import init_default_scope
 
     from lut_plugin.datasets import lut_view_pipelines
-    from lut_plugin.datasets.photometric_torch import distort
 
     cpus = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpus[0]})
@@ -233,25 +237,9 @@ def data_worker(args: argparse.Namespace) -> dict:
         lut_device=lut_view_pipelines(args.img_size, photometric_on_device=True)[2],
     )
     files, result = json.loads(Path(args.files).read_text()), {}
-    for name, config in configs.items():
-        pipeline = Compose(config)
-        for path in files[:8]:  # warm-up
-            pipeline(dict(img_path=path))
-        start = time.perf_counter()
-        for path in files:
-            pipeline(dict(img_path=path))
-        result[name] = dict(images_per_s=len(files) / (time.perf_counter() - start),
-                            ms_per_image=time_transforms(Compose(config), files))  # fmt: skip
-    samples = [Compose(configs["lut_device"])(dict(img_path=files[i % len(files)]))
-               for i in range(args.device_batch)]  # fmt: skip
-    view2 = default_collate(samples)["inputs"][1].to(args.device)
-    params, times = [s["data_samples"].lut_photometric for s in samples], []
-    for _ in range(6):
-        start = time.perf_counter()
-        distort(view2, params)
-        torch.cuda.synchronize() if args.device.startswith("cuda") else None
-        times.append(time.perf_counter() - start)
-    result["lut_device"]["device_ms_per_image"] = statistics.median(times[1:]) * 1e3 / len(params)
+    for name, config in configs.items():  # (the timing wrappers cost about 0.5 %)
+        ms_per_image = time_transforms(Compose(config), files)
+        result[name] = dict(images_per_s=1e3 / ms_per_image.pop("total"), ms_per_image=ms_per_image)
     os.sched_setaffinity(0, cpus)  # the DataLoader's workers inherit it
     cv2.setNumThreads(0)
     for name, config in configs.items():
@@ -290,13 +278,13 @@ def data_part(args: argparse.Namespace) -> dict:
         return statistics.median(values)
 
     return dict(images=len(files), source=args.data_dir or "generated 500x375 JPEGs",
-                img_size=args.img_size, workers=args.workers, device=args.device,
+                img_size=args.img_size, workers=args.workers,
                 pipelines=median(runs))  # fmt: skip
 
 
 def markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
     """Per size: MAE, LUT and LUT/MAE of every step figure; per pipeline: the data figures."""
-    lines = [f"{meta['device_name']}, amp {meta['amp']}, {meta['options']}", ""]
+    lines = [f"{meta['device']}: {' '.join(meta['options']['argv'])}", ""]
     for row in rows:
         lines += [f"| {row['size']}, batch {row['batch']} | MAE | LUT | LUT/MAE |", "|---" * 4]
         for key in (k[4:] for k in row if k.startswith("lut_")):
@@ -306,7 +294,7 @@ def markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
     if data:
         flat = {n: {**v, **v["ms_per_image"]} for n, v in data["pipelines"].items()}
         lines += [f"{data['images']} {data['source']}, {data['img_size']} px views, "
-                  f"{data['workers']} DataLoader workers, device {data['device']}", "",
+                  f"{data['workers']} DataLoader workers", "",
                   "| | " + " | ".join(flat) + " |", "|---" * (len(flat) + 1) + "|"]  # fmt: skip
         for key in sorted({k for v in flat.values() for k in v} - {"ms_per_image"}):
             cells = (f"{v[key]:.3f}" if key in v else "" for v in flat.values())
@@ -338,7 +326,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2, help="DataLoader processes")
     p.add_argument("--loader-batch", type=int, default=32)
     p.add_argument("--loader-batches", type=int, default=8)
-    p.add_argument("--device-batch", type=int, default=64, help="view-2 batch on --device")
     p.add_argument("--out", type=Path, default=Path("work_dirs/bench"))
     for hidden in ("--step-worker", "--size", "--files", "--mode"):  # the subprocesses'
         p.add_argument(hidden, help=argparse.SUPPRESS)
@@ -348,19 +335,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.step_worker or args.data_worker:
         print(json.dumps(step_worker(args) if args.step_worker else data_worker(args)))
         return
-    options = {k: getattr(args, k) for k in ("compile", "compile_scope", "fuse_teacher_gelu",
-               "sdpa_backend", "threads", "steps", "rounds") if getattr(args, k)}  # fmt: skip
-    meta = dict(device=args.device, amp=args.amp, cpus=os.cpu_count(), options=options,
-                device_name=torch.cuda.get_device_name(args.device) if "cuda" in args.device
-                else f"{os.cpu_count()} CPUs", load_average_start=os.getloadavg()[0])  # fmt: skip
+    cuda = args.device.startswith("cuda")
+    name = torch.cuda.get_device_name(args.device) if cuda else f"{os.cpu_count()} CPUs"
+    meta = dict(device=name, load_average_start=os.getloadavg()[0], options=vars(args))
     rows = step_part(args) if "step" in args.parts else []
     data = data_part(args) if "data" in args.parts else None
-    meta["load_average_end"] = os.getloadavg()[0]
+    meta["load_average_end"] = os.getloadavg()[0]  # other processes on the machine
     args.out.mkdir(parents=True, exist_ok=True)
-    record = dict(meta=meta, rows=rows, data=data)
-    (args.out / "lut_vs_mae.json").write_text(json.dumps(record, indent=2))
-    report = markdown(meta, rows, data)
-    (args.out / "lut_vs_mae.md").write_text(report)
+    (args.out / "lut_vs_mae.md").write_text(report := markdown(meta, rows, data))
+    (args.out / "lut_vs_mae.json").write_text(json.dumps(dict(meta=meta, rows=rows, data=data),
+                                                         indent=2, default=str))  # fmt: skip
     print(report)
 
 

@@ -10,8 +10,8 @@ the last checkpoints (LUT student and teacher, MAE), a random-init encoder per s
 pixels on the labelled toy splits (``--test-images N``: N held-out test images instead of the
 val split): k-NN and linear probe of the cls token and the mean of the patch tokens, effective
 rank. Writes ``results.md``/``results.json`` (mean +- s.d. over seeds, every seed's value,
-training times, settings, command), ``knn_over_epochs.png``, ``effective_rank.png`` (over the
-epochs, from the monitor) and ``losses.png`` to ``--out``; the runs go to ``--work-root``.
+training times, settings, command), ``knn_over_epochs.png`` and ``effective_rank.png`` (over
+the epochs, from the monitor) to ``--out``; the runs go to ``--work-root``.
 """
 
 from __future__ import annotations
@@ -106,12 +106,11 @@ def train(run: dict, threads: int) -> None:
     print(f"[{run['name']}] done in {run['seconds']:.0f} s", flush=True)
 
 
-def read_scalars(work_dir: Path) -> tuple[list[dict], list[dict]]:
-    """``(monitor rows, training rows)`` of a run's ``vis_data/scalars.json``."""
+def read_monitor(work_dir: Path) -> list[dict]:
+    """The k-NN monitor's rows of a run's ``vis_data/scalars.json`` (not the training rows)."""
     text = sorted(work_dir.glob("*/vis_data/scalars.json"))[-1].read_text()
     rows = [json.loads(line) for line in text.splitlines()]
-    train = [r for r in rows if any(k.startswith("loss") for k in r)]
-    return [r for r in rows if r not in train and "knn_top1_mean" in r], train
+    return [r for r in rows if "knn_top1_mean" in r and "loss" not in r]
 
 
 def evaluate_runs(runs: list[dict], args, cfgs: tuple[dict, dict]) -> tuple[list[dict], dict]:
@@ -154,7 +153,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def plot(runs: list[dict], series: dict, out: Path) -> None:
-    """The PNGs; ``series`` maps a run's name to its :func:`read_scalars`."""
+    """k-NN top-1 and effective rank over the epochs; ``series``: :func:`read_monitor`s."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,7 +167,7 @@ def plot(runs: list[dict], series: dict, out: Path) -> None:
             for run in runs:
                 for suffix, style in (("", "-"), ("_teacher", "--")):
                     key = f"{metric}_{pooling}{suffix}"
-                    points = [(m["epoch"], m[key]) for m in series[run["name"]][0] if key in m]
+                    points = [(m["epoch"], m[key]) for m in series[run["name"]] if key in m]
                     if points:
                         ax.plot(*zip(*points), style, color=colours[run["method"]],
                                 marker="o.sx^v<>"[seeds.index(run["seed"]) % 8], ms=4,
@@ -180,22 +179,6 @@ def plot(runs: list[dict], series: dict, out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / filename, dpi=120)
         plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for run in runs:
-        style = ["-", "--", ":", "-."][seeds.index(run["seed"]) % 4]
-        for ax, key in zip(axes, ("loss_mim" if run["method"] == "LUT" else "loss", "loss_bc")):
-            points = [(r["step"], r[key]) for r in series[run["name"]][1] if key in r]
-            if points:
-                ax.plot(*zip(*points), style, color=colours[run["method"]], lw=1,
-                        label=f"{run['method']} seed {run['seed']}")  # fmt: skip
-    axes[0].set(title="reconstruction loss (MAE loss, LUT loss_mim)", yscale="log")
-    axes[1].set(title="LUT loss_bc (w_bc * L_BC)")
-    for ax in axes:
-        ax.set(xlabel="iteration")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "losses.png", dpi=120)
-    plt.close(fig)
 
 
 def report(table: list[dict], runs: list[dict], meta: dict) -> str:
@@ -223,7 +206,7 @@ def report(table: list[dict], runs: list[dict], meta: dict) -> str:
         "| run | seed | training wall time (s) |", "|---|---|---|",
         *(f"| {r['method']} | {r['seed']} | {r['seconds']:.0f} |" for r in runs), "",
         "![k-NN over epochs](knn_over_epochs.png)", "",
-        "![effective rank over epochs](effective_rank.png)", "", "![losses](losses.png)", "",
+        "![effective rank over epochs](effective_rank.png)", "",
     ]  # fmt: skip
     return "\n".join(lines)
 
@@ -253,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(args.jobs) as pool:  # (one job: in this thread)
         list((pool.map if args.jobs > 1 else map)(lambda run: train(run, args.threads), runs))
     rows, data = evaluate_runs(runs, args, cfgs)
-    table, series = summarise(rows), {r["name"]: read_scalars(r["work_dir"]) for r in runs}
+    table, series = summarise(rows), {r["name"]: read_monitor(r["work_dir"]) for r in runs}
     args.out.mkdir(parents=True, exist_ok=True)
     plot(runs, series, args.out)
     meta = dict(
@@ -269,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.md").write_text(text)
     record = dict(meta, table=table, rows=rows, runs=[
         dict(method=r["method"], seed=r["seed"], seconds=round(r["seconds"], 1),
-             monitor=series[r["name"]][0]) for r in runs])  # fmt: skip
+             monitor=series[r["name"]]) for r in runs])  # fmt: skip
     (args.out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"{text}\ntotal {meta['total_seconds']:.0f} s; wrote {args.out}")
     return 0
