@@ -1,4 +1,12 @@
 from .lut_vit import CheckpointedLayers, LUTViT, TwoViewLatents
+from .mff_vit import LUTMFFViT
 from .simmim_vit import LUTSimMIMViT, SimMIMMasks
 
-__all__ = ["CheckpointedLayers", "LUTSimMIMViT", "LUTViT", "SimMIMMasks", "TwoViewLatents"]
+__all__ = [
+    "CheckpointedLayers",
+    "LUTMFFViT",
+    "LUTSimMIMViT",
+    "LUTViT",
+    "SimMIMMasks",
+    "TwoViewLatents",
+]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import torch
+from mmengine.model import BaseModule, ModuleList
 from mmengine.utils import to_2tuple
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.registry import MODELS
@@ -17,21 +17,38 @@ from lut_plugin.core import disjoint_masks_from_noise, keep_count
 from .patch_embed import embed_patches
 
 
-class CheckpointedLayers(nn.ModuleList):
-    """A ``ModuleList`` of blocks whose iteration yields each block under activation
-    checkpointing (recomputed in the backward pass) while gradients are enabled.
+class CheckpointedLayers(ModuleList):
+    """A ``ModuleList`` of blocks whose iteration, in training with gradients enabled, yields
+    each block under activation checkpointing (recomputed in the backward pass).
 
     Any loop over the blocks (this project's encoders, mmpretrain's ``forward`` methods, the
-    MAE decoder) checkpoints them; indexing, the state-dict keys and a no-grad pass (the
-    teacher) are unchanged. The recomputation restores the RNG state (dropout, drop path),
-    so losses and gradients are the same as without it.
+    MAE decoder) checkpoints them; attributes still reach the block (``layer.attn``), and
+    indexing, the state-dict keys, the initialisation and a no-grad pass (the teacher) are
+    unchanged. The recomputation restores the RNG state (dropout, drop path), so losses and
+    gradients are those without it.
     """
+
+    def __init__(self, layers: nn.ModuleList) -> None:
+        super().__init__(layers)
+        # torch's ModuleList (the MAE decoder's) leaves its blocks' init_weights uncalled
+        self._is_init = not isinstance(layers, BaseModule)
 
     def __iter__(self):
         layers = super().__iter__()
-        if not torch.is_grad_enabled():
-            return layers
-        return (partial(checkpoint, layer, use_reentrant=False) for layer in layers)
+        return map(_Checkpointed, layers) if self.training and torch.is_grad_enabled() else layers
+
+
+class _Checkpointed:
+    """A block called under ``torch.utils.checkpoint``; other attributes are the block's."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+
+    def __call__(self, *args, **kwargs):
+        return checkpoint(self.layer, *args, use_reentrant=False, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.layer, name)
 
 
 class TwoViewLatents(NamedTuple):

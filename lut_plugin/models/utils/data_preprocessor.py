@@ -6,8 +6,8 @@ import torch
 from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 
-from lut_plugin.mmpretrain.datasets.photometric_torch import distort
-from lut_plugin.mmpretrain.datasets.transforms import PHOTOMETRIC_PARAMS_KEY as PARAMS_KEY
+from lut_plugin.datasets.photometric_torch import distort
+from lut_plugin.datasets.transforms import PHOTOMETRIC_PARAMS_KEY as PARAMS_KEY
 
 
 @MODELS.register_module()

@@ -1,0 +1,44 @@
+"""LUT on MFF: ``LUTViT`` with MFF's multi-level feature fusion."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.selfsup.mae import MAEViT
+from mmpretrain.models.selfsup.mff import MFFViT
+from mmpretrain.registry import MODELS
+
+from .lut_vit import LUTViT
+
+
+@MODELS.register_module()
+class LUTMFFViT(LUTViT, MFFViT):
+    """``LUTViT`` whose latents fuse several blocks' outputs as mmpretrain's ``MFFViT``.
+
+    MFF (`Improving Pixel-based MIM by Reducing Wasted Modeling Capability
+    <https://arxiv.org/abs/2308.00261>`_) is MAE whose encoder output is the softmax-weighted
+    sum of the outputs of the blocks in ``out_indices`` (each but the last through a linear
+    layer), then the final norm. LUT's ``LUT`` algorithm runs it as it runs ``LUTViT``: both
+    views, and the teacher's full views, are encoded with the fusion. Loads ``MFFViT``'s
+    weights.
+
+    Args:
+        out_indices (Sequence[int]): The fused blocks, e.g. ``[0, 2, 4, 6, 8, 11]`` (MFF's
+            ViT-B). Defaults to -1 (the last block: ``LUTViT``).
+        **kwargs: The arguments of ``LUTViT``.
+    """
+
+    def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
+        """Prepend the cls token, run the blocks, fuse the ``out_indices`` levels, norm."""
+        cls_token = self.cls_token + self.pos_embed[:, :1, :]
+        x = torch.cat((cls_token.expand(patch_tokens.shape[0], -1, -1), patch_tokens), dim=1)
+        levels, last = [], self.out_indices[-1]
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i in self.out_indices:
+                levels.append(x if i == last else self.proj_layers[self.out_indices.index(i)](x))
+        return self.norm1((torch.stack(levels) * F.softmax(self.proj_weights, dim=0)).sum(dim=0))
+
+    def forward(self, x: torch.Tensor, mask: bool | None = True):
+        """``MFFViT``'s forward; without a mask, the plain ViT's (``MFFViT`` would mask)."""
+        return super().forward(x, mask) if mask else MAEViT.forward(self, x, None)
