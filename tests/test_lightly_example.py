@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from torchvision.transforms.functional import to_tensor
 
 from lut_plugin.core import MomentumTeacher
-from lut_plugin.data.synthetic import synthetic_photo
+from lut_plugin.datasets.synthetic import synthetic_photo
 from lut_plugin.lightly import LUTTransform, LUTView1Transform, LUTView2Transform
 
 _spec = importlib.util.spec_from_file_location("lightly_lut", ROOT / "examples/lightly_lut.py")
@@ -122,7 +122,7 @@ def test_resizing_once_gives_the_views_of_resizing_in_each_view(seed):
         assert all(torch.equal(a, b) for a, b in zip(views, reference, strict=True))
     assert LUTTransform(LUTView1Transform(16)).resize.size == [16]  # size taken from the views
     assert LUTTransform().resize.size == [224]
-    assert len(LUTTransform().transforms[0].transform.transforms) == 4  # crop, flip, tensor, norm
+    assert len(LUTTransform().transforms[0].transform.transforms) == 2  # crop, flip
 
 
 def test_views_of_another_size_are_refused():
@@ -181,19 +181,13 @@ def test_view2_applies_exactly_one_of_grayscale_solarize_blur():
 
 
 def test_view2_settings_follow_method_step_1():
-    transform = LUTView2Transform().transform.transforms
-    resize, crop, flip, jitter, choice = transform[:5]
-    assert resize.size == [224] and resize.interpolation.value == "bicubic"
-    assert (crop.size, crop.padding, crop.padding_mode) == ((224, 224), [4, 4, 4, 4], "reflect")
-    assert flip.p == 0.5
-    assert jitter.p == 0.8
-    (cj,) = jitter.transforms
-    assert (cj.brightness, cj.contrast, cj.saturation, cj.hue) == (
+    view = LUTView2Transform()  # the mmpretrain pipeline's view 2 (lut_view_pipelines)
+    assert view.resize.size == [224] and view.resize.interpolation.value == "bicubic"
+    crop, flip, distortion = view.transform.transforms
+    assert (crop.crop_size, crop.padding, crop.padding_mode) == ((224, 224), 4, "reflect")
+    assert flip.prob == 0.5 and distortion.jitter_prob == 0.8
+    assert (distortion.brightness, distortion.contrast, distortion.saturation, distortion.hue) == (
         (0.6, 1.4), (0.6, 1.4), (0.8, 1.2), (-0.1, 0.1)
     )  # fmt: skip
-    names = [type(t).__name__ for t in choice.transforms]
-    assert names == ["Grayscale", "RandomSolarization", "GaussianBlur"]
-    assert choice.p == pytest.approx([1 / 3] * 3)
-    blur = choice.transforms[2]
-    assert (blur.prob, tuple(blur.sigmas)) == (1.0, (0.1, 2.0))
-    assert choice.transforms[1].prob == 1.0 and choice.transforms[1].threshold == 128
+    assert distortion.EXCLUSIVE == ("grayscale", "solarize", "blur")
+    assert distortion.blur_radius == (0.1, 2.0) and distortion.solarize_threshold == 128

@@ -17,13 +17,13 @@ from PIL import Image, ImageFilter
 from utils import HostSyncs
 
 import lut_plugin  # noqa: F401  (registers the transforms and the preprocessor)
-from lut_plugin.data.synthetic import synthetic_photo
-from lut_plugin.mmpretrain.datasets import photometric
-from lut_plugin.mmpretrain.datasets import photometric_torch as pt
-from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines
-from lut_plugin.mmpretrain.datasets.transforms import (
+from lut_plugin.datasets import photometric
+from lut_plugin.datasets import photometric_torch as pt
+from lut_plugin.datasets.synthetic import synthetic_photo
+from lut_plugin.datasets.transforms import (
     LUTPhotometricDistortion,
     LUTPhotometricParams,
+    lut_view_pipelines,
 )
 
 NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)

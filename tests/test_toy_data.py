@@ -14,18 +14,17 @@ import torch
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-import lut_plugin.mmpretrain.datasets  # noqa: F401  (registers LUTToyShapesDataset)
-from lut_plugin.data.toy import (
+import lut_plugin.datasets  # noqa: F401  (registers LUTToyShapesDataset)
+from lut_plugin.datasets.toy import (
     META_FILE,
     TOY_CLASSES,
     TOY_CLS_CLASSES,
     TOY_CLS_PATTERNS,
     TOY_PATTERNS,
+    _rng,
     ensure_toy_dataset,
     render_classification_sample,
     render_segmentation_sample,
-    write_toy_ade20k,
-    write_toy_classification,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,9 +46,9 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def test_classification_is_deterministic(tmp_path):
-    a = write_toy_classification(tmp_path / "a", seed=3, **SMALL_CLS)
-    b = write_toy_classification(tmp_path / "b", seed=3, **SMALL_CLS)
-    c = write_toy_classification(tmp_path / "c", seed=4, **SMALL_CLS)
+    a = ensure_toy_dataset(tmp_path / "a", "cls", seed=3, **SMALL_CLS)
+    b = ensure_toy_dataset(tmp_path / "b", "cls", seed=3, **SMALL_CLS)
+    c = ensure_toy_dataset(tmp_path / "c", "cls", seed=4, **SMALL_CLS)
     da, db, dc = _digest(a), _digest(b), _digest(c)
     assert len(da) == 14 + 7 + 4  # images + meta/train.txt, meta/val.txt, classes, json
     assert da == db
@@ -58,16 +57,28 @@ def test_classification_is_deterministic(tmp_path):
 
 
 def test_ade_is_deterministic(tmp_path):
-    a = write_toy_ade20k(tmp_path / "a", **SMALL_ADE)
-    b = write_toy_ade20k(tmp_path / "b", **SMALL_ADE)
+    a = ensure_toy_dataset(tmp_path / "a", "ade", **SMALL_ADE)
+    b = ensure_toy_dataset(tmp_path / "b", "ade", **SMALL_ADE)
     assert _digest(a) == _digest(b)
     img1, lab1 = render_segmentation_sample(np.random.default_rng(5), 48)
     img2, lab2 = render_segmentation_sample(np.random.default_rng(5), 48)
     assert np.array_equal(img1, img2) and np.array_equal(lab1, lab2)
 
 
+def test_renderers_draw_the_images_they_always_drew():
+    """The pixels of the first images of both kinds, as the generator has drawn them since
+    its current GENERATOR_VERSIONS (a changed renderer must bump its version)."""
+    digest = hashlib.sha256()
+    for i in range(20):
+        digest.update(render_classification_sample(i % K_CLS, _rng(0, "cls", "train", i), 32))
+    for i in range(12):
+        img, label = render_segmentation_sample(_rng(0, "ade", "val", i), 48, 3)
+        digest.update(img), digest.update(label)
+    assert digest.hexdigest() == "7c8511e73634ed214191a48487efd574e6cbe7c12db36afd57dae223f1afb654"
+
+
 def test_classification_layout_and_counts(tmp_path):
-    root = write_toy_classification(tmp_path / "cls", **SMALL_CLS)
+    root = ensure_toy_dataset(tmp_path / "cls", "cls", **SMALL_CLS)
     assert sorted(p.name for p in (root / "train").iterdir()) == list(TOY_CLS_CLASSES)
     assert (root / "classes.txt").read_text().split() == list(TOY_CLS_CLASSES)
     for split, count in (("train", 14), ("val", 7)):
@@ -118,7 +129,7 @@ def test_classification_nuisances_hide_the_class_from_raw_pixels():
 
 
 def test_ade_layout_and_label_values(tmp_path):
-    root = write_toy_ade20k(tmp_path / "ade", **SMALL_ADE)
+    root = ensure_toy_dataset(tmp_path / "ade", "ade", **SMALL_ADE)
     for split, tag, count in (("training", "train", 6), ("validation", "val", 3)):
         imgs = sorted((root / "images" / split).glob("*.jpg"))
         anns = sorted((root / "annotations" / split).glob("*.png"))
@@ -208,7 +219,7 @@ def test_concurrent_ensure_is_atomic(tmp_path):
             results = pool.starmap(_ensure_worker, [(str(root), barrier)] * n)
     assert results == ["ok"] * n
     assert [p.name for p in tmp_path.iterdir()] == ["shared"]  # losers cleaned up
-    reference = write_toy_classification(tmp_path / "ref", **SMALL_CLS)
+    reference = ensure_toy_dataset(tmp_path / "ref", "cls", **SMALL_CLS)
     assert _digest(root) == _digest(reference)
 
 
@@ -274,7 +285,7 @@ def test_toy_shapes_dataset_with_lut_two_view_pipeline(tmp_path):
     from mmengine.dataset import default_collate
     from mmpretrain.registry import DATASETS
 
-    from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines
+    from lut_plugin.datasets import lut_view_pipelines
 
     init_default_scope("mmpretrain")
     dataset = DATASETS.build(
@@ -293,7 +304,7 @@ def test_toy_shapes_dataset_with_lut_two_view_pipeline(tmp_path):
 def test_toy_ade20k_dataset_builds_through_mmseg(tmp_path):
     from mmseg.registry import DATASETS
 
-    import lut_plugin.mmseg.datasets  # noqa: F401  (registers LUTToyADE20KDataset)
+    import lut_plugin.mmseg  # noqa: F401  (registers LUTToyADE20KDataset)
 
     init_default_scope("mmseg")
     root = tmp_path / "toy_ade"

@@ -1,26 +1,17 @@
-"""PIL's photometric transforms, pixel for pixel, on BGR uint8 arrays.
+"""View 2's photometric operations, pixel for pixel as PIL's, on BGR uint8 arrays.
 
-The reference two-view pipeline (torchvision on PIL images) jitters brightness, contrast,
-saturation and hue with ``ImageEnhance`` and PIL's 8-bit HSV conversion, converts to
-grayscale with PIL's ``'L'`` luma, solarizes with ``ImageOps.solarize`` and blurs with
-``ImageFilter.GaussianBlur`` (three box passes per axis). The functions here compute the
-same pixels from the BGR uint8 arrays of an mmpretrain pipeline without building PIL
-images, with lookup tables and OpenCV:
-
-* brightness, contrast, solarize: one 256-entry table through ``cv2.LUT``;
-* luma and grayscale: PIL's integer luma, exact with ``cv2.transform`` in float32;
-* saturation: PIL's float32 blend with the luma, in place;
-* hue: PIL quantises hue to 256 steps, so a hue jitter cannot be approximated: one step
-  off moves a saturated channel by up to 6 grey levels. Small tables (about 1 MiB, built
-  once per process by :func:`hsv_tables`) reproduce Pillow's float arithmetic of its HSV
-  conversions exactly, checked over all 2**24 colours;
-* Gaussian blur: PIL's box radius (in PIL's float32 arithmetic) and its six rounded box
-  passes, each one ``cv2.filter2D`` in float64.
-
-Every function takes a (H, W, 3) uint8 BGR array, returns a new C-contiguous one and
-matches PIL exactly (as used by torchvision's functional transforms; checked against the
-installed Pillow 13 by ``tests/test_transforms.py`` on natural-looking images, and for the
-hue shift and the luma on all 2**24 colours).
+torchvision on PIL images (the reference pipeline) jitters brightness, contrast and
+saturation with ``ImageEnhance``, hue through PIL's 8-bit HSV, converts to grayscale with
+PIL's integer luma, solarizes with ``ImageOps.solarize`` and blurs with
+``ImageFilter.GaussianBlur`` (three box passes per axis). The same pixels here come from
+lookup tables and OpenCV, without PIL images: 256-entry tables for brightness, contrast
+and solarize; PIL's luma, exact with ``cv2.transform`` in float32; PIL's float32 blend for
+saturation; for hue (PIL quantises it to 256 steps, one step off moves a channel by up to
+6 grey levels) small tables that reproduce Pillow's HSV arithmetic exactly on all 2**24
+colours (:func:`hsv_tables`); for the blur, PIL's box radius and its six rounded box
+passes, each a ``cv2.filter2D`` in float64. Every function takes a (H, W, 3) uint8 BGR
+image and returns a new one; ``tests/test_transforms.py`` checks them against torchvision
+on PIL images.
 """
 
 from __future__ import annotations
@@ -30,18 +21,6 @@ import math
 
 import cv2
 import numpy as np
-
-__all__ = [
-    "adjust_brightness",
-    "adjust_contrast",
-    "adjust_hue",
-    "adjust_saturation",
-    "gaussian_blur",
-    "grayscale",
-    "hsv_tables",
-    "luma",
-    "solarize",
-]
 
 _F32 = np.float32
 # PIL's luma (19595 R + 38470 G + 7471 B + 2**15) / 2**16 on a BGR float32 image: exact in
@@ -66,7 +45,6 @@ def _blend_lut(degenerate: int, factor: float) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-# ----------------------------------------------------------------- per-colour tables
 def _rgb_to_pil_hsv(r: np.ndarray, g: np.ndarray, b: np.ndarray):
     """Pillow's ``rgb2hsv`` (Convert.c): float32 ratios, double fmod, truncation."""
     f64 = np.float64
@@ -153,71 +131,30 @@ def hsv_tables() -> dict[str, np.ndarray]:
     return tables
 
 
-# ----------------------------------------------------------------- public functions
 def luma(img: np.ndarray) -> np.ndarray:
-    """PIL's ``convert('L')``: ``(19595 R + 38470 G + 7471 B + 2**15) >> 16``.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-
-    Returns:
-        np.ndarray: (H, W) uint8 luma.
-    """
+    """PIL's ``convert('L')``, (H, W) uint8: ``(19595 R + 38470 G + 7471 B + 2**15) >> 16``."""
     return cv2.transform(_check(img).astype(_F32), _LUMA_BGR).astype(np.uint8)
 
 
 def grayscale(img: np.ndarray) -> np.ndarray:
-    """torchvision's ``rgb_to_grayscale(img, num_output_channels=3)`` on a PIL image.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-
-    Returns:
-        np.ndarray: (H, W, 3) uint8, the luma in every channel.
-    """
+    """torchvision's ``rgb_to_grayscale(img, num_output_channels=3)``: the luma thrice."""
     return cv2.cvtColor(luma(img), cv2.COLOR_GRAY2BGR)
 
 
 def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:
-    """PIL's ``ImageEnhance.Brightness(img).enhance(factor)``.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-        factor (float): 0 gives black, 1 the original image.
-
-    Returns:
-        np.ndarray: The adjusted image.
-    """
+    """PIL's ``ImageEnhance.Brightness(img).enhance(factor)``."""
     return cv2.LUT(_check(img), _blend_lut(0, factor))
 
 
 def adjust_contrast(img: np.ndarray, factor: float) -> np.ndarray:
-    """PIL's ``ImageEnhance.Contrast(img).enhance(factor)``.
-
-    Blends with a flat image at the rounded mean luma.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-        factor (float): 0 gives the flat mean-grey image, 1 the original image.
-
-    Returns:
-        np.ndarray: The adjusted image.
-    """
+    """PIL's ``ImageEnhance.Contrast(img).enhance(factor)``: blend with the mean luma."""
     img = _check(img)
     mean = int(luma(img).mean(dtype=np.float64) + 0.5)
     return cv2.LUT(img, _blend_lut(mean, factor))
 
 
 def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
-    """PIL's ``ImageEnhance.Color(img).enhance(factor)``: blend with the image's luma.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-        factor (float): 0 gives the grayscale image, 1 the original image.
-
-    Returns:
-        np.ndarray: The adjusted image.
-    """
+    """PIL's ``ImageEnhance.Color(img).enhance(factor)``: blend with the image's luma."""
     img = _check(img)
     # Pillow's blend in float32, per pixel: in1 + alpha * (in2 - in1), clipped, truncated.
     out = img.astype(_F32)
@@ -230,18 +167,10 @@ def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
 
 
 def adjust_hue(img: np.ndarray, hue_factor: float) -> np.ndarray:
-    """torchvision's ``adjust_hue`` on a PIL image.
+    """torchvision's ``adjust_hue`` on a PIL image, ``hue_factor`` in [-0.5, 0.5].
 
-    PIL's 8-bit HSV image with the hue channel shifted by ``int(hue_factor * 255)``
-    modulo 256, converted back to RGB. The HSV round trip is lossy, so even a zero shift
-    changes some pixels, exactly as in torchvision.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-        hue_factor (float): Shift in [-0.5, 0.5] of a full turn of the hue circle.
-
-    Returns:
-        np.ndarray: The adjusted image.
+    PIL's 8-bit HSV with the hue shifted by ``int(hue_factor * 255)`` modulo 256, back to
+    RGB; the round trip is lossy, so even a zero shift changes some pixels, as in PIL.
     """
     if not -0.5 <= hue_factor <= 0.5:
         raise ValueError(f"hue_factor ({hue_factor}) is not in [-0.5, 0.5]")
@@ -279,15 +208,7 @@ def adjust_hue(img: np.ndarray, hue_factor: float) -> np.ndarray:
 
 
 def solarize(img: np.ndarray, threshold: int = 128) -> np.ndarray:
-    """PIL's ``ImageOps.solarize(img, threshold)``: invert values >= ``threshold``.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-        threshold (int): Values at or above it are inverted. Defaults to 128.
-
-    Returns:
-        np.ndarray: The solarized image.
-    """
+    """PIL's ``ImageOps.solarize(img, threshold)``: invert values >= ``threshold``."""
     return cv2.LUT(_check(img), _solarize_table(threshold))
 
 
@@ -320,17 +241,9 @@ def _pil_box_kernel(radius: float) -> np.ndarray:
 def gaussian_blur(img: np.ndarray, radius: float) -> np.ndarray:
     """PIL's ``img.filter(ImageFilter.GaussianBlur(radius))``.
 
-    Pillow approximates the Gaussian with three box passes along x, then three along y,
-    each rounded to uint8 (``(sum + 2**23) >> 24`` with 24-bit weights, edge pixels
-    repeated). Each pass here is one ``cv2.filter2D`` in float64 (exact for these sums)
-    with the same weights, border and rounding.
-
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 BGR image.
-        radius (float): Standard deviation of the Gaussian, in pixels.
-
-    Returns:
-        np.ndarray: The blurred image.
+    Three box passes along x, then three along y, each rounded to uint8 as Pillow's
+    ``(sum + 2**23) >> 24`` with its 24-bit weights and repeated edge pixels: one
+    ``cv2.filter2D`` per pass in float64, exact for these sums.
     """
     img = _check(img)
     if radius == 0:
@@ -343,3 +256,30 @@ def gaussian_blur(img: np.ndarray, radius: float) -> np.ndarray:
         out = cv2.filter2D(out, cv2.CV_64F, k, delta=0.5, borderType=cv2.BORDER_REPLICATE)
         out = out.astype(np.uint8)  # truncating x + 0.5 rounds half up, like Pillow
     return out
+
+
+_JITTER = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+
+
+def distort(img: np.ndarray, params: dict) -> np.ndarray:
+    """Apply one ``LUTPhotometricDistortion`` draw to a BGR uint8 image.
+
+    Args:
+        img (np.ndarray): (H, W, 3) uint8 BGR image.
+        params (dict): ``jitter`` (None or ``(order, brightness, contrast, saturation,
+            hue)``), ``exclusive``, ``blur_radius`` and ``solarize_threshold``.
+
+    Returns:
+        np.ndarray: The jitter's steps in their drawn order, then the exclusive operation.
+    """
+    img = np.ascontiguousarray(img)
+    if params["jitter"] is not None:
+        order, *factors = params["jitter"]
+        for index in order:
+            if factors[index] is not None:
+                img = _JITTER[index](img, factors[index])
+    if params["exclusive"] == "grayscale":
+        return grayscale(img)
+    if params["exclusive"] == "solarize":
+        return solarize(img, params["solarize_threshold"])
+    return gaussian_blur(img, params["blur_radius"])

@@ -1,10 +1,13 @@
-"""View 2's photometric transforms on a batch of uint8 tensors, on any device.
+"""View 2's photometric operations on a batch of uint8 tensors, on any device.
 
-The batched counterpart of :mod:`.photometric`: the same integer and float32/float64
-arithmetic (so the same pixels as PIL), on ``(N, 3, H, W)`` uint8 BGR tensors with one
-parameter per image, for ``LUTDataPreprocessor`` to distort view 2 on the GPU. Each
-function takes and returns such a batch; ``factor`` arguments are ``(N,)`` tensors or
-sequences of Python floats, drawn by ``LUTPhotometricParams``.
+The batched counterpart of :mod:`.photometric`, in the same integer and float32/float64
+arithmetic (so PIL's pixels), on ``(N, 3, H, W)`` uint8 BGR tensors with one parameter per
+image: ``LUTDataPreprocessor`` applies :func:`distort` to view 2 on the GPU when the
+pipeline only drew the parameters (``LUTPhotometricParams``). It exists because it was
+measured: without the photometric operations the workers deliver 518 instead of 298
+images/s per core (docs/performance.md, "View 2's photometric operations on the GPU"),
+for 12.9 ms per batch of 512 views on one H200, the CPU code's pixels exactly. On a CPU
+the batched code is slower than :mod:`.photometric` in the workers.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from . import photometric
 
@@ -79,41 +83,23 @@ def adjust_saturation(img: torch.Tensor, factor) -> torch.Tensor:
     return _blend(luma(img).to(torch.float32), img, _per_image(factor, img))
 
 
-def _pil_hsv(blue: torch.Tensor, green: torch.Tensor, red: torch.Tensor, tables: dict):
-    """Pillow's ``rgb2hsv`` of int32 channels, from :func:`.photometric.hsv_tables`."""
-    hue = tables["hue"][(red - green + 255) * 511 + (green - blue + 255)]
-    value = torch.maximum(torch.maximum(blue, green), red)
-    chroma = value - torch.minimum(torch.minimum(blue, green), red)
-    return hue, tables["sat"][(chroma << 8) | value], value
-
-
-def _pil_bgr(hue: torch.Tensor, sat: torch.Tensor, value: torch.Tensor, tables: dict):
-    """Pillow's ``hsv2rgb`` of int32 channels, packed as ``b | g << 8 | r << 16``.
-
-    ``v``, ``p`` and the third value ``x`` are packed too; each output channel takes the one
-    its hue sector gives it.
-    """
-    x = (tables["x_scale"][(sat << 8) | hue] * value + 0.5).int()
-    packed = (x << 16) | (tables["p"][(sat << 8) | value] << 8) | value
-    return sum(((packed >> s[hue]) & 255) << 8 * c for c, s in enumerate(tables["shift"]))
-
-
 @functools.cache
 def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pillow's HSV conversions of all 2**24 colours on ``device``, 64 MiB each.
+    """PIL's HSV conversions of all 2**24 colours, int32 tables on ``device`` (64 MiB each).
 
-    ``to_hsv`` maps ``b | g << 8 | r << 16`` to ``h << 16 | s << 8 | v``, ``to_bgr`` back:
-    a hue shift is two lookups, built from the small tables of
-    :func:`.photometric.hsv_tables` (so exactly their values).
+    ``to_hsv`` maps ``b | g << 8 | r << 16`` to ``h << 16 | s << 8 | v`` and ``to_bgr``
+    back (both computed by Pillow): a hue shift is two lookups.
     """
     if sys.byteorder != "little":  # adjust_hue reads four bytes as one int32
         raise RuntimeError("the batched hue shift needs a little-endian machine")
-    tables = {k: torch.from_numpy(v.copy()) for k, v in photometric.hsv_tables().items()}
-    tables = {k: (v.int() if v.dtype == torch.uint8 else v).to(device) for k, v in tables.items()}
-    code = torch.arange(1 << 24, dtype=torch.int32, device=device)
-    low, mid, high = code & 255, (code >> 8) & 255, code >> 16
-    hue, sat, value = _pil_hsv(low, mid, high, tables)
-    return (hue << 16) | (sat << 8) | value, _pil_bgr(high, mid, low, tables)
+    # code i as a pixel: its bytes 2, 1, 0 are (r, g, b) for to_hsv and (h, s, v) for to_bgr
+    code = np.arange(1 << 24, dtype=np.uint32).view(np.uint8).reshape(-1, 4)[:, 2::-1]
+    tables = []
+    for mode, out in (("RGB", "HSV"), ("HSV", "RGB")):
+        img = Image.frombytes(mode, (4096, 4096), code.tobytes()).convert(out)
+        a, b, c = np.asarray(img, dtype=np.int32).reshape(-1, 3).T
+        tables.append(torch.from_numpy((a << 16) | (b << 8) | c).to(device))
+    return tables[0], tables[1]
 
 
 def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:

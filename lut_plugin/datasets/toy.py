@@ -1,34 +1,22 @@
-"""Procedural toy datasets that the project makes itself (no downloads).
+"""Procedural toy datasets that the project draws itself (numpy and PIL only, no downloads).
 
-Two layouts are generated with numpy + PIL only:
+* ``kind='cls'``: an ImageNet-like classification folder (mmpretrain's ``CustomDataset``).
+  Each image shows one object whose outline and surface pattern are the class
+  (:data:`TOY_CLS_CLASSES`); colours, size, position, rotation, pattern scale, backdrop,
+  clutter and occlusion are drawn independently of the class::
 
-* ``kind='cls'``: an ImageNet-like classification folder. Each image shows one object whose
-  outline and surface pattern are the class (:data:`TOY_CLS_CLASSES`, 10 kinds); everything
-  else is a nuisance drawn independently of the class: colours, size, position, rotation,
-  pattern scale, a textured backdrop, clutter behind and in front of the object, and an
-  occluding bar (see :func:`render_classification_sample`)::
+      <root>/{train,val}/<class>/<class>_00000.png
+      <root>/meta/{train,val}.txt      # "<class>/<file> <label>" lines
 
-      <root>/train/<class>/<class>_00000.png
-      <root>/val/<class>/<class>_00000.png
-      <root>/meta/train.txt            # "<class>/<file> <label>" lines (mmpretrain CustomDataset)
-      <root>/meta/val.txt
-      <root>/classes.txt
-      <root>/toy_meta.json             # generation parameters, written last
+* ``kind='ade'``: an ADE20K-layout segmentation folder, 1 to ``max_shapes`` shapes per image;
+  uint8 labels, 0 = background (255 = ignore with ``reduce_zero_label=True``), ``k + 1`` =
+  :data:`TOY_CLASSES` ``[k]``::
 
-* ``kind='ade'``: an ADE20K-layout segmentation folder, 1..``max_shapes`` shapes per image::
+      <root>/{images,annotations}/{training,validation}/ADE_{train,val}_00000001.{jpg,png}
 
-      <root>/images/{training,validation}/ADE_{train,val}_00000001.jpg
-      <root>/annotations/{training,validation}/ADE_{train,val}_00000001.png
-      <root>/classes.txt
-      <root>/toy_meta.json
-
-  Label maps are uint8: 0 = background ("other", becomes 255 = ignore with
-  ``reduce_zero_label=True``), ``k + 1`` = shape kind ``TOY_CLASSES[k]`` (6 kinds).
-
-Every image is drawn from its own random generator seeded by ``(seed, kind, split, index)``,
-so the same parameters give byte-identical files. :func:`ensure_toy_dataset` generates a
-folder only if it is missing, atomically (temporary folder + rename), so several processes
-or distributed ranks may call it at once.
+Both also hold ``classes.txt`` and ``toy_meta.json`` (the parameters, written last). Every
+image has its own generator, seeded by ``(seed, kind, split, index)``, so the same parameters
+give byte-identical files; :func:`ensure_toy_dataset` writes a folder atomically.
 """
 
 from __future__ import annotations
@@ -43,58 +31,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-#: Shape kinds of the segmentation set (``kind='ade'``), in alphabetical order so that
-#: folder-scanning loaders (which sort the sub-folder names) give the same label indices as
-#: the annotation files.
+#: Classes of both sets are alphabetical, so folder-scanning loaders (which sort the folder
+#: names) give the label indices of the annotation files. Shape kinds of ``kind='ade'``:
 TOY_CLASSES: tuple[str, ...] = ("circle", "cross", "ring", "square", "stripes", "triangle")
-
-#: Classes of the classification set (``kind='cls'``), named after the object's outline.
-#: Alphabetical, for the same reason.
-TOY_CLS_CLASSES: tuple[str, ...] = (
-    "arrow",
-    "bar",
-    "chevron",
-    "circle",
-    "crescent",
-    "cross",
-    "ring",
-    "square",
-    "star",
-    "triangle",
-)
 
 #: Colours used to display the segmentation classes (RGB).
 TOY_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (230, 25, 75),
-    (60, 180, 75),
-    (255, 225, 25),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-)
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)
+)  # fmt: skip
 
-#: Surface patterns of the classification objects (each shared by two classes, see
-#: :data:`TOY_CLS_PATTERNS`) and of the faint background textures.
+#: Surface patterns of the objects (:data:`TOY_CLS_PATTERNS`) and of faint backdrops.
 TOY_PATTERNS: tuple[str, ...] = ("flat", "stripes", "checker", "dots", "grid")
 
-#: The surface pattern of each classification class: two classes share each pattern, so
-#: that the pattern narrows the class down to two and the outline decides between them.
-TOY_CLS_PATTERNS: dict[str, str] = {
-    "arrow": "grid",
-    "bar": "stripes",
-    "chevron": "grid",
-    "circle": "flat",
-    "crescent": "checker",
-    "cross": "dots",
-    "ring": "stripes",
-    "square": "checker",
-    "star": "flat",
-    "triangle": "dots",
-}
+#: The classes of ``kind='cls'`` (the object's outline) and their surface patterns; each
+#: pattern is shared by two classes, so the outline decides between them.
+TOY_CLS_PATTERNS: dict[str, str] = dict(
+    arrow="grid", bar="stripes", chevron="grid", circle="flat", crescent="checker",
+    cross="dots", ring="stripes", square="checker", star="flat", triangle="dots",
+)  # fmt: skip
+TOY_CLS_CLASSES: tuple[str, ...] = tuple(sorted(TOY_CLS_PATTERNS))
 
 #: Bumped whenever a renderer changes, so an old folder is not silently reused.
-#: cls 2: 10 classes (outline + pattern) with nuisance colour, backdrop texture, clutter
-#: and occlusion (v1: 6 plain shapes on random-colour backgrounds).
 GENERATOR_VERSIONS: dict[str, int] = {"cls": 2, "ade": 1}
 
 META_FILE = "toy_meta.json"
@@ -103,6 +60,7 @@ _KIND_CODE = {"cls": 1, "ade": 2}
 _KIND_CLASSES = {"cls": TOY_CLS_CLASSES, "ade": TOY_CLASSES}
 _SPLIT_CODE = {"train": 0, "val": 1}
 _ADE_SPLIT_DIR = {"train": "training", "val": "validation"}
+_DEFAULTS = {"cls": (64, 512, 128), "ade": (64, 32, 8)}  # image_size, num_train, num_val
 
 
 def _rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
@@ -123,14 +81,8 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0.0, 255.0, size=3).astype(np.float32)
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A two-colour linear gradient in a random direction with a smooth texture."""
-    return _gradient(rng, size, _random_colour(rng), _random_colour(rng))
-
-
 def _grey_background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A gradient between two greyish colours (random brightness, low saturation), smooth
-    noise on top: the scene's colour lies in the objects, not in the backdrop."""
+    """A gradient between two greyish colours: the scene's colour lies in the objects."""
 
     def greyish() -> np.ndarray:
         return np.clip(rng.uniform(50.0, 205.0) + rng.uniform(-8.0, 8.0, size=3), 0.0, 255.0)
@@ -193,36 +145,27 @@ def _shape_mask(
     cx, cy = centre
     r = radius
     angle = rng.uniform(0.0, 2.0 * math.pi)
-    if kind == "circle":
+    pts = None  # a polygon, rotated by ``angle`` about ``centre``
+    if kind in ("circle", "ring", "crescent"):
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
-    elif kind == "ring":
+    if kind == "ring":
         inner = r * rng.uniform(0.45, 0.6)
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
         draw.ellipse([cx - inner, cy - inner, cx + inner, cy + inner], fill=0)
     elif kind in ("square", "stripes"):
         half = r / math.sqrt(2.0) * 1.15
         pts = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
-        draw.polygon(_rotate(pts, angle, centre), fill=255)
     elif kind == "triangle":
         pts = np.array([[r * math.cos(a), r * math.sin(a)] for a in (0.0, 2.094395, 4.188790)])
-        draw.polygon(_rotate(pts, angle, centre), fill=255)
     elif kind == "cross":
         arm = r * rng.uniform(0.28, 0.38)
-        bar = np.array([[-r, -arm], [r, -arm], [r, arm], [-r, arm]])
-        draw.polygon(_rotate(bar, angle, centre), fill=255)
-        draw.polygon(_rotate(bar, angle + math.pi / 2.0, centre), fill=255)
+        pts = np.array([[-r, -arm], [r, -arm], [r, arm], [-r, arm]])
+        draw.polygon(_rotate(pts, angle + math.pi / 2.0, centre), fill=255)
     elif kind == "star":
         inner = r * rng.uniform(0.38, 0.5)
-        pts = np.array(
-            [
-                [rad * math.cos(a), rad * math.sin(a)]
-                for i in range(10)
-                for rad, a in [((r, inner)[i % 2], i * math.pi / 5.0)]
-            ]
-        )
-        draw.polygon(_rotate(pts, angle, centre), fill=255)
+        radii = [(r, inner)[i % 2] for i in range(10)]
+        pts = np.array([[rad * math.cos(i * math.pi / 5.0), rad * math.sin(i * math.pi / 5.0)]
+                        for i, rad in enumerate(radii)])  # fmt: skip
     elif kind == "crescent":
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
         bite, shift = r * rng.uniform(0.75, 0.9), r * rng.uniform(0.35, 0.5)
         bx, by = cx + shift * math.cos(angle), cy + shift * math.sin(angle)
         draw.ellipse([bx - bite, by - bite, bx + bite, by + bite], fill=0)
@@ -232,22 +175,21 @@ def _shape_mask(
             [[-r, -w], [0.1 * r, -w], [0.1 * r, -head], [r, 0.0], [0.1 * r, head], [0.1 * r, w],
              [-r, w]]
         )  # fmt: skip
-        draw.polygon(_rotate(pts, angle, centre), fill=255)
     elif kind == "chevron":
         t = rng.uniform(0.4, 0.55)  # arm thickness
         pts = np.array(
             [[-0.9, -0.8], [-0.9 + t, -0.8], [0.0, 0.85 - 1.9 * t], [0.9 - t, -0.8], [0.9, -0.8],
              [0.0, 0.85]]
         ) * r  # fmt: skip
-        draw.polygon(_rotate(pts, angle, centre), fill=255)
     elif kind == "bar":
         w = r * rng.uniform(0.3, 0.42)
         pts = np.array([[-r, -w], [r, -w], [r, w], [-r, w]])
-        draw.polygon(_rotate(pts, angle, centre), fill=255)
-    else:
+    elif kind != "circle":
         raise ValueError(
             f"unknown shape kind {kind!r}; expected one of {TOY_CLASSES} or {TOY_CLS_CLASSES}"
         )
+    if pts is not None:
+        draw.polygon(_rotate(pts, angle, centre), fill=255)
     return np.asarray(canvas, dtype=np.uint8) > 127
 
 
@@ -368,9 +310,7 @@ def render_classification_sample(
     5. clutter in front: 0-1 small blob or line;
     6. pixel noise (sigma 3).
 
-    Random colours are the main nuisance: a randomly initialised encoder or raw pixels
-    separate the classes poorly, while the same random encoder on dark objects on a white
-    backdrop is at about 60 % k-NN accuracy (``docs/evaluation.md``).
+    Random colours are the main nuisance: raw pixels separate the classes poorly.
 
     Args:
         label (int): Index into :data:`TOY_CLS_CLASSES`.
@@ -419,7 +359,7 @@ def render_segmentation_sample(
         (later shapes occlude earlier ones).
     """
     size = image_size
-    img = _background(rng, size)
+    img = _gradient(rng, size, _random_colour(rng), _random_colour(rng))
     label = np.zeros((size, size), dtype=np.uint8)
     num = int(rng.integers(1, max_shapes + 1))
     for _ in range(num):
@@ -435,119 +375,39 @@ def render_segmentation_sample(
     return _finish(img, rng), label
 
 
-def _check_params(image_size: int, num_train: int, num_val: int) -> None:
-    if int(image_size) < 16:
-        raise ValueError(f"image_size must be >= 16, got {image_size}")
-    if int(num_train) < 1 or int(num_val) < 1:
-        raise ValueError(f"num_train and num_val must be >= 1, got {num_train}, {num_val}")
-
-
-def _write_meta(root: Path, meta: dict) -> None:
-    (root / "classes.txt").write_text("\n".join(meta["classes"]) + "\n")
-    (root / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-
-
 def _save_png(arr: np.ndarray, path: Path) -> None:
     Image.fromarray(arr).save(path, format="PNG", optimize=False)
 
 
-def write_toy_classification(
-    out_dir: str | os.PathLike,
-    image_size: int = 64,
-    num_train: int = 512,
-    num_val: int = 128,
-    seed: int = 0,
-) -> Path:
-    """Write the classification toy dataset into ``out_dir`` (created; must be empty).
-
-    Image ``i`` of a split has class ``i % len(TOY_CLS_CLASSES)``, so classes are balanced.
-
-    Args:
-        out_dir (str | os.PathLike): Destination folder.
-        image_size (int): Side length of the square images. Defaults to 64.
-        num_train (int): Number of training images. Defaults to 512.
-        num_val (int): Number of validation images. Defaults to 128.
-        seed (int): Random seed. Defaults to 0.
-
-    Returns:
-        Path: ``out_dir``.
-    """
-    _check_params(image_size, num_train, num_val)
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "meta").mkdir(exist_ok=True)
-    for split, count in (("train", num_train), ("val", num_val)):
-        lines = []
-        for name in TOY_CLS_CLASSES:
-            (root / split / name).mkdir(parents=True, exist_ok=True)
+def _write(root: Path, meta: dict) -> None:
+    """Write the dataset that ``meta`` (see :func:`ensure_toy_dataset`) describes."""
+    kind, size, seed = meta["kind"], meta["image_size"], meta["seed"]
+    for split in ("train", "val"):
+        count, lines = meta[f"num_{split}"], []
+        if kind == "cls":
+            for name in TOY_CLS_CLASSES:
+                (root / split / name).mkdir(parents=True, exist_ok=True)
+        else:
+            for folder in ("images", "annotations"):
+                (root / folder / _ADE_SPLIT_DIR[split]).mkdir(parents=True, exist_ok=True)
         for i in range(count):
-            label = i % len(TOY_CLS_CLASSES)
-            name = TOY_CLS_CLASSES[label]
-            img = render_classification_sample(label, _rng(seed, "cls", split, i), image_size)
-            rel = f"{name}/{name}_{i:05d}.png"
-            _save_png(img, root / split / rel)
-            lines.append(f"{rel} {label}")
-        (root / "meta" / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    _write_meta(root, toy_params("cls", image_size, num_train, num_val, seed))
-    return root
-
-
-def write_toy_ade20k(
-    out_dir: str | os.PathLike,
-    image_size: int = 64,
-    num_train: int = 32,
-    num_val: int = 8,
-    seed: int = 0,
-    max_shapes: int = 3,
-) -> Path:
-    """Write the ADE20K-layout toy segmentation dataset into ``out_dir``.
-
-    Args:
-        out_dir (str | os.PathLike): Destination folder.
-        image_size (int): Side length of the square images. Defaults to 64.
-        num_train (int): Number of training images. Defaults to 32.
-        num_val (int): Number of validation images. Defaults to 8.
-        seed (int): Random seed. Defaults to 0.
-        max_shapes (int): Maximum number of shapes per image. Defaults to 3.
-
-    Returns:
-        Path: ``out_dir``.
-    """
-    _check_params(image_size, num_train, num_val)
-    if int(max_shapes) < 1:
-        raise ValueError(f"max_shapes must be >= 1, got {max_shapes}")
-    root = Path(out_dir)
-    for split, count in (("train", num_train), ("val", num_val)):
-        img_dir = root / "images" / _ADE_SPLIT_DIR[split]
-        ann_dir = root / "annotations" / _ADE_SPLIT_DIR[split]
-        img_dir.mkdir(parents=True, exist_ok=True)
-        ann_dir.mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            img, label = render_segmentation_sample(
-                _rng(seed, "ade", split, i), image_size, max_shapes
-            )
-            stem = f"ADE_{split}_{i + 1:08d}"
-            Image.fromarray(img).save(img_dir / f"{stem}.jpg", format="JPEG", quality=95)
-            _save_png(label, ann_dir / f"{stem}.png")
-    meta = toy_params("ade", image_size, num_train, num_val, seed)
-    meta["max_shapes"] = int(max_shapes)
-    _write_meta(root, meta)
-    return root
-
-
-def toy_params(kind: str, image_size: int, num_train: int, num_val: int, seed: int) -> dict:
-    """The parameter record stored in ``toy_meta.json`` (used to detect mismatches)."""
-    if kind not in _KIND_CODE:
-        raise ValueError(f"kind must be 'cls' or 'ade', got {kind!r}")
-    return dict(
-        kind=kind,
-        generator_version=GENERATOR_VERSIONS[kind],
-        image_size=int(image_size),
-        num_train=int(num_train),
-        num_val=int(num_val),
-        seed=int(seed),
-        classes=list(_KIND_CLASSES[kind]),
-    )
+            rng = _rng(seed, kind, split, i)
+            if kind == "cls":
+                label = i % len(TOY_CLS_CLASSES)  # balanced classes
+                name = TOY_CLS_CLASSES[label]
+                rel = f"{name}/{name}_{i:05d}.png"
+                _save_png(render_classification_sample(label, rng, size), root / split / rel)
+                lines.append(f"{rel} {label}")
+            else:
+                img, label = render_segmentation_sample(rng, size, meta["max_shapes"])
+                stem = f"{_ADE_SPLIT_DIR[split]}/ADE_{split}_{i + 1:08d}"
+                Image.fromarray(img).save(root / "images" / f"{stem}.jpg", "JPEG", quality=95)
+                _save_png(label, root / "annotations" / f"{stem}.png")
+        if kind == "cls":
+            (root / "meta").mkdir(exist_ok=True)
+            (root / "meta" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    (root / "classes.txt").write_text("\n".join(meta["classes"]) + "\n")
+    (root / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def ensure_toy_dataset(
@@ -562,58 +422,64 @@ def ensure_toy_dataset(
     """Generate the toy dataset at ``root`` unless it is already there.
 
     The data is written to a temporary sibling folder and renamed to ``root`` in one step,
-    so concurrent callers (data-loader workers, distributed ranks, parallel test runs) see
-    either no folder or a complete one. If ``root`` exists, its ``toy_meta.json`` must
-    match the requested parameters; otherwise a ``ValueError`` names the difference.
+    so concurrent callers (loader workers, distributed ranks, parallel tests) see no folder
+    or a complete one. If ``root`` exists, its ``toy_meta.json`` must match the requested
+    parameters, else a ``ValueError`` names the difference.
 
     Args:
         root (str | os.PathLike): Dataset folder, e.g. ``'data/generated/toy_shapes'``.
         kind (str): ``'cls'`` (classification folders) or ``'ade'`` (ADE20K layout).
-        image_size (int, optional): Image side; defaults to 64.
-        num_train (int, optional): Training images; defaults to 512 (cls) / 32 (ade).
-        num_val (int, optional): Validation images; defaults to 128 (cls) / 8 (ade).
+            Defaults to ``'cls'``.
+        image_size (int, optional): Image side, at least 16. Defaults to 64.
+        num_train (int, optional): Training images. Defaults to 512 (cls) / 32 (ade).
+        num_val (int, optional): Validation images. Defaults to 128 (cls) / 8 (ade).
         seed (int): Random seed. Defaults to 0.
-        max_shapes (int): Shapes per image for ``kind='ade'``. Defaults to 3.
+        max_shapes (int): Most shapes per image for ``kind='ade'``. Defaults to 3.
 
     Returns:
         Path: ``root``.
     """
     if kind not in _KIND_CODE:
         raise ValueError(f"kind must be 'cls' or 'ade', got {kind!r}")
-    defaults = {"cls": (64, 512, 128), "ade": (64, 32, 8)}[kind]
-    image_size = defaults[0] if image_size is None else image_size
-    num_train = defaults[1] if num_train is None else num_train
-    num_val = defaults[2] if num_val is None else num_val
-    wanted = toy_params(kind, image_size, num_train, num_val, seed)
-    if kind == "ade":
-        wanted["max_shapes"] = int(max_shapes)
+    given = (image_size, num_train, num_val)
+    image_size, num_train, num_val = (
+        int(d if v is None else v) for v, d in zip(given, _DEFAULTS[kind], strict=True)
+    )
+    if image_size < 16:
+        raise ValueError(f"image_size must be >= 16, got {image_size}")
+    if num_train < 1 or num_val < 1:
+        raise ValueError(f"num_train and num_val must be >= 1, got {num_train}, {num_val}")
+    if kind == "ade" and int(max_shapes) < 1:
+        raise ValueError(f"max_shapes must be >= 1, got {max_shapes}")
+    wanted = dict(
+        kind=kind,
+        generator_version=GENERATOR_VERSIONS[kind],
+        image_size=image_size,
+        num_train=num_train,
+        num_val=num_val,
+        seed=int(seed),
+        classes=list(_KIND_CLASSES[kind]),
+        **({"max_shapes": int(max_shapes)} if kind == "ade" else {}),
+    )
     root = Path(root)
-
-    if not _is_populated(root):
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
         root.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
         try:
-            if kind == "cls":
-                write_toy_classification(tmp, image_size, num_train, num_val, seed)
-            else:
-                write_toy_ade20k(tmp, image_size, num_train, num_val, seed, max_shapes)
-            try:
-                # Atomic on POSIX; replaces ``root`` only if it is absent or an empty folder.
+            _write(tmp, wanted)
+            try:  # atomic on POSIX; replaces ``root`` only if absent or an empty folder
                 os.rename(tmp, root)
             except OSError:
                 if not (root / META_FILE).is_file():
                     raise
         finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    meta_path = root / META_FILE
-    if not meta_path.is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not (root / META_FILE).is_file():
         raise ValueError(
             f"{root} exists but is not a generated toy dataset (no {META_FILE}); "
             "remove it or choose another data_root"
         )
-    found = json.loads(meta_path.read_text())
+    found = json.loads((root / META_FILE).read_text())
     diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
     if diff:
         details = ", ".join(f"{k}: on disk {a!r}, requested {b!r}" for k, (a, b) in diff.items())
@@ -622,7 +488,3 @@ def ensure_toy_dataset(
             "delete the folder to regenerate it or choose another data_root"
         )
     return root
-
-
-def _is_populated(root: Path) -> bool:
-    return root.exists() and (not root.is_dir() or any(root.iterdir()))

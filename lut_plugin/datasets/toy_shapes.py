@@ -1,4 +1,4 @@
-"""``LUTToyShapesDataset``: the embedded classification / pre-training dataset."""
+"""``LUTToyShapesDataset``: the embedded classification and pre-training dataset."""
 
 from __future__ import annotations
 
@@ -7,34 +7,27 @@ import os.path as osp
 from mmpretrain.datasets import CustomDataset
 from mmpretrain.registry import DATASETS
 
-from lut_plugin.data.toy import TOY_CLS_CLASSES, ensure_toy_dataset
+from .toy import TOY_CLS_CLASSES, ensure_toy_dataset
 
 
 @DATASETS.register_module()
 class LUTToyShapesDataset(CustomDataset):
-    """Procedural objects in an ImageNet-like folder, generated on first use.
+    """The toy objects (:mod:`.toy`) as mmpretrain's :class:`CustomDataset`, made on first use.
 
-    If ``data_root`` holds no dataset yet, it is generated there (atomically, so that
-    several ranks or workers may start at once) by :func:`lut_plugin.data.toy.ensure_toy_dataset`;
-    then it is read like mmpretrain's :class:`CustomDataset` from ``<data_root>/<split>/``
-    with the annotation file ``<data_root>/meta/<split>.txt``. The class label is the
-    object's outline (``TOY_CLS_CLASSES``: arrow, bar, chevron, circle, crescent, cross,
-    ring, square, star, triangle); colours, fill texture, size, position, rotation,
-    background, clutter and occlusion vary independently of it
-    (:func:`lut_plugin.data.toy.render_classification_sample`).
+    If ``data_root`` holds no dataset yet, :func:`.toy.ensure_toy_dataset` generates it
+    there (atomically, so several ranks or workers may start at once); it is then read from
+    ``<data_root>/<split>/`` with the annotation file ``<data_root>/meta/<split>.txt``. The
+    label is the object's outline (``TOY_CLS_CLASSES``); everything else varies freely.
 
     Args:
-        data_root (str): Dataset folder, relative to the working directory or absolute.
-            Defaults to ``'data/generated/toy_shapes'``.
+        data_root (str): Dataset folder. Defaults to ``'data/generated/toy_shapes'``.
         split (str): ``'train'`` or ``'val'``. Defaults to ``'train'``.
-        image_size (int): Side of the generated square images. Defaults to 64.
+        image_size (int): Side of the generated images. Defaults to 64.
         num_train (int): Number of generated training images. Defaults to 512.
         num_val (int): Number of generated validation images. Defaults to 128.
         seed (int): Generation seed. Defaults to 0.
-        with_label (bool): Load the class labels (False for pure self-supervision).
-            Defaults to True.
-        **kwargs: Other arguments of :class:`mmpretrain.datasets.CustomDataset`
-            (``pipeline``, ``test_mode``, ``lazy_init``, ...).
+        with_label (bool): Load the labels. Defaults to True.
+        **kwargs: Other arguments of :class:`CustomDataset` (``pipeline``, ...).
     """
 
     METAINFO = {"classes": TOY_CLS_CLASSES}

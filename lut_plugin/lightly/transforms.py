@@ -1,59 +1,49 @@
-"""LUT's two views (METHOD.md step 1) as lightly transforms."""
+"""LUT's two views (METHOD.md step 1) as lightly transforms.
+
+Each view runs the mmpretrain pipeline's own view transforms
+(:func:`lut_plugin.datasets.lut_view_pipelines`) on the PIL image's pixels, so view 2's
+photometric operations are :mod:`lut_plugin.datasets.photometric` (PIL's pixels, drawn with
+numpy's random generator); the short-side resize is torchvision's on the PIL image.
+"""
 
 from __future__ import annotations
 
-from lightly.transforms.gaussian_blur import GaussianBlur
+import numpy as np
+import torch
 from lightly.transforms.multi_view_transform import MultiViewTransform
-from lightly.transforms.solarize import RandomSolarization
-from lightly.transforms.torchvision_v2_compatibility import torchvision_transforms as T
 from lightly.transforms.utils import IMAGENET_NORMALIZE
+from mmcv.transforms import Compose
+from mmpretrain.registry import TRANSFORMS
 from PIL.Image import Image
-from torch import Tensor
+from torchvision.transforms.v2 import InterpolationMode, Resize
+from torchvision.transforms.v2.functional import normalize as tv_normalize
+
+from lut_plugin.datasets import lut_view_pipelines
 
 
-def _resize(input_size: int) -> T.Resize:
+def _resize(input_size: int) -> Resize:
     """Short side to ``input_size``, bicubic (METHOD.md step 1)."""
-    return T.Resize(input_size, interpolation=T.InterpolationMode.BICUBIC)
-
-
-def _view_transforms(input_size: int, padding: int, hf_prob: float, resize: bool) -> list:
-    """Both views: resize (unless done before), reflect-padded random crop, flip."""
-    return ([_resize(input_size)] if resize else []) + [
-        T.RandomCrop(input_size, padding=padding, padding_mode="reflect"),
-        T.RandomHorizontalFlip(p=hf_prob),
-    ]
-
-
-def _to_tensor(normalize: dict[str, list[float]] | None) -> list:
-    transform = [T.ToTensor()]
-    if normalize:
-        transform.append(T.Normalize(mean=normalize["mean"], std=normalize["std"]))
-    return transform
+    return Resize(input_size, interpolation=InterpolationMode.BICUBIC)
 
 
 class LUTView1Transform:
-    """Transforms an image into the first view for LUT.
+    """LUT's first view of a PIL image, as a normalised tensor.
 
-    Input to this transform:
-        PIL Image.
-    Output of this transform:
-        Tensor.
-
-    Applies the following augmentations by default:
-        - Resize of the short side to ``input_size`` (bicubic)
-        - Random crop of ``input_size`` after ``padding`` px of reflect padding
-        - Random horizontal flip
-        - ImageNet normalization
+    Resize of the short side to ``input_size`` (bicubic), random crop of ``input_size``
+    after ``padding`` px of reflect padding, random horizontal flip, normalisation.
 
     Args:
-        input_size: Size of the view in pixels.
-        padding: Reflect padding added on every side before the random crop.
-        hf_prob: Probability that horizontal flip is applied.
-        normalize: Dictionary with 'mean' and 'std' for torchvision.transforms.Normalize,
-            or None for no normalization.
-        resize: Resize the short side first. ``LUTTransform`` resizes once for both views
-            and builds its default views with False.
+        input_size (int): Size of the view in pixels. Defaults to 224.
+        padding (int): Reflect padding on every side before the crop. Defaults to 4.
+        hf_prob (float): Probability of the horizontal flip. Defaults to 0.5.
+        normalize (dict, optional): ``mean`` and ``std`` of the normalisation, or None.
+            Defaults to ImageNet's.
+        resize (bool): Resize the short side first (``LUTTransform`` resizes once for both
+            views and builds its default views without). Defaults to True.
     """
+
+    _VIEW = 0
+    _distortion: dict = {}  # LUTView2Transform's arguments of LUTPhotometricDistortion
 
     def __init__(
         self,
@@ -63,47 +53,46 @@ class LUTView1Transform:
         normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
         resize: bool = True,
     ) -> None:
-        self.input_size = input_size
-        self.transform = T.Compose(
-            _view_transforms(input_size, padding, hf_prob, resize) + _to_tensor(normalize)
-        )
+        self.input_size, self.normalize = input_size, normalize
+        self.resize = _resize(input_size) if resize else None
+        pipeline = lut_view_pipelines(input_size, padding)[self._VIEW]
+        pipeline[1]["prob"] = hf_prob
+        pipeline[2:] = [dict(t, **self._distortion) for t in pipeline[2:]]
+        self.transform = Compose([TRANSFORMS.build(t) for t in pipeline])
 
-    def __call__(self, image: Image) -> Tensor:
-        """Applies the transforms to the input image."""
-        transformed: Tensor = self.transform(image)
-        return transformed
+    def __call__(self, image: Image) -> torch.Tensor:
+        """The view of ``image``, a (3, ``input_size``, ``input_size``) float tensor."""
+        image = self.resize(image) if self.resize else image
+        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+        rgb = np.ascontiguousarray(self.transform(dict(img=bgr))["img"][..., ::-1])
+        view = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255)  # as to_tensor
+        if self.normalize:
+            view = tv_normalize(view, self.normalize["mean"], self.normalize["std"])
+        return view
 
 
-class LUTView2Transform:
-    """Transforms an image into the second, colour-distorted view for LUT.
+class LUTView2Transform(LUTView1Transform):
+    """LUT's second view: :class:`LUTView1Transform`'s, then the colour distortion.
 
-    Input to this transform:
-        PIL Image.
-    Output of this transform:
-        Tensor.
-
-    Applies the following augmentations by default:
-        - The geometric augmentations of :class:`LUTView1Transform` (own random draws)
-        - Color jitter (brightness 0.4, contrast 0.4, saturation 0.2, hue 0.1), p = 0.8
-        - Exactly one of gray scale, solarization (threshold 128) and Gaussian blur
-          (radius uniform in ``sigmas``), chosen uniformly
-        - ImageNet normalization
+    Colour jitter with probability ``cj_prob``, then exactly one of grayscale, solarize
+    (threshold 128) and Gaussian blur (radius uniform in ``sigmas``), chosen uniformly
+    (``LUTPhotometricDistortion``, pixel for pixel torchvision's on PIL images).
 
     Args:
-        input_size: Size of the view in pixels.
-        padding: Reflect padding added on every side before the random crop.
-        hf_prob: Probability that horizontal flip is applied.
-        cj_prob: Probability that color jitter is applied.
-        cj_bright: How much to jitter brightness.
-        cj_contrast: How much to jitter contrast.
-        cj_sat: How much to jitter saturation.
-        cj_hue: How much to jitter hue.
-        sigmas: Range of the Gaussian blur radius.
-        normalize: Dictionary with 'mean' and 'std' for torchvision.transforms.Normalize,
-            or None for no normalization.
-        resize: Resize the short side first. ``LUTTransform`` resizes once for both views
-            and builds its default views with False.
+        input_size (int): Size of the view in pixels. Defaults to 224.
+        padding (int): Reflect padding on every side before the crop. Defaults to 4.
+        hf_prob (float): Probability of the horizontal flip. Defaults to 0.5.
+        cj_prob (float): Probability of the colour jitter. Defaults to 0.8.
+        cj_bright (float): Brightness jitter. Defaults to 0.4.
+        cj_contrast (float): Contrast jitter. Defaults to 0.4.
+        cj_sat (float): Saturation jitter. Defaults to 0.2.
+        cj_hue (float): Hue jitter. Defaults to 0.1.
+        sigmas (tuple[float, float]): Range of the blur radius. Defaults to (0.1, 2.0).
+        normalize (dict, optional): As :class:`LUTView1Transform`.
+        resize (bool): As :class:`LUTView1Transform`.
     """
+
+    _VIEW = 1
 
     def __init__(
         self,
@@ -119,52 +108,29 @@ class LUTView2Transform:
         normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
         resize: bool = True,
     ) -> None:
-        self.input_size = input_size
-        color_jitter = T.ColorJitter(
-            brightness=cj_bright, contrast=cj_contrast, saturation=cj_sat, hue=cj_hue
-        )
-        one_distortion = T.RandomChoice(
-            [
-                T.Grayscale(num_output_channels=3),
-                RandomSolarization(prob=1.0),
-                GaussianBlur(sigmas=sigmas, prob=1.0),
-            ]
-        )
-        self.transform = T.Compose(
-            _view_transforms(input_size, padding, hf_prob, resize)
-            + [T.RandomApply([color_jitter], p=cj_prob), one_distortion]
-            + _to_tensor(normalize)
-        )
-
-    def __call__(self, image: Image) -> Tensor:
-        """Applies the transforms to the input image."""
-        transformed: Tensor = self.transform(image)
-        return transformed
+        self._distortion = dict(
+            jitter_prob=cj_prob, brightness=cj_bright, contrast=cj_contrast, saturation=cj_sat,
+            hue=cj_hue, blur_radius=sigmas,
+        )  # fmt: skip
+        super().__init__(input_size, padding, hf_prob, normalize, resize)
 
 
 class LUTTransform(MultiViewTransform):
-    """Implements the two views of LUT [0].
+    """LUT's two views [0] of a PIL image: a list of two normalised tensors.
 
-    Input to this transform:
-        PIL Image.
-    Output of this transform:
-        List of two Tensors: view 1 (geometric augmentations only) and view 2 (also colour
-        jitter and one of gray scale / solarization / blur).
+    Both views are cropped from one resize of the image (short side to ``input_size``,
+    bicubic): the resize is deterministic, so this equals resizing in each view.
 
     - [0]: Learning with Unmasked Tokens Drives Stronger Vision Learners, ECCV 2024,
       https://arxiv.org/abs/2310.13593
 
-    Both views are cropped from one resize of the image (short side to ``input_size``,
-    bicubic): the resize is deterministic, so doing it once gives the same views as
-    resizing in each view, in about 80 % of the time.
-
     Args:
-        view_1_transform: The transform for the first view. Defaults to
+        view_1_transform (LUTView1Transform, optional): Defaults to
             ``LUTView1Transform(input_size, resize=False)``.
-        view_2_transform: The transform for the second view. Defaults to
+        view_2_transform (LUTView2Transform, optional): Defaults to
             ``LUTView2Transform(input_size, resize=False)``.
-        input_size: Short side of the shared resize and size of the views. Defaults to the
-            ``input_size`` of the given views, else 224.
+        input_size (int, optional): Short side of the resize and size of the views.
+            Defaults to the ``input_size`` of the given views, else 224.
     """
 
     def __init__(
@@ -190,6 +156,6 @@ class LUTTransform(MultiViewTransform):
         )
         self.resize = _resize(input_size)
 
-    def __call__(self, image: Image) -> list[Tensor]:
+    def __call__(self, image: Image) -> list[torch.Tensor]:
         """Resizes the image once, then makes both views from it."""
         return super().__call__(self.resize(image))

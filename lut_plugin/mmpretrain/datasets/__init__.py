@@ -1,15 +1,3 @@
-"""mmpretrain datasets and transforms of the LUT plugin."""
+"""Moved to :mod:`lut_plugin.datasets`; imported here until ``lut_plugin/__init__`` does."""
 
-from .named_samples import NamedSampleDataset
-from .pipelines import lut_view_pipelines
-from .toy_shapes import LUTToyShapesDataset
-from .transforms import LUTPaddedRandomCrop, LUTPhotometricDistortion, LUTPhotometricParams
-
-__all__ = [
-    "NamedSampleDataset",
-    "LUTPaddedRandomCrop",
-    "LUTPhotometricDistortion",
-    "LUTPhotometricParams",
-    "LUTToyShapesDataset",
-    "lut_view_pipelines",
-]
+from lut_plugin import datasets  # noqa: F401
