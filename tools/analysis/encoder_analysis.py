@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         for h in range(attn.shape[0]):
             axes[row, h + 1].imshow(attn[h], cmap="inferno")
             axes[0, h + 1].set_title(f"head {h}", fontsize=8)
-        for ax in axes[row]:
-            ax.set_xticks([])
-            ax.set_yticks([])
+    plt.setp(axes, xticks=[], yticks=[])
     fig.suptitle(f"last-block attention of the red query patch ({args.encoder} encoders)")
     fig.tight_layout()
     fig.savefig(args.out / "attention_maps.png", dpi=130)
@@ -132,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         ax.legend()
         fig.tight_layout()
         fig.savefig(args.out / f"{name}.png", dpi=130)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    (args.out / "summary.json").write_text(text := json.dumps(summary, indent=2))
+    print(text)
 
 
 if __name__ == "__main__":
