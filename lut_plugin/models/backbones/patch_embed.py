@@ -15,25 +15,15 @@ def embed_patches(
     grid: tuple[int, int],
     ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Patch tokens ``(B, L, C)`` of ``x`` for an encoder built for a ``grid`` of patches.
+    """Patch tokens ``(B, L, C)`` of images ``x`` ``(B, C, H, W)`` for an encoder built for a
+    ``grid`` of patches; with ``ids`` ``(B, K)`` (row-major grid indices), those only
+    ``(B, K, C)``: a masked encoder's visible patches, skipped patches cost nothing.
 
     A non-overlapping patch convolution (kernel = stride, no padding, no norm) runs as one
-    matrix product over the flattened patches when the image tiles exactly: the same weights
-    and, up to rounding, the same tokens, but on tensor cores (for 3 input channels cuDNN
-    picks a convolution kernel without them: 5 % of a ViT-B LUT step on an H200). Otherwise
-    mmcv's forward runs, with its adaptive padding (and its errors for a wrong input).
-    With ``ids``, only those patches are embedded (a masked encoder's visible ones): the
-    product, and its weight gradient, then skip the patches that the encoder drops.
-
-    Args:
-        patch_embed (PatchEmbed): The encoder's patch embedding.
-        x (torch.Tensor): Images, ``(B, C, H, W)``.
-        grid (tuple[int, int]): The patch grid the encoder was built for.
-        ids (torch.Tensor, optional): ``(B, K)`` indices of the patches to embed, in
-            row-major grid order; the result is then ``(B, K, C)``.
-
-    Raises:
-        ValueError: If the images give another patch grid.
+    matrix product over the flattened patches when the image tiles exactly: the same tokens
+    up to rounding, on tensor cores (for 3 input channels cuDNN picks a convolution without
+    them: 5 % of a ViT-B LUT step on an H200). Otherwise mmcv's forward runs, with its
+    adaptive padding and its errors; a ``ValueError`` if the images give another grid.
     """
     conv = patch_embed.projection
     (ph, pw), (h, w) = conv.kernel_size, grid

@@ -11,9 +11,8 @@ from lut_plugin.core import ProjectionMLP
 
 @MODELS.register_module()
 class LUTProjectionMLP(BaseModule):
-    """``Linear -> norm -> act -> Linear`` on pooled features (METHOD.md step 5).
-
-    Used twice in LUT: as the projector ``h`` and as the predictor ``q``.
+    """LUT's projector ``h`` and predictor ``q`` (METHOD.md step 5): core's
+    :class:`~lut_plugin.core.ProjectionMLP` (at ``mlp``) under mmpretrain's argument names.
 
     Args:
         in_channels (int): Input width (the encoder width D).
@@ -26,22 +25,13 @@ class LUTProjectionMLP(BaseModule):
         init_cfg (dict | list[dict], optional): Initialization config.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        hid_channels: int = 4096,
-        out_channels: int | None = None,
-        num_layers: int = 2,
-        norm: str = "bn",
-        act: str = "relu",
-        with_bias: bool = False,
-        init_cfg: dict | list[dict] | None = None,
-    ) -> None:
+    def __init__(self, in_channels: int, hid_channels: int = 4096, out_channels: int | None = None,
+                 num_layers: int = 2, norm: str = "bn", act: str = "relu", with_bias: bool = False,
+                 init_cfg: dict | list[dict] | None = None) -> None:  # fmt: skip
         super().__init__(init_cfg=init_cfg)
-        self.mlp = ProjectionMLP(
-            in_channels, hid_channels, out_channels, num_layers, norm, act, with_bias
-        )
+        args = (in_channels, hid_channels, out_channels, num_layers, norm, act, with_bias)
+        self.mlp = ProjectionMLP(*args)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, C_in)`` features to ``(B, C_out)``."""
+        """``(B, in_channels)`` -> ``(B, out_channels)``."""
         return self.mlp(x)

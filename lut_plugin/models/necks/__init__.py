@@ -1,3 +1,0 @@
-from .projection_mlp import LUTProjectionMLP
-
-__all__ = ["LUTProjectionMLP"]
