@@ -87,11 +87,11 @@ def test_luma_and_grayscale_match_the_cpu_ones(photos):
 
 
 def test_hue_shift_matches_on_every_colour():
-    """All 2**24 colours as one 4096 x 4096 image, for three shifts."""
+    """All 2**24 colours as one 4096 x 4096 image, for two shifts."""
     values = np.arange(1 << 24, dtype=np.uint32)
     img = np.stack([values & 255, (values >> 8) & 255, values >> 16], -1).astype(np.uint8)
     img = img.reshape(4096, 4096, 3)
-    for factor in (-0.37, 0.0, 0.21):
+    for factor in (-0.37, 0.21):
         got = _unbatch(pt.adjust_hue(_batch([img]), [factor]))[0]
         assert np.array_equal(got, photometric.adjust_hue(img, factor)), factor
 

@@ -356,6 +356,7 @@ JITTER_CASES = [
 @pytest.mark.parametrize("exclusive", [("grayscale", None), ("solarize", None), ("blur", 1.37)])
 def test_distortion_matches_torchvision_on_pil(photos, jitter, exclusive):
     params = dict(jitter=jitter, exclusive=exclusive[0], blur_radius=exclusive[1])
+    params["solarize_threshold"] = 128
     distortion = LUTPhotometricDistortion()
     distortion.random_params = lambda: params
     for rgb in photos:

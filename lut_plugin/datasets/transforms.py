@@ -153,8 +153,8 @@ class LUTPhotometricDistortion(ColorJitter):
 
         Returns:
             dict: ``jitter`` (None, or ``(order, brightness, contrast, saturation, hue)``
-            as :meth:`ColorJitter._rand_params`), ``exclusive`` (one of :attr:`EXCLUSIVE`)
-            and ``blur_radius`` (None unless ``exclusive == 'blur'``).
+            as :meth:`ColorJitter._rand_params`), ``exclusive`` (one of :attr:`EXCLUSIVE`),
+            ``blur_radius`` (None unless ``exclusive == 'blur'``), ``solarize_threshold``.
         """
         jitter = None
         if np.random.rand() < self.jitter_prob:
@@ -162,14 +162,16 @@ class LUTPhotometricDistortion(ColorJitter):
             jitter = ([int(i) for i in order], *(None if f is None else float(f) for f in factors))
         exclusive = self.EXCLUSIVE[np.random.randint(len(self.EXCLUSIVE))]
         radius = float(np.random.uniform(*self.blur_radius)) if exclusive == "blur" else None
-        return dict(jitter=jitter, exclusive=exclusive, blur_radius=radius)
+        return dict(
+            jitter=jitter,
+            exclusive=exclusive,
+            blur_radius=radius,
+            solarize_threshold=self.solarize_threshold,
+        )
 
     def transform(self, results: dict) -> dict:
         """Distort the BGR uint8 ``results['img']`` with freshly drawn parameters."""
-        params = self.random_params()
-        results["img"] = photometric.distort(
-            results["img"], dict(params, solarize_threshold=self.solarize_threshold)
-        )
+        results["img"] = photometric.distort(results["img"], self.random_params())
         return results
 
     def __repr__(self) -> str:
@@ -193,9 +195,7 @@ class LUTPhotometricParams(LUTPhotometricDistortion):
 
     def transform(self, results: dict) -> dict:
         """Add this image's parameters under ``lut_photometric``."""
-        results[PHOTOMETRIC_PARAMS_KEY] = dict(
-            self.random_params(), solarize_threshold=self.solarize_threshold
-        )
+        results[PHOTOMETRIC_PARAMS_KEY] = self.random_params()
         return results
 
 

@@ -27,10 +27,8 @@ def _resize(input_size: int) -> Resize:
 
 
 class LUTView1Transform:
-    """LUT's first view of a PIL image, as a normalised tensor.
-
-    Resize of the short side to ``input_size`` (bicubic), random crop of ``input_size``
-    after ``padding`` px of reflect padding, random horizontal flip, normalisation.
+    """LUT's first view of a PIL image as a normalised tensor: resize of the short side
+    (bicubic), random crop after reflect padding, random horizontal flip.
 
     Args:
         input_size (int): Size of the view in pixels. Defaults to 224.
@@ -72,11 +70,9 @@ class LUTView1Transform:
 
 
 class LUTView2Transform(LUTView1Transform):
-    """LUT's second view: :class:`LUTView1Transform`'s, then the colour distortion.
-
-    Colour jitter with probability ``cj_prob``, then exactly one of grayscale, solarize
-    (threshold 128) and Gaussian blur (radius uniform in ``sigmas``), chosen uniformly
-    (``LUTPhotometricDistortion``, pixel for pixel torchvision's on PIL images).
+    """LUT's second view: :class:`LUTView1Transform`'s, then colour jitter with probability
+    ``cj_prob`` and exactly one of grayscale, solarize and Gaussian blur (radius uniform in
+    ``sigmas``), chosen uniformly (``LUTPhotometricDistortion``).
 
     Args:
         input_size (int): Size of the view in pixels. Defaults to 224.
