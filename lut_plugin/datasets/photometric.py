@@ -21,6 +21,7 @@ import math
 
 import cv2
 import numpy as np
+from PIL import Image
 
 _F32 = np.float32
 # PIL's luma (19595 R + 38470 G + 7471 B + 2**15) / 2**16 on a BGR float32 image: exact in
@@ -45,34 +46,10 @@ def _blend_lut(degenerate: int, factor: float) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _rgb_to_pil_hsv(r: np.ndarray, g: np.ndarray, b: np.ndarray):
-    """Pillow's ``rgb2hsv`` (Convert.c): float32 ratios, double fmod, truncation."""
-    f64 = np.float64
-    maxc = np.maximum(np.maximum(r, g), b)
-    minc = np.minimum(np.minimum(r, g), b)
-    grey = maxc == minc
-    cr = np.where(grey, 1, maxc - minc).astype(_F32)
-    rc = (maxc - r).astype(_F32) / cr
-    gc = (maxc - g).astype(_F32) / cr
-    bc = (maxc - b).astype(_F32) / cr
-    r_max = r == maxc
-    g_max = ~r_max & (g == maxc)
-    h = np.where(
-        r_max,
-        bc - gc,
-        np.where(
-            g_max,
-            (2.0 + rc.astype(f64) - bc).astype(_F32),
-            (4.0 + gc.astype(f64) - rc).astype(_F32),
-        ),
-    )
-    h = np.fmod(h.astype(f64) / 6.0 + 1.0, 1.0).astype(_F32)
-    hue = np.clip((h.astype(f64) * 255.0).astype(np.int64), 0, 255)
-    s = cr / np.maximum(maxc, 1).astype(_F32)
-    sat = np.clip((s.astype(f64) * 255.0).astype(np.int64), 0, 255)
-    hue[grey] = 0
-    sat[grey] = 0
-    return hue.astype(np.uint32), sat.astype(np.uint32), maxc.astype(np.uint32)
+def pil_convert(pixels: np.ndarray, mode: str, out: str) -> np.ndarray:
+    """Pillow's conversion of (N, 3) uint8 pixels from ``mode`` (e.g. ``'RGB'``) to ``out``."""
+    img = Image.frombytes(mode, (len(pixels), 1), np.ascontiguousarray(pixels, np.uint8).tobytes())
+    return np.asarray(img.convert(out)).reshape(-1, 3)
 
 
 # Which of v, p and the third channel x go to B, G, R in each hue sector (Pillow's hsv2rgb).
@@ -83,8 +60,8 @@ _SECTOR_BGR = np.array([[1, 2, 0], [1, 0, 2], [2, 0, 1], [0, 2, 1], [0, 1, 2], [
 def hsv_tables() -> dict[str, np.ndarray]:
     """Small tables (about 1 MiB) that reproduce Pillow's 8-bit HSV conversions exactly.
 
-    Built once per process from :func:`_rgb_to_pil_hsv` and Pillow's ``hsv2rgb``
-    formulas, in Pillow's float32/float64 arithmetic.
+    Built once per process from Pillow's conversions and its ``hsv2rgb`` formulas, in
+    Pillow's float32/float64 arithmetic.
 
     Returns:
         dict[str, np.ndarray]:
@@ -103,29 +80,29 @@ def hsv_tables() -> dict[str, np.ndarray]:
     # hue by (r - g, g - b): the colour with these differences and min(r, g, b) = 0
     a, d = np.meshgrid(np.arange(-255, 256), np.arange(-255, 256), indexing="ij")
     g = np.maximum(np.maximum(-a, 0), d)
-    r, b = g + a, g - d
-    valid = (np.maximum(np.maximum(r, g), b) <= 255).ravel()
+    rgb = np.stack([g + a, g, g - d], -1).reshape(-1, 3)
+    valid = rgb.max(1) <= 255
     hue = np.zeros(511 * 511, dtype=np.uint8)
-    hue[valid] = _rgb_to_pil_hsv(*(c.ravel()[valid].astype(np.uint8) for c in (r, g, b)))[0]
-    # saturation by (max - min, max)
+    hue[valid] = pil_convert(rgb[valid], "RGB", "HSV")[:, 0]
+    # saturation by (max - min, max): the colour (max, min, min)
     cr, maxc = np.divmod(np.arange(1 << 16), 256)
     ok = cr <= maxc
     sat = np.zeros(1 << 16, dtype=np.uint8)
-    top, low = maxc[ok].astype(np.uint8), (maxc - cr)[ok].astype(np.uint8)
-    sat[ok] = _rgb_to_pil_hsv(top, low, low)[1]
-    # Pillow's hsv2rgb, in its float/double arithmetic
+    sat[ok] = pil_convert(np.stack([maxc, maxc - cr, maxc - cr], -1)[ok], "RGB", "HSV")[:, 1]
+    # p by (s, v): the blue of (h = 0, s, v)
+    s_v = np.stack(np.divmod(np.arange(1 << 16), 256), -1)
+    p = pil_convert(np.insert(s_v, 0, 0, axis=1), "HSV", "RGB")[:, 2]
+    # the third value's scale, in Pillow's hsv2rgb float/double arithmetic
     h8 = np.arange(256, dtype=f64)
     i = np.floor(h8 * 6.0 / 255.0)
     f = (h8 * 6.0 / 255.0 - i).astype(_F32)
     fs = (np.arange(256, dtype=f64) / 255.0).astype(_F32)
-    v = np.arange(256, dtype=f64)
-    p = np.floor(v[None, :] * (1.0 - fs.astype(f64))[:, None] + 0.5).astype(np.uint8)
     q_scale = 1.0 - (fs[:, None] * f[None, :]).astype(f64)
     t_scale = 1.0 - fs.astype(f64)[:, None] * (1.0 - f.astype(f64))[None, :]
     sector = i.astype(np.int64) % 6
     x_scale = np.where(sector[None, :] % 2 == 1, q_scale, t_scale)
     shift = (8 * _SECTOR_BGR[sector].T).astype(np.uint8)
-    tables = dict(hue=hue, sat=sat, p=p.ravel(), x_scale=x_scale.ravel(), shift=shift)
+    tables = dict(hue=hue, sat=sat, p=p, x_scale=x_scale.ravel(), shift=shift)
     for table in tables.values():
         table.flags.writeable = False
     return tables

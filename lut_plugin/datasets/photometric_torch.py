@@ -19,7 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from . import photometric
 
@@ -95,9 +94,8 @@ def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     # code i as a pixel: its bytes 2, 1, 0 are (r, g, b) for to_hsv and (h, s, v) for to_bgr
     code = np.arange(1 << 24, dtype=np.uint32).view(np.uint8).reshape(-1, 4)[:, 2::-1]
     tables = []
-    for mode, out in (("RGB", "HSV"), ("HSV", "RGB")):
-        img = Image.frombytes(mode, (4096, 4096), code.tobytes()).convert(out)
-        a, b, c = np.asarray(img, dtype=np.int32).reshape(-1, 3).T
+    for mode, out in (("RGB", "HSV"), ("HSV", "RGB")):  # (r, g, b) -> hsv, (h, s, v) -> rgb
+        a, b, c = photometric.pil_convert(code, mode, out).astype(np.int32).T
         tables.append(torch.from_numpy((a << 16) | (b << 8) | c).to(device))
     return tables[0], tables[1]
 
