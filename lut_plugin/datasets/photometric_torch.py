@@ -5,9 +5,9 @@ arithmetic (so PIL's pixels), on ``(N, 3, H, W)`` uint8 BGR tensors with one par
 image: ``LUTDataPreprocessor`` applies :func:`distort` to view 2 on the GPU when the
 pipeline only drew the parameters (``LUTPhotometricParams``). It exists because it was
 measured: without the photometric operations the workers deliver 518 instead of 298
-images/s per core (docs/performance.md, "View 2's photometric operations on the GPU"),
-for 12.9 ms per batch of 512 views on one H200, the CPU code's pixels exactly. On a CPU
-the batched code is slower than :mod:`.photometric` in the workers.
+images/s per core (docs/results/speed.md, "The data pipeline (CPU)"), for 12.9 ms per
+batch of 512 views on one H200, the CPU code's pixels exactly. On a CPU the batched code
+is slower than :mod:`.photometric` in the workers.
 """
 
 from __future__ import annotations
