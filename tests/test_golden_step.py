@@ -110,13 +110,19 @@ def test_teacher_stays_in_eval_mode(step):
 
 
 def test_convert_tool_imports_reference_weights(golden, tmp_path):
-    """``tools/convert_checkpoint.py --from timm`` gives a checkpoint LUT loads strictly."""
-    from utils import run_tool
+    """``tools/convert_checkpoint.py --from timm`` (its ``main``, in-process) gives a checkpoint
+    that LUT loads strictly."""
+    import importlib.util
 
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("convert", ROOT / "tools/convert_checkpoint.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
     src = tmp_path / "reference.pth"
     torch.save({"model": golden["student"], "model_ema": golden["teacher"]}, src)
     dst = tmp_path / "lut.pth"
-    run_tool("convert_checkpoint.py", "--from", "timm", src, dst, "--teacher-key", "model_ema")
+    tool.main(["--from", "timm", str(src), str(dst), "--teacher-key", "model_ema"])
     state = torch.load(dst, weights_only=True)["state_dict"]
     model = build_tiny_lut()
     missing, unexpected = model.load_state_dict(state, strict=False)
