@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# One command from a fresh machine to a working lut-plugin environment.
+# The pinned development environment (what CI uses): one command from a fresh machine.
 #
 #   bash scripts/setup.sh            # creates ./.venv
 #   VENV=/path/to/venv bash scripts/setup.sh
 #
-# mmcv 2.1.0 has no wheel for torch 2.14, so its ops are compiled from the sdist
-# (about 8 minutes on 2 cores). The built wheel is cached in $LUT_WHEEL_CACHE
-# (default ~/.cache/lut-plugin/wheels) so only the first install pays for it.
+# Versions come from requirements/constraints.txt. mmcv publishes no wheel for this torch on
+# PyPI, and mmsegmentation needs mmcv's compiled ops, so mmcv is compiled from its sdist once
+# (about 17 minutes on 2 cores) and the wheel cached in $LUT_WHEEL_CACHE (default
+# ~/.cache/lut-plugin/wheels): later runs take a few minutes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 WHEEL_CACHE="${LUT_WHEEL_CACHE:-$HOME/.cache/lut-plugin/wheels}"
 PYTHON="${PYTHON:-python3}"
-
-TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
-MMCV_VERSION="2.1.0"
+CONSTRAINTS="$ROOT/requirements/constraints.txt"
 
 log() { printf '[setup] %s\n' "$*"; }
+pinned() { sed -n "s/^$1==//p" "$CONSTRAINTS"; }
 
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment at $VENV"
@@ -26,16 +26,16 @@ fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip install --disable-pip-version-check)
 
-log "installing $TORCH_SPEC"
-"${PIP[@]}" $TORCH_SPEC
-"${PIP[@]}" wheel ninja "mmengine==0.10.7"
+log "installing torch $(pinned torch), torchvision $(pinned torchvision)"
+"${PIP[@]}" -c "$CONSTRAINTS" torch torchvision wheel ninja mmengine
 
-mkdir -p "$WHEEL_CACHE"
+MMCV_VERSION="$(pinned mmcv)"
 TORCH_TAG="$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
 MMCV_WHEEL_DIR="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_TAG-cpu"
+mkdir -p "$WHEEL_CACHE"
 if ! ls "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
-  log "building mmcv $MMCV_VERSION with CPU ops (one-off, ~8 min)"
-  # mmcv's setup.py needs an old setuptools; the final install below restores the pinned one.
+  log "building mmcv $MMCV_VERSION with CPU ops (once, about 17 min on 2 cores)"
+  # mmcv's setup.py imports pkg_resources and torch: an old setuptools, no build isolation.
   "${PIP[@]}" "setuptools<70"
   BUILD="$(mktemp -d)"
   trap 'rm -rf "$BUILD"' EXIT
@@ -43,7 +43,7 @@ if ! ls "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
     "mmcv==$MMCV_VERSION" -d "$BUILD"
   tar -xzf "$BUILD"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD"
   SRC="$BUILD/mmcv-$MMCV_VERSION"
-  # torch 2.14's headers need C++20; mmcv hard-codes c++14 / c++17.
+  # torch >= 2.10's headers need C++20; mmcv hard-codes c++14 / c++17.
   sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
   mkdir -p "$MMCV_WHEEL_DIR.partial"
   (cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" \
@@ -54,10 +54,10 @@ if ! ls "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
 else
   log "using cached mmcv wheel from $MMCV_WHEEL_DIR"
 fi
-"${PIP[@]}" --no-deps "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-*.whl
 
-log "installing lut-plugin (editable) with its pinned dependencies and test extras"
-"${PIP[@]}" -e "$ROOT[tests]"
+log "installing lut-plugin (editable) with every extra, pinned"
+"${PIP[@]}" -c "$CONSTRAINTS" "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-*.whl \
+  setuptools -e "$ROOT[seg,lightly,timm,tests]"
 
 "$PY" - <<'PY'
 import mmcv.ops  # noqa: F401  (mmseg needs the compiled ops)
