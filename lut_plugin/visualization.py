@@ -135,6 +135,11 @@ class ReconstructionVisualizerHook(Hook):
         self.interval, self.num_images, self.seed, self.scale = interval, num_images, seed, scale
         self.images: torch.Tensor | None = None
 
+    def before_run(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if getattr(model, "neck", None) is None or getattr(model, "head", None) is None:
+            raise ValueError(f"ReconstructionVisualizerHook: {type(model).__name__} has no decoder")
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.images is None and data_batch is not None:
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model

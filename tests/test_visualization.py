@@ -185,3 +185,11 @@ def test_hook_adds_the_grid_to_the_visualizer(tmp_path):
     hook.after_train_epoch(runner)
     (png,) = tmp_path.rglob("reconstruction_2.png")
     assert png.stat().st_size > 0
+
+
+def test_a_model_without_decoder_is_refused_before_training():
+    model = MODELS.build(dict(MODEL_CFGS["LUT"], w_mim=0.0))  # L_BC only: nothing to draw
+    with pytest.raises(ValueError, match="no decoder"):
+        ReconstructionVisualizerHook().before_run(types.SimpleNamespace(model=model))
+    with pytest.raises(ValueError, match="no decoder"):
+        reconstruct(model, images())
