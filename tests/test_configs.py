@@ -49,11 +49,12 @@ LINEAR = dict(model=("ImageClassifier", "VisionTransformer"), arch=B, batch=(204
 # Table E: UperNet, AdamW lr 1e-4, layer decay 0.65, 8 x 2 images, 1500 warm-up, poly to 160k
 SEG = dict(model=("EncoderDecoder", "LUTMAE"), batch=(2, 1), optim=ft_lr(1e-4), layer_decay=0.65,
            warmup=1500, decay="PolyLR", iters=160000, crop=(512, 512), drop_path=0.1, amp=True,
-           classes=150, no_decay=())
+           classes=150, no_decay=(), features=((3, 5, 7, 11), False))  # blocks' raw outputs
 # the CPU demo (one process): these values keep the main job's losses (README)
 TOY = dict(LUT, arch=TINY, batch=(64, 1), lr_batch=64, epochs=50, warmup=3, amp=False,
            optim=("AdamW", 1.5e-4 * 64 / 256 * 20, (0.9, 0.95), 0.05), decoder=(64, 2, 4),
            heads=(1024, 2, "bn", "relu"))
+TOY_CKPT = "lut_vit-tiny_toy_cpu/epoch_50"  # the CPU walkthroughs start from the demo's run
 NO_MIM = ("decoder", "norm_pix")  # L_BC only: no decoder, no reconstruction head
 NO_BC = ("w", "momentum", "heads")
 
@@ -101,18 +102,17 @@ EVALUATION = {  # Table D (S: layer decay 0.75, B/L: 0.65), SimMIM's recipe for 
                                             neck=("GlobalAveragePooling", "ClsBatchNormNeck")),
     "lut_vit-tiny_finetune_toy_cpu.py": dict(FT, arch=TINY, batch=(64, 1), layer_decay=0.65,
                                              optim=ft_lr(2.5e-4 * 64 / 256 * 32), epochs=50,
-                                             init="lut_vit-tiny_toy_cpu/epoch_50"),
+                                             init=TOY_CKPT),
 }
+UPERNET = "lut_vit-{}16_upernet_8xb2-amp-160k_ade20k-512x512.py"
 SEGMENTATION = {
-    "lut_vit-s16_upernet_8xb2-amp-160k_ade20k-512x512.py": dict(SEG, arch=S,
-                                                                init="lut_vits_400e/epoch_400"),
-    "lut_vit-b16_upernet_8xb2-amp-160k_ade20k-512x512.py": dict(SEG, arch=B,
-                                                                init="lut_vitb_400e/epoch_400"),
-    "lut_vit-l16_upernet_8xb2-amp-160k_ade20k-512x512.py": dict(SEG, arch=L,
-                                                                init="lut_vitl_400e/epoch_400"),
+    UPERNET.format("s"): dict(SEG, arch=S, init="lut_vits_400e/epoch_400"),
+    UPERNET.format("b"): dict(SEG, arch=B, init="lut_vitb_400e/epoch_400"),
+    UPERNET.format("l"): dict(SEG, arch=L, init="lut_vitl_400e/epoch_400",
+                              features=((7, 11, 15, 23), False)),
     "lut_vit-tiny_upernet_toy-ade_cpu.py": dict(SEG, arch=TINY, warmup=2, iters=8, crop=(64, 64),
-                                                amp=False, classes=6,
-                                                init="lut_vit-tiny_toy_cpu/epoch_50"),
+                                                amp=False, classes=6, init=TOY_CKPT,
+                                                features=((0, 1, 2, 3), False)),
 }
 RECIPES = {**{f"mmpretrain/{k}": v for k, v in {**PRETRAINING, **EVALUATION}.items()},
            **{f"mmseg/{k}": v for k, v in SEGMENTATION.items()}}
@@ -162,6 +162,7 @@ FACTS = {
     "neck": lambda c, m: tuple(n.type for n in c.model.neck),
     "crop": lambda c, m: tuple(c.crop_size),
     "classes": lambda c, m: m.decode_head.num_classes,
+    "features": lambda c, m: (tuple(m.backbone.out_indices), m.backbone.final_norm),
     "init": lambda c, m: re.fullmatch(r"work_dirs/(.+)\.pth", c.model.get("pretrained")
                                       or c.model.backbone.init_cfg.checkpoint).group(1),
 }
@@ -224,6 +225,8 @@ def test_config_loads_builds_and_follows_its_recipe(name):
         assert pre.train_cfg.max_epochs == int(epoch)
         assert int(epoch) % pre.default_hooks.checkpoint.interval == 0
     gpus = 1 if name.endswith("_cpu.py") else 8  # the names' "8xb..."
+    if gpus == 1:  # torch's SyncBN has no CPU kernel
+        assert all(type(m).__name__ != "SyncBatchNorm" for m in model.modules())
     for entry in (m for m in METAFILE if m["Config"] == f"configs/{name}"):
         batch, accumulation = FACTS["batch"](cfg, model)
         assert entry["Metadata"]["Epochs"] == length
