@@ -12,5 +12,5 @@ WEIGHT_INITIALIZERS = Registry(
     "weight initializer",
     parent=MMENGINE_WEIGHT_INITIALIZERS,
     scope="lut_plugin",
-    locations=["lut_plugin.checkpoint"],
+    locations=["lut_plugin.runtime.loading"],
 )

@@ -1,4 +1,4 @@
-"""Training hooks: compiled transformer blocks, the deferred finite check, the deprecated hook."""
+"""Training hooks: compiled transformer blocks, the deferred finite check."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import math
 import pytest
 import torch
 from conftest import build_tiny_lut
-from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from torch._dynamo.utils import counters
 
-from lut_plugin.mmpretrain.engine.hooks import (
-    LUTCompileTransformerBlocksHook,
-    LUTFiniteCheckHook,
+from lut_plugin.runtime import (
+    CompileTransformerBlocksHook,
+    FiniteCheckHook,
     compile_transformer_blocks,
 )
 
@@ -84,8 +83,8 @@ class _Runner:
 
 
 def test_compile_hook_is_registered_and_refuses_a_model_without_blocks():
-    hook = HOOKS.build(dict(type="LUTCompileTransformerBlocksHook", backend="eager"))
-    assert isinstance(hook, LUTCompileTransformerBlocksHook)
+    hook = HOOKS.build(dict(type="CompileTransformerBlocksHook", backend="eager"))
+    assert isinstance(hook, CompileTransformerBlocksHook)
     model = build_tiny_lut()
     hook.before_train(_Runner(model))
     assert model.neck.decoder_blocks[0]._compiled_call_impl is not None
@@ -124,7 +123,7 @@ def _ok(value: float = 1.0) -> dict:
 def test_finite_check_reads_only_every_interval_and_names_the_first_bad_iteration():
     model = torch.nn.Linear(3, 2)
     runner = _CheckRunner(model)
-    hook = LUTFiniteCheckHook(interval=5)
+    hook = FiniteCheckHook(interval=5)
     hook.before_train(runner)
     _iterate(hook, runner, _ok(), 0)
     _iterate(hook, runner, {"loss": torch.tensor(math.inf), "loss_mim": torch.tensor(math.inf)}, 1)
@@ -137,7 +136,7 @@ def test_finite_check_reads_only_every_interval_and_names_the_first_bad_iteratio
 def test_finite_check_names_weights_hit_by_a_non_finite_gradient():
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     runner = _CheckRunner(model)
-    hook = LUTFiniteCheckHook(interval=100)
+    hook = FiniteCheckHook(interval=100)
     hook.before_train(runner)
     _iterate(hook, runner, _ok(), 0)
     with torch.no_grad():
@@ -157,7 +156,7 @@ def test_finite_check_names_weights_hit_by_a_non_finite_gradient():
 def test_finite_check_reads_at_the_end_of_training_and_passes_finite_runs():
     model = torch.nn.Linear(3, 2)
     runner = _CheckRunner(model)
-    hook = LUTFiniteCheckHook(interval=100)
+    hook = FiniteCheckHook(interval=100)
     hook.before_train(runner)
     for i in range(3):
         _iterate(hook, runner, _ok(float(i)), i)
@@ -171,25 +170,10 @@ def test_finite_check_reads_at_the_end_of_training_and_passes_finite_runs():
 
 def test_finite_check_reads_every_iteration_on_the_cpu_by_default():
     runner = _CheckRunner(torch.nn.Linear(3, 2))
-    hook = LUTFiniteCheckHook()
+    hook = FiniteCheckHook()
     hook.before_train(runner)
     assert hook.interval == 1
     with pytest.raises(FloatingPointError, match="iteration 0"):
         _iterate(hook, runner, {"loss": torch.tensor(math.nan)}, 0)
     with pytest.raises(ValueError, match="interval"):
-        LUTFiniteCheckHook(interval=0)
-
-
-# -- the deprecated teacher hook -----------------------------------------------------------------
-
-
-def test_momentum_teacher_hook_is_a_deprecated_no_op():
-    with pytest.warns(DeprecationWarning, match="after each optimiser step"):
-        hook = HOOKS.build(dict(type="MomentumTeacherHook"))
-    model = build_tiny_lut()
-    before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
-    assert type(hook).after_train_iter is Hook.after_train_iter  # not overridden
-    runner = _CheckRunner(model)
-    hook.after_train_iter(runner, 0)
-    after = model.teacher.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
+        FiniteCheckHook(interval=0)

@@ -1,4 +1,6 @@
-"""LUT through tools/train.py on the embedded toy data: exact resume, failure safety."""
+"""LUT through tools/train.py on the embedded toy data: exact resume, failure safety.
+
+Runs train in this process; the crash and the distributed run are subprocesses."""
 
 from __future__ import annotations
 
@@ -22,15 +24,15 @@ from utils import (
     assert_state_dicts_equal,
     load_checkpoint,
     load_state_dict,
+    load_tool,
     logged_losses,
     run_dist_train,
-    run_tool,
-    run_train,
     state_dict_max_diff,
     train_cmd,
+    train_here,
 )
 
-from lut_plugin.mmpretrain.engine import LUTRunner
+from lut_plugin.runtime import CheckpointMismatchError, SafeResumeRunner
 
 TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
 HELPERS = ROOT / "tests" / "data" / "helpers"
@@ -57,7 +59,7 @@ def straight_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lut_train")
     data_root = tmp / "toy"
     work = tmp / "straight"
-    out = run_train(TOY_CFG, work, cfg_options=_options(data_root)).stdout
+    out = train_here(TOY_CFG, work, cfg_options=_options(data_root))
     return tmp, data_root, work, out
 
 
@@ -99,13 +101,9 @@ def test_resume_after_interruption_equals_uninterrupted_run(straight_run):
     resumed.mkdir()
     # A run that died after epoch 1: only its first checkpoint is left.
     shutil.copy(straight / "epoch_1.pth", resumed / "epoch_1.pth")
-    out = run_train(
-        TOY_CFG,
-        resumed,
-        "--resume",
-        str(resumed / "epoch_1.pth"),
-        cfg_options=_options(data_root),
-    ).stdout
+    out = train_here(
+        TOY_CFG, resumed, "--resume", str(resumed / "epoch_1.pth"), cfg_options=_options(data_root)
+    )
     assert "resumed epoch: 1, iter: 2" in out
     assert "persistent_workers=True" in out and "num_workers=1" in out  # as configured
     _assert_same_run(
@@ -123,7 +121,8 @@ def test_killed_while_saving_resumes_from_last_complete_checkpoint(straight_run)
     tmp, data_root, straight, _ = straight_run
     work, marker = tmp / "killed", tmp / "stalled"
     options = [*_options(data_root), "default_hooks.checkpoint.max_keep_ckpts=1"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    # as many threads as this process's runs use: the same float reductions
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()), PYTHONPATH=str(ROOT))
     cmd = [sys.executable, str(HELPERS / "slow_checkpoint_train.py"), "epoch_2.pth", str(marker)]
     cmd += train_cmd(TOY_CFG, work, cfg_options=options)
     proc = subprocess.Popen(
@@ -144,7 +143,7 @@ def test_killed_while_saving_resumes_from_last_complete_checkpoint(straight_run)
     assert sorted(p.name for p in work.glob("*.pth")) == ["epoch_1.pth"]
     assert load_checkpoint(work / "epoch_1.pth")["meta"]["iter"] == 2
 
-    out = run_train(TOY_CFG, work, "--resume", cfg_options=options).stdout
+    out = train_here(TOY_CFG, work, "--resume", cfg_options=options)
     assert "resumed epoch: 1, iter: 2" in out
     _assert_same_run(
         load_checkpoint(work / "epoch_3.pth"), load_checkpoint(straight / "epoch_3.pth")
@@ -157,11 +156,11 @@ def test_killed_while_saving_resumes_from_last_complete_checkpoint(straight_run)
 
 
 def test_deferred_runtime_info_logs_and_checkpoints_as_mmengines(tmp_path):
-    """``LUTRuntimeInfoHook`` (the configs' default) reads the losses every 3 iterations;
+    """``DeferredRuntimeInfoHook`` (the configs' default) reads the losses every 3 iterations;
     logs and the message hub of a checkpoint taken between two reads (iteration 5) are those
     of mmengine's ``RuntimeInfoHook``."""
     runs = {}
-    for hook in ("LUTRuntimeInfoHook", "RuntimeInfoHook"):
+    for hook in ("DeferredRuntimeInfoHook", "RuntimeInfoHook"):
         options = [
             f"train_dataloader.dataset.data_root={tmp_path / 'toy'}",
             "train_dataloader.dataset.num_train=16", "train_dataloader.dataset.num_val=4",
@@ -169,7 +168,7 @@ def test_deferred_runtime_info_logs_and_checkpoints_as_mmengines(tmp_path):
             "default_hooks.logger.interval=3", "default_hooks.checkpoint.by_epoch=False",
             "default_hooks.checkpoint.interval=5", f"default_hooks.runtime_info.type={hook}",
         ]  # fmt: skip
-        run_train(TOY_CFG, tmp_path / hook, cfg_options=options)
+        train_here(TOY_CFG, tmp_path / hook, cfg_options=options)
         (log,) = (tmp_path / hook).glob("*/vis_data/scalars.json")
         records = [json.loads(line) for line in log.read_text().splitlines()]
         for record in records:  # wall-clock fields
@@ -194,16 +193,9 @@ def test_non_finite_loss_stops_and_keeps_the_good_checkpoint(straight_run):
     (work / "last_checkpoint").write_text(str(good))
     before = {p.name: _sha(p) for p in work.iterdir()}
     # A finite but absurd weight overflows float32 at the first resumed iteration.
-    proc = run_train(
-        TOY_CFG,
-        work,
-        "--resume",
-        str(good),
-        cfg_options=[*_options(data_root), "model.w_bc=1e39"],
-        check=False,
-    )
-    assert proc.returncode != 0
-    assert "non-finite loss at iteration 2: loss_bc=inf" in proc.stdout
+    with pytest.raises(FloatingPointError, match="non-finite loss at iteration 2: loss_bc=inf"):
+        train_here(TOY_CFG, work, "--resume", str(good),
+                   cfg_options=[*_options(data_root), "model.w_bc=1e39"])  # fmt: skip
     after = {
         p.name: _sha(p) for p in work.iterdir() if p.suffix == ".pth" or p.name == "last_checkpoint"
     }
@@ -217,22 +209,13 @@ def test_mismatched_checkpoint_is_refused_before_training(straight_run):
     ckpt = work / "epoch_1.pth"
     shutil.copy(straight / "epoch_1.pth", ckpt)
     before = _sha(ckpt)
-    proc = run_train(
-        TOY_CFG,
-        work,
-        "--resume",
-        str(ckpt),
-        cfg_options=[
-            *_options(data_root),
-            "model.projector.hid_channels=128",
-            "model.predictor.hid_channels=128",
-        ],
-        check=False,
-    )
-    assert proc.returncode != 0
-    assert f"checkpoint {ckpt} does not match the model" in proc.stdout
-    assert "size mismatch for projector.mlp.layers.0.weight" in proc.stdout
-    assert "Epoch(train)" not in proc.stdout
+    options = [*_options(data_root), "model.projector.hid_channels=128",
+               "model.predictor.hid_channels=128"]  # fmt: skip
+    with pytest.raises(CheckpointMismatchError) as err:
+        train_here(TOY_CFG, work, "--resume", str(ckpt), cfg_options=options)
+    assert f"checkpoint {ckpt} does not match the model" in str(err.value)
+    assert "size mismatch for projector.mlp.layers.0.weight" in str(err.value)
+    assert "Epoch(train)" not in next(work.glob("*/*.log")).read_text()
     assert _sha(ckpt) == before and sorted(p.name for p in work.glob("*.pth")) == ["epoch_1.pth"]
 
 
@@ -247,11 +230,9 @@ def test_unreadable_image_is_named(straight_run, tmp_path, content, message):
     shutil.copytree(data_root, broken_root)
     victim = sorted((broken_root / "train").rglob("*.png"))[0]
     victim.write_bytes(content)
-    proc = run_train(
-        TOY_CFG, tmp_path / "work", cfg_options=_options(broken_root, epochs=1), check=False
-    )
-    assert proc.returncode != 0
-    assert victim.name in proc.stdout and message in proc.stdout
+    with pytest.raises(Exception) as err:  # noqa: PT011 (re-raised from a loader worker)
+        train_here(TOY_CFG, tmp_path / "work", cfg_options=_options(broken_root, epochs=1))
+    assert victim.name in str(err.value) and message in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -264,11 +245,8 @@ def test_unreadable_image_is_named(straight_run, tmp_path, content, message):
     ],
 )
 def test_bad_config_value_fails_before_training(tmp_path, option, message):
-    proc = run_train(
-        TOY_CFG, tmp_path / "work", cfg_options=[*_options(tmp_path / "toy"), option], check=False
-    )
-    assert proc.returncode != 0
-    assert message in proc.stdout, proc.stdout[-2000:]
+    with pytest.raises(ValueError, match=message):
+        train_here(TOY_CFG, tmp_path / "work", cfg_options=[*_options(tmp_path / "toy"), option])
     assert not list((tmp_path / "work").glob("*.pth"))
 
 
@@ -288,8 +266,8 @@ def test_momentum_in_checkpoint_log_reaches_one(straight_run):
 
 
 def test_two_process_distributed_run_ends_with_identical_ranks(straight_run, monkeypatch):
-    """tools/dist_train.sh: torchrun, 2 processes (gloo on CPU), the 8-GPU head norm (SyncBN,
-    BN on the CPU); both ranks end with the same student, decoder, heads and teacher,
+    """tools/dist_train.sh: torchrun, 2 processes (gloo on CPU), the 8-GPU head norm (SyncBN)
+    set to BN by --cpu; both ranks end with the same student, decoder, heads and teacher,
     BatchNorm statistics included."""
     tmp, data_root, _, _ = straight_run
     work = tmp / "dist"
@@ -302,9 +280,11 @@ def test_two_process_distributed_run_ends_with_identical_ranks(straight_run, mon
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")])
     )
-    proc = run_dist_train(CONFIGS / "lut_toy_rank_states.py", 2, work, options, 30500)
+    proc = run_dist_train(CONFIGS / "lut_toy_rank_states.py", 2, work, options, 30500, ["--cpu"])
     assert "Distributed training: True" in proc.stdout
-    assert "2 SyncBN layer config(s) set to BN" in proc.stdout
+    assert "--cpu: distributed: gloo, DDP without device_ids, 2 SyncBN config(s) -> BN" in (
+        proc.stdout
+    )
     # 16 images over 2 processes with batch 4: two iterations.
     assert "Epoch(train) [1][2/2]" in proc.stdout and "loss_bc:" in proc.stdout
     rank0 = torch.load(work / "rank0_state.pth", weights_only=True)
@@ -342,7 +322,7 @@ def test_non_finite_gradient_stops_before_a_checkpoint_holds_it(straight_run, tm
     """A finite loss, an infinite gradient: the weights it reaches never get saved, whether
     the check is read at once (CPU default) or only before the next save (as on GPUs)."""
     _, data_root, _, _ = straight_run
-    hooks = [dict(type="LUTFiniteCheckHook", interval=interval)]
+    hooks = [dict(type="FiniteCheckHook", interval=interval)]
     runner = _toy_runner(tmp_path, data_root, epochs=3, custom_hooks=hooks)
 
     def poison(grad):  # iteration 2 is the first of epoch 2; epoch_1.pth exists by then
@@ -397,7 +377,7 @@ def test_compiled_run_trains_like_eager_and_resumes_exactly(straight_run):
     # tools/train.py appends the compile hook after the config's two custom hooks.
     options = [*_options(data_root), "custom_hooks.2.backend=aot_eager"]
     compiled = tmp / "compiled"
-    out = run_train(TOY_CFG, compiled, "--compile", cfg_options=options).stdout
+    out = train_here(TOY_CFG, compiled, "--compile", cfg_options=options)
     # the toy's 4 student + 4 teacher encoder blocks and 2 decoder blocks
     assert "Compiled 10 transformer blocks: torch.compile(backend='aot_eager')" in out
     eager_sd = load_checkpoint(straight / "epoch_3.pth")["state_dict"]
@@ -407,9 +387,9 @@ def test_compiled_run_trains_like_eager_and_resumes_exactly(straight_run):
     resumed = tmp / "compiled_resumed"
     resumed.mkdir()
     shutil.copy(compiled / "epoch_1.pth", resumed / "epoch_1.pth")
-    out = run_train(
+    out = train_here(
         TOY_CFG, resumed, "--compile", "--resume", str(resumed / "epoch_1.pth"), cfg_options=options
-    ).stdout
+    )
     assert "resumed epoch: 1, iter: 2" in out
     _assert_same_run(
         load_checkpoint(resumed / "epoch_3.pth"), load_checkpoint(compiled / "epoch_3.pth")
@@ -420,7 +400,7 @@ def test_the_runner_gives_every_drop_path_a_python_rate(straight_run, tmp_path):
     """mmpretrain's ViT passes numpy rates, on which Dynamo would branch (a graph break in
     every block under mmengine's compile key)."""
     _, data_root, _, _ = straight_run
-    runner = _toy_runner(tmp_path, data_root, epochs=1, runner_cls=LUTRunner)
+    runner = _toy_runner(tmp_path, data_root, epochs=1, runner_cls=SafeResumeRunner)
     rates = [m.drop_prob for m in runner.model.modules() if hasattr(m, "drop_prob")]
     assert len(rates) >= 3 * 4 and all(type(r) is float for r in rates)
 
@@ -436,8 +416,8 @@ def test_mmengine_compile_of_the_whole_train_step_trains_like_eager(straight_run
     tmp, data_root, _, _ = straight_run
     options = [*_options(data_root, epochs=1), "train_dataloader.batch_size=16"]
     eager, compiled = tmp / "eager_1_epoch", tmp / "mmengine_compile"
-    run_train(TOY_CFG, eager, cfg_options=options)
-    run_train(TOY_CFG, compiled, cfg_options=[*options, "compile.backend=aot_eager"])
+    train_here(TOY_CFG, eager, cfg_options=options)
+    train_here(TOY_CFG, compiled, cfg_options=[*options, "compile.backend=aot_eager"])
     diffs = state_dict_max_diff(
         load_checkpoint(compiled / "epoch_1.pth")["state_dict"],
         load_checkpoint(eager / "epoch_1.pth")["state_dict"],
@@ -454,13 +434,13 @@ def test_photometric_on_device_trains_the_same_run(straight_run):
     config = tmp / "lut_toy_photometric_on_device.py"
     config.write_text(
         f"_base_ = {str(TOY_CFG)!r}\n"
-        "from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines\n"
+        "from lut_plugin.datasets import lut_view_pipelines\n"
         "_, _, deferred = lut_view_pipelines(32, photometric_on_device=True)\n"
         "train_dataloader = dict(dataset=dict(pipeline=deferred))\n"
         "data_preprocessor = dict(type='LUTDataPreprocessor')\n"
     )
     work = tmp / "photometric_on_device"
-    run_train(config, work, cfg_options=_options(data_root))
+    train_here(config, work, cfg_options=_options(data_root))
     logged = (next(work.glob("*/vis_data/config.py"))).read_text()
     assert "LUTPhotometricParams" in logged and "LUTDataPreprocessor" in logged
     assert_state_dicts_equal(
@@ -487,13 +467,11 @@ def test_toy_finetune_config_trains_from_the_student_and_tests(straight_run, tmp
         "train_cfg.val_interval=1",
         f"model.backbone.init_cfg.checkpoint={checkpoint}",
     ]
-    out = run_train(config, tmp_path / "ft", cfg_options=options).stdout
-    # 4 blocks x 12 tensors, cls token, position embedding, patch embedding weight and bias, and
-    # the final norm (left unused: the fine-tuned model pools with a new fc norm)
-    assert f"Loaded 54 tensors from {checkpoint} (prefix 'backbone.')" in out
+    out = train_here(config, tmp_path / "ft", cfg_options=options)
+    # 4 blocks x 12 tensors, cls token, position embedding, patch embedding weight and bias (the
+    # final norm is left unused: the fine-tuned model pools with a new fc norm)
+    assert f"Loaded 52 tensors from {checkpoint} (prefix 'backbone.')" in out
     val_top1 = float(out.rsplit("Epoch(val) [1][1/1]", 1)[1].split("accuracy/top1:")[1].split()[0])
-    test = run_tool(
-        "test.py", config, tmp_path / "ft" / "epoch_1.pth", "--work-dir", tmp_path / "test",
-        "--cfg-options", *data,
-    ).stdout  # fmt: skip
-    assert f"accuracy/top1: {val_top1:.4f}" in test
+    metrics = load_tool("test").main([str(config), str(tmp_path / "ft" / "epoch_1.pth"),
+        "--work-dir", str(tmp_path / "test"), "--cfg-options", *data])  # fmt: skip
+    assert f"{metrics['accuracy/top1']:.4f}" == f"{val_top1:.4f}"

@@ -14,8 +14,8 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmseg.models.backbones import MAE
 
 import lut_plugin  # noqa: F401  (registers LUTMAE)
-from lut_plugin.checkpoint import CheckpointError, CheckpointMismatchError
-from lut_plugin.mmseg.models import LUTMAE
+from lut_plugin.mmseg import LUTMAE
+from lut_plugin.runtime import CheckpointError, CheckpointMismatchError
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(

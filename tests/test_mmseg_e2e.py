@@ -12,9 +12,10 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
-from utils import load_checkpoint, run_tool, run_train
+from utils import load_checkpoint, load_tool, train_here
 
 import lut_plugin  # noqa: F401
+from lut_plugin.runtime import CheckpointMismatchError
 
 ROOT = Path(__file__).resolve().parents[1]
 PRE_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
@@ -38,15 +39,24 @@ SEG_DATA = [
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A working directory (the toy datasets are generated under its data/generated/)."""
+    """A working directory (the toy datasets are generated under it)."""
     return tmp_path_factory.mktemp("seg_e2e")
+
+
+def _seg_data(workspace) -> list[str]:
+    loaders = ("train_dataloader", "val_dataloader", "test_dataloader")
+    return [*SEG_DATA, *(f"{k}.dataset.data_root={workspace / 'ade'}" for k in loaders)]
 
 
 @pytest.fixture(scope="module")
 def pretrain_ckpt(workspace):
     """A tiny LUT checkpoint written by the pre-training tools (one short epoch)."""
     work = workspace / "pretrain"
-    run_train(PRE_CFG, work, cfg_options=PRE_OPTS, cwd=workspace)
+    train_here(
+        PRE_CFG,
+        work,
+        cfg_options=[*PRE_OPTS, f"train_dataloader.dataset.data_root={workspace / 'toy'}"],
+    )
     ckpt = work / "epoch_1.pth"
     sd = load_checkpoint(ckpt)["state_dict"]
     assert any(k.startswith("teacher.backbone.") for k in sd)
@@ -56,8 +66,8 @@ def pretrain_ckpt(workspace):
 def test_pretrain_checkpoint_to_miou(workspace, pretrain_ckpt):
     work = workspace / "seg"
     opts = [f'model.pretrained={pretrain_ckpt}', 'train_cfg.max_iters=4',
-            'train_cfg.val_interval=4', *SEG_DATA]  # fmt: skip
-    out = run_train(SEG_CFG, work, cfg_options=opts, cwd=workspace).stdout
+            'train_cfg.val_interval=4', *_seg_data(workspace)]  # fmt: skip
+    out = train_here(SEG_CFG, work, cfg_options=opts)
     # the pre-trained student encoder was loaded, strictly, with its 8x8 grid resized to 16x16;
     # its final norm is skipped (mmseg's MAE recipe: final_norm=False). 52 = 4 blocks x 12
     # tensors (2 norms, qkv, proj, 2 MLP layers: weight and bias each) + cls token, pos_embed,
@@ -83,12 +93,9 @@ def test_pretrain_checkpoint_to_miou(workspace, pretrain_ckpt):
     assert (seg[f"backbone.{key}"] - pre[f"backbone.{key}"]).abs().max() < 1e-2
 
     # tools/test.py reports the same mIoU for the saved checkpoint
-    out = run_tool(
-        'test.py', SEG_CFG, work / 'iter_4.pth', '--work-dir', workspace / 'seg_test',
-        '--cfg-options', *SEG_DATA, cwd=workspace,
-    ).stdout  # fmt: skip
-    test_miou = re.findall(r"mIoU: (\S+)", out)
-    assert test_miou and float(test_miou[-1]) == pytest.approx(miou, abs=0.01), out[-2000:]
+    metrics = load_tool("test").main([str(SEG_CFG), str(work / "iter_4.pth"), "--work-dir",
+        str(workspace / "seg_test"), "--cfg-options", *_seg_data(workspace)])  # fmt: skip
+    assert metrics["mIoU"] == pytest.approx(miou, abs=0.01)
 
 
 def test_layer_decay_on_loaded_weights(pretrain_ckpt):
@@ -117,15 +124,12 @@ def test_layer_decay_on_loaded_weights(pretrain_ckpt):
 
 def test_width_mismatch_fails_before_training(workspace, pretrain_ckpt):
     """A 64-d seg backbone for the 96-d checkpoint: error names the file and the shapes."""
-    proc = run_train(
-        SEG_CFG, workspace / 'bad',
-        cfg_options=[f'model.pretrained={pretrain_ckpt}', 'model.backbone.embed_dims=64',
-                     'model.neck.embed_dim=64', 'model.decode_head.in_channels=[64,64,64,64]',
-                     'model.auxiliary_head.in_channels=64', *SEG_DATA],
-        cwd=workspace, check=False,
-    )  # fmt: skip
-    assert proc.returncode != 0
-    out = proc.stdout
-    assert "CheckpointMismatchError" in out and str(pretrain_ckpt) in out
+    with pytest.raises(CheckpointMismatchError) as err:
+        train_here(SEG_CFG, workspace / 'bad',
+            cfg_options=[f'model.pretrained={pretrain_ckpt}', 'model.backbone.embed_dims=64',
+                         'model.neck.embed_dim=64', 'model.decode_head.in_channels=[64,64,64,64]',
+                         'model.auxiliary_head.in_channels=64', *_seg_data(workspace)])  # fmt: skip
+    out = str(err.value)
+    assert str(pretrain_ckpt) in out
     assert "shape mismatch: cls_token: checkpoint [1, 1, 96] vs model [1, 1, 64]" in out
-    assert "Iter(train)" not in out
+    assert not list((workspace / "bad").glob("*.pth"))

@@ -16,7 +16,7 @@ from conftest import ROOT, build_tiny_lut
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from lut_plugin.checkpoint import (
+from lut_plugin.convert import (
     encoder_to_timm,
     mmpretrain_to_timm_key,
     timm_to_mmpretrain_key,

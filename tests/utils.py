@@ -7,6 +7,8 @@ Import as ``from utils import ...`` (pytest puts ``tests/`` on ``sys.path``; do 
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import json
 import os
 import subprocess
@@ -241,6 +243,7 @@ def run_dist_train(
     work_dir: str | os.PathLike,
     cfg_options: Sequence[str] = (),
     port_base: int = 29500,
+    args: Sequence[str] = (),
 ) -> subprocess.CompletedProcess:
     """``tools/dist_train.sh CONFIG GPUS --work-dir DIR`` on the CPU (torchrun, gloo).
 
@@ -250,6 +253,7 @@ def run_dist_train(
         work_dir: Work directory.
         cfg_options: ``key=value`` strings for ``--cfg-options``.
         port_base: Base of the rendezvous port (the pid is added, to avoid clashes).
+        args: More ``train.py`` arguments (``'--cpu'``).
 
     Returns:
         subprocess.CompletedProcess: With ``stdout`` (stderr merged into it); asserts
@@ -264,6 +268,7 @@ def run_dist_train(
         str(gpus),
         "--work-dir",
         str(work_dir),
+        *args,
     ]
     if cfg_options:
         cmd += ["--cfg-options", *cfg_options]
@@ -273,6 +278,50 @@ def run_dist_train(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:]
     return proc
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (e.g. ``load_tool('train').main([...])``).
+
+    Args:
+        name: ``'train'``, ``'test'``, ``'convert_checkpoint'``, ``'analysis/...'``.
+    """
+    path = TOOLS / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_tool_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_RUNS = itertools.count()
+
+
+def train_here(
+    config: str | os.PathLike, work_dir: str | os.PathLike, *args: str, cfg_options=()
+) -> str:
+    """``tools/train.py`` in this process; returns the run's log.
+
+    Each run gets its own experiment name: mmengine keys its logger, message hub and
+    visualizer by that name (the config name and the second it started, by default).
+
+    Args:
+        config: Config file.
+        work_dir: Work directory.
+        *args: More command-line arguments (``'--resume'``, path, ...).
+        cfg_options: ``key=value`` strings for ``--cfg-options``.
+
+    Returns:
+        str: The text of the log file the run wrote.
+    """
+    name = f"experiment_name=run{next(_RUNS)}_{os.getpid()}"
+    try:
+        load_tool("train").main(
+            train_cmd(config, work_dir, *args, cfg_options=[*cfg_options, name])
+        )
+    finally:
+        torch.use_deterministic_algorithms(False)  # (a config's randomness.deterministic)
+    logs = sorted(Path(work_dir).glob("*/*.log"), key=os.path.getmtime)
+    return logs[-1].read_text() if logs else ""
 
 
 def latest_checkpoint(work_dir: str | os.PathLike) -> Path:
@@ -306,7 +355,7 @@ def logged_losses(work_dir: str | os.PathLike) -> dict[int, float]:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """An mmengine checkpoint, loaded weights only (``lut_plugin.checkpoint``'s reader).
+    """An mmengine checkpoint, loaded weights only (``lut_plugin.runtime``'s reader).
 
     Args:
         path: Checkpoint file.
@@ -314,7 +363,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     Returns:
         dict: The checkpoint (``state_dict``, ``meta``, ``optimizer``, ...).
     """
-    from lut_plugin.checkpoint import load_checkpoint_file
+    from lut_plugin.runtime import load_checkpoint_file
 
     return load_checkpoint_file(str(path))
 

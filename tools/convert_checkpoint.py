@@ -1,35 +1,17 @@
 """Convert LUT checkpoints: export an encoder for mmseg or timm, or import reference weights.
 
-    python tools/convert_checkpoint.py --to mmseg \
-        work_dirs/lut_vitb_400e/epoch_400.pth \
-        pretrain/lut_vitb_400e_mmseg.pth [--encoder student|teacher]
+    python tools/convert_checkpoint.py --to mmseg|timm SRC DST [--encoder student|teacher]
+    python tools/convert_checkpoint.py --from timm SRC DST [--teacher-key model_ema]
 
-    python tools/convert_checkpoint.py --to timm \
-        work_dirs/lut_vitb_400e/epoch_400.pth \
-        pretrain/lut_vitb_400e_timm.safetensors [--encoder student|teacher]
-
-    python tools/convert_checkpoint.py --from timm checkpoint-399.pth lut_vitb_400e.pth \
-        [--teacher-key model_ema]
-
-``--to mmseg``:
-The output holds only the chosen encoder (``backbone.*`` = student, the default;
-``teacher.backbone.*`` = momentum teacher) under mmseg ``MAE`` backbone key names, plus an export
-record in ``meta``. The LUT segmentation configs do not need it (their ``LUTMAE`` backbone reads
-the pre-training checkpoint directly); it is for sharing a small file, or for mmseg's own ``MAE``
-configs (``model.pretrained=<output>``), whose loader is not strict.
-
-``--to timm``:
-The chosen encoder under timm's ``VisionTransformer`` key names, as a plain state dict
-(``.safetensors``, or ``.pth``/``.pt`` for ``torch.save``; the file extension decides), which
-``timm.create_model('vit_{small,base,large}_patch16_224', num_classes=0)`` loads with
-``strict=True`` (ViT-S = DeiT-S geometry, 384-d x 12 blocks x 6 heads). Before writing, the
-tool loads it into that timm model (built on the meta device, no weights allocated) with
-``strict=True``; another geometry is checked against a generic timm ``VisionTransformer``.
-
-``--from timm``: weights of the MAE-based reference implementation (timm key names,
-``model`` holding encoder, decoder, projector ``head.*`` and ``predictor.*``; the teacher, if
-saved, under ``--teacher-key``) become a ``LUT`` state dict for this project (``load_from`` or
-``init_cfg``); the mapping is the one the golden-step test proves exact.
+``--to mmseg``: only the chosen encoder (``backbone.*`` student, the default, or
+``teacher.backbone.*``) under mmseg ``MAE`` key names, with an export record in ``meta``: a small
+file to share, or for mmseg's own ``MAE`` configs (``LUTMAE`` reads pre-training checkpoints).
+``--to timm``: the encoder under timm's ``VisionTransformer`` names (``.safetensors``, or
+``.pth``/``.pt``), checked to load strictly into ``vit_{small,base,large}_patch16_224`` (or a
+``VisionTransformer`` of its geometry) on the meta device before it is written.
+``--from timm``: the reference implementation's weights (``model``: encoder, decoder, ``head.*``
+projector, ``predictor.*``; the teacher under ``--teacher-key``) as a ``LUT`` state dict, with
+the mapping the golden-step test proves exact (docs/integrations.md).
 """
 
 from __future__ import annotations
@@ -44,14 +26,15 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from lut_plugin.checkpoint import (  # noqa: E402
+from lut_plugin.convert import (  # noqa: E402
     ENCODER_PREFIXES,
     EXPORT_META_KEY,
     PRETRAIN_ONLY_KEYS,
-    atomic_write,
+    convert_timm_lut,
+    encoder_to_timm,
     extract_encoder,
-    load_checkpoint_file,
 )
+from lut_plugin.runtime import atomic_write, load_checkpoint_file  # noqa: E402
 
 
 def save(obj, dst: str) -> None:
@@ -127,8 +110,6 @@ def convert_from_timm(
     src: str, dst: str, teacher_key: str | None = None, unsafe_load: bool = False
 ) -> dict:
     """Write a ``LUT`` state dict converted from timm-style reference weights."""
-    from lut_plugin.checkpoint import convert_timm_lut
-
     ckpt = load_checkpoint_file(src, unsafe=unsafe_load)
     student = ckpt.get("model", ckpt.get("state_dict", ckpt))
     teacher = None
@@ -206,8 +187,6 @@ def convert_to_timm(
     src: str, dst: str, encoder: str = "student", unsafe_load: bool = False
 ) -> tuple[dict, str]:
     """Write the chosen encoder of ``src`` under timm key names; return it and the timm model."""
-    from lut_plugin.checkpoint import encoder_to_timm
-
     suffix = osp.splitext(dst)[1]
     if suffix not in {".safetensors", ".pth", ".pt"}:
         raise ValueError(f"--to timm writes .safetensors, .pth or .pt files, got {dst!r}")

@@ -1,13 +1,13 @@
-"""Train with an mmpretrain or mmsegmentation config (LUT's components registered).
-
-Usage::
+"""Train with an mmpretrain or mmsegmentation config, as mmpretrain's ``tools/train.py`` does.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp] [--auto-scale-lr]
-        [--unsafe-load] [--compile] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+        [--compile] [--cpu] [--unsafe-load] [--no-validate] [--cfg-options k=v ...]
+        [--launcher none|pytorch|slurm|mpi]
 
-Multi-GPU: ``tools/dist_train.sh CONFIG GPUS [ARGS]``; slurm: ``tools/slurm_train.sh``.
-The config's ``default_scope`` says whether it is an mmpretrain or an mmseg config; the run
-goes through ``LUTRunner`` (see docs/launchers.md and docs/reliability.md).
+The config chooses the runner (``runner_type``): the project's configs include the reliability
+runtime (``configs/_base_/reliability_runtime.py``, docs/reliability.md). ``--cpu`` runs a GPU
+config on a machine without one and prints each change it makes. Multi-GPU:
+``tools/dist_train.sh CONFIG GPUS``; slurm: ``tools/slurm_train.sh`` (docs/launchers.md).
 """
 
 from __future__ import annotations
@@ -16,158 +16,151 @@ import argparse
 import os
 import os.path as osp
 import sys
+from collections.abc import MutableMapping
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout, not installed
+import lut_plugin  # noqa: E402,F401  (registers LUT's components and the runtime)
+from lut_plugin.runtime.compat import init_cpu_distributed  # noqa: E402
 
-from lut_plugin.mmpretrain.engine import LUTRunner  # noqa: E402  (registers LUT's components)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train a model (mmpretrain or mmseg config)")
-    parser.add_argument("config", help="train config file path")
-    parser.add_argument("--work-dir", help="the dir to save logs and models")
-    parser.add_argument(
-        "--resume",
-        nargs="?",
-        type=str,
-        const="auto",
-        help="resume from this checkpoint; without a path, from the latest checkpoint "
-        "in the work directory",
-    )
-    parser.add_argument(
-        "--amp", action="store_true", help="enable automatic-mixed-precision training"
-    )
-    parser.add_argument(
-        "--compile", action="store_true", help="compile the transformer blocks (torch.compile)"
-    )
-    parser.add_argument(
-        "--no-validate",
-        action="store_true",
-        help="whether not to evaluate the checkpoint during training",
-    )
-    parser.add_argument(
-        "--auto-scale-lr",
-        action="store_true",
-        help="scale the learning rate by the actual over the config's base batch size",
-    )
-    parser.add_argument(
-        "--no-pin-memory",
-        action="store_true",
-        help="whether to disable the pin_memory option in dataloaders.",
-    )
-    parser.add_argument(
-        "--no-persistent-workers",
-        action="store_true",
-        help="whether to disable the persistent_workers option in dataloaders.",
-    )
-    return parse_with_common_args(parser, argv)
+_SYNC_BN = ("SyncBN", "MMSyncBN", "SyncBatchNorm", "nn.SyncBatchNorm")
 
 
-def parse_with_common_args(
-    parser: argparse.ArgumentParser, argv: list[str] | None
-) -> argparse.Namespace:
-    """Add the options tools/train.py and tools/test.py share, parse, export ``LOCAL_RANK``."""
-    parser.add_argument(
-        "--unsafe-load",
-        action="store_true",
-        help="unpickle checkpoints fully (config: unsafe_load=True); only for files you trust",
-    )
-    parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        help='override config settings: key=value, lists as key="[a,b]" (quoted, no spaces)',
-    )
-    parser.add_argument(
-        "--launcher",
-        choices=["none", "pytorch", "slurm", "mpi"],
-        default="none",
-        help="job launcher",
-    )
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+def common_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Add the options train.py and test.py share, parse, export ``LOCAL_RANK``."""
+    parser.add_argument("--work-dir", help="the folder for logs and checkpoints")
+    parser.add_argument("--cpu", action="store_true", help="run a GPU config on the CPU "
+                        "(no AMP, gloo, BN for SyncBN), printing each change")  # fmt: skip
+    parser.add_argument("--unsafe-load", action="store_true",
+                        help="unpickle checkpoints fully (only files you trust)")  # fmt: skip
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction,
+                        help="override config settings: key=value")  # fmt: skip
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)  # torch.distributed
     args = parser.parse_args(argv)
-    if "LOCAL_RANK" not in os.environ:
-        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
 
 
-def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
-    """``--launcher``, ``--work-dir`` (default ``work_dirs/<config name>``), ``--unsafe-load``."""
+def _name(type_) -> str:
+    return (type_ if isinstance(type_, str) else getattr(type_, "__name__", "")).split(".")[-1]
+
+
+def _to_bn(node) -> int:
+    """Set SyncBN norm configs (and LUT heads' ``norm='syncbn'``) to BN; count them."""
+    count = 0
+    if isinstance(node, MutableMapping):
+        if _name(node.get("type")) in _SYNC_BN:
+            node["type"], count = "BN", count + 1
+        if str(node.get("norm", "")).lower() == "syncbn":
+            node["norm"], count = "bn", count + 1
+        count += sum(_to_bn(v) for v in node.values())
+    elif isinstance(node, list | tuple):
+        count += sum(_to_bn(v) for v in node)
+    return count
+
+
+def cpu_config(cfg: Config) -> list[str]:
+    """Change a GPU config to run on the CPU; return (and print) each change."""
+    notes = []
+    wrappers = cfg.get("optim_wrapper") or {}
+    if "type" in wrappers or "optimizer" in wrappers:
+        wrappers = {"optim_wrapper": wrappers}
+    for key, wrapper in wrappers.items():
+        if isinstance(wrapper, MutableMapping) and _name(wrapper.get("type")) == "AmpOptimWrapper":
+            wrapper["type"] = "OptimWrapper"
+            for arg in ("loss_scale", "dtype", "use_fsdp"):
+                wrapper.pop(arg, None)
+            notes.append(f"{key}: AmpOptimWrapper -> OptimWrapper (float32)")
+    for key in ("val_cfg", "test_cfg"):
+        if (cfg.get(key) or {}).get("fp16"):
+            cfg[key]["fp16"] = False
+            notes.append(f"{key}.fp16 -> False")
+    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        if (cfg.get(key) or {}).get("pin_memory"):
+            cfg[key]["pin_memory"] = False
+            notes.append(f"{key}.pin_memory -> False")
+    if cfg.get("launcher", "none") != "none":
+        cfg.env_cfg = {**(cfg.get("env_cfg") or {}), "dist_cfg": {"backend": "gloo"}}
+        n_bn = _to_bn(cfg.get("model"))
+        # DDP refuses device_ids for CPU modules. Without SyncBN the ranks' BN statistics are
+        # kept identical: rank 0's go to all before each step, all are averaged each epoch.
+        wrapper = cfg.get("model_wrapper_cfg") or dict(type="MMDistributedDataParallel")
+        cfg.model_wrapper_cfg = {**wrapper, "device_ids": None, "broadcast_buffers": n_bn > 0}
+        if n_bn:
+            cfg.custom_hooks = [*(cfg.get("custom_hooks") or []), dict(type="SyncBuffersHook")]
+        notes.append(f"distributed: gloo, DDP without device_ids, {n_bn} SyncBN config(s) -> BN")
+    for note in notes:
+        print(f"--cpu: {note}")
+    return notes
+
+
+def merge_common(cfg: Config, args: argparse.Namespace) -> Config:
+    """``--launcher``, ``--work-dir`` (default ``work_dirs/<config name>``), ``--unsafe-load``,
+    ``--cfg-options``, then ``--cpu``."""
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir", None) is None:
+    elif cfg.get("work_dir") is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
     if args.unsafe_load:
         cfg.unsafe_load = True
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.cpu:
+        cpu_config(cfg)
+    return cfg
 
 
-def set_dataloader_defaults(cfg: Config, args: argparse.Namespace, defaults: dict) -> None:
-    """Fill dataloader defaults (those of the upstream launcher) and apply ``--no-*`` flags."""
-    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        if cfg.get(key, None) is None:
-            continue
-        loader = ConfigDict(defaults)
-        loader.update(cfg[key])
-        if getattr(args, "no_pin_memory", False):
-            loader.pin_memory = False
-        if getattr(args, "no_persistent_workers", False):
-            loader.persistent_workers = False
-        cfg[key] = loader
+def build_runner(cfg: Config) -> Runner:
+    """The config's ``runner_type`` (registered), or mmengine's ``Runner``."""
+    init_cpu_distributed(cfg)
+    return Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Merge the command line into the config, as mmpretrain's ``tools/train.py`` does."""
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    merge_common_args(cfg, args)
-    if args.amp:  # without a GPU, LUTRunner falls back to OptimWrapper with a warning
-        type_ = cfg.optim_wrapper.get("type", "OptimWrapper")
-        if type_ not in ("OptimWrapper", "AmpOptimWrapper"):
-            raise ValueError(f"--amp needs optim_wrapper type OptimWrapper, not {type_!r}.")
+    if args.amp:
+        if _name(cfg.optim_wrapper.get("type", "OptimWrapper")) not in (
+            "OptimWrapper",
+            "AmpOptimWrapper",
+        ):
+            raise ValueError(
+                f"--amp needs optim_wrapper type OptimWrapper, not {cfg.optim_wrapper.type!r}."
+            )
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
-    if args.resume == "auto":  # the latest checkpoint of work_dir
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    if args.resume is not None:  # "auto": the latest checkpoint of the work directory
+        cfg.resume, cfg.load_from = True, None if args.resume == "auto" else args.resume
     if args.auto_scale_lr:
-        if not isinstance(cfg.get("auto_scale_lr", None), dict):
+        if not isinstance(cfg.get("auto_scale_lr"), dict):
             raise ValueError("--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)`.")
         cfg.auto_scale_lr.enable = True
     if args.compile:
-        cfg.custom_hooks = [
-            *cfg.get("custom_hooks", []),
-            dict(type="LUTCompileTransformerBlocksHook"),
-        ]
-    defaults = dict(
-        pin_memory=True, persistent_workers=True, collate_fn=dict(type="default_collate")
-    )
-    set_dataloader_defaults(cfg, args, defaults if cfg.get("default_scope") == "mmpretrain" else {})
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
+        cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="CompileTransformerBlocksHook")]
+    return merge_common(cfg, args)
 
 
-def build_runner(cfg: Config) -> LUTRunner:
-    """``LUTRunner``, or the registered ``runner_type`` of the config."""
-    if "runner_type" not in cfg:
-        return LUTRunner.from_cfg(cfg)
-    from mmengine.registry import RUNNERS, init_default_scope
-
-    init_default_scope(cfg.get("default_scope", "mmengine"))
-    return RUNNERS.build(cfg)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train a model (mmpretrain or mmseg config)")
+    parser.add_argument("config", help="train config file path")
+    parser.add_argument("--resume", nargs="?", const="auto", help="resume from this checkpoint "
+                        "(without a path: the latest one in the work directory)")  # fmt: skip
+    parser.add_argument("--amp", action="store_true", help="automatic mixed precision")
+    parser.add_argument("--auto-scale-lr", action="store_true", help="scale the lr by batch size")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each ViT block")
+    parser.add_argument("--no-validate", action="store_true", help="no validation while training")
+    return common_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
-    build_runner(cfg).train()
+    build_runner(merge_args(Config.fromfile(args.config), args)).train()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 #   python tools/train.py configs/mmpretrain/lut_vit-tiny_toy_cpu.py
 _base_ = './lut_vitb_400e.py'
 
-from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines
+from lut_plugin.datasets import lut_view_pipelines
 
 img_size = 32
 patch_size = 4
@@ -46,6 +46,7 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=1,
     persistent_workers=True,
+    pin_memory=False,  # nothing to pin for on the CPU
     dataset=dict(
         _delete_=True,
         type='LUTToyShapesDataset',
@@ -96,13 +97,15 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # teacher on the labelled toy splits (train = bank, val = queries) before training and every
 # 5 epochs.
 custom_hooks = [
-    dict(type='LUTFiniteCheckHook'),
+    dict(type='FiniteCheckHook'),
     dict(type='LUTKNNMonitorHook', interval=5, encoders=('student', 'teacher')),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=8),
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))
+# CPU processes (tools/dist_train.sh CONFIG 2): gloo, and DDP without a GPU's device_ids
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
 randomness = dict(seed=0, diff_rank_seed=True)
 resume = False
 auto_scale_lr = dict(base_batch_size=64)

@@ -5,10 +5,10 @@
 _base_ = [
     'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py',
     './_base_/lut_pipeline.py',
+    '../_base_/reliability_runtime.py',  # crash-safe checkpoints, safe loading, exact resume
 ]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
-runner_type = 'LUTRunner'  # crash-safe checkpoints, safe loading, exact resume
 
 # model settings: the MAE encoder/decoder/head of the base, plus LUT's parts
 model = dict(
@@ -57,7 +57,7 @@ optim_wrapper = dict(
     paramwise_cfg=dict(norm_decay_mult=0.0))
 
 # stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
-custom_hooks = [dict(type='LUTFiniteCheckHook')]
+custom_hooks = [dict(type='FiniteCheckHook')]
 # the logged losses read once per logging interval instead of every iteration (same logs):
 # the host no longer waits for each step to finish before it queues the next
-default_hooks = dict(runtime_info=dict(type='LUTRuntimeInfoHook'))
+default_hooks = dict(runtime_info=dict(type='DeferredRuntimeInfoHook'))

@@ -17,7 +17,10 @@
 #   --cfg-options model.backbone.init_cfg.prefix=teacher.backbone.
 # Another checkpoint:
 #   --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/lut_vitb_800e/epoch_800.pth
-_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py',
+    '../_base_/reliability_runtime.py',
+]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 

@@ -7,7 +7,10 @@
 # + flip only. Every tensor of the encoder, the final norm included, comes from the checkpoint.
 # Teacher weights instead of the student: model.backbone.init_cfg.prefix=teacher.backbone.
 # Table B checkpoints: --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/lut_vitb_400e_wbc0.1/epoch_400.pth
-_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py',
+    '../_base_/reliability_runtime.py',
+]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 

@@ -9,7 +9,10 @@
 #   RandAug(9, 0.5), label smoothing 0.1, Mixup 0.8, CutMix 1.0 .. same
 #   (kept from MAE: random erasing 0.25, average-pooled patch tokens + fc norm)
 # Teacher weights instead of the student: model.backbone.init_cfg.prefix=teacher.backbone.
-_base_ = 'mmpretrain::mae/benchmarks/vit-large-p16_8xb128-coslr-50e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/benchmarks/vit-large-p16_8xb128-coslr-50e_in1k.py',
+    '../_base_/reliability_runtime.py',
+]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 

@@ -6,7 +6,7 @@
 #   python tools/train.py configs/mmpretrain/mae_vit-tiny_toy_cpu.py
 _base_ = './lut_vit-tiny_toy_cpu.py'
 
-from lut_plugin.mmpretrain.datasets.pipelines import lut_view_pipelines
+from lut_plugin.datasets import lut_view_pipelines
 
 view_pipeline1, _, lut_train_pipeline = lut_view_pipelines(32)
 
@@ -26,6 +26,6 @@ train_dataloader = dict(
     ]))
 
 custom_hooks = [
-    dict(type='LUTFiniteCheckHook'),
+    dict(type='FiniteCheckHook'),
     dict(type='LUTKNNMonitorHook', interval=5),
 ]

@@ -4,7 +4,10 @@
 # the same 100-epoch schedule as lut_vitb_100e.py (40 warm-up epochs, cosine over 60), and the
 # same data loader and optimiser settings (drop_last, fused AdamW).
 # Fine-tune with lut_vitb_finetune_100e.py (its checkpoint keys are the same `backbone.*`).
-_base_ = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
+_base_ = [
+    'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py',
+    '../_base_/reliability_runtime.py',
+]
 
 param_scheduler = [
     dict(

@@ -13,7 +13,10 @@
 #            lr 1e-4 per 512 images -> 4e-4, grad-norm clip 5, AMP (fused AdamW here);
 #   sched:   10 warm-up epochs from 5e-7 per 512 (2e-6), cosine to 5e-6 per 512 (2e-5).
 # The 100-epoch length follows Table A; SimMIM's ViT recipe itself is 800 epochs.
-_base_ = 'mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'
+_base_ = [
+    'mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
+    '../_base_/reliability_runtime.py',
+]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 

@@ -9,7 +9,10 @@
 # Changed for LUT: the backbone (LUTMAE reads the pre-training checkpoint strictly and resizes
 # pos_embed 14x14 -> 32x32) and AMP, which the base config only names (its `fp16` key is not
 # read by mmengine).
-_base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
+_base_ = [
+    'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
+    '../_base_/reliability_runtime.py',
+]
 
 custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 

@@ -1,3 +1,3 @@
 """mmpretrain adapters: importing this registers LUT's components in mmpretrain."""
 
-from . import datasets, engine, models  # noqa: F401
+from . import datasets  # noqa: F401

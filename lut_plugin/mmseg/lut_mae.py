@@ -2,59 +2,40 @@
 
 from __future__ import annotations
 
+import math
+
 from mmengine.logging import print_log
+from mmpretrain.models.utils import resize_pos_embed
 from mmseg.models.backbones import MAE
 from mmseg.registry import MODELS
 
-from lut_plugin.checkpoint import (
-    ENCODER_PREFIXES,
-    extract_encoder,
-    load_checkpoint_file,
-    match_encoder_state_dict,
-)
+from lut_plugin.convert import ENCODER_PREFIXES, PRETRAIN_ONLY_KEYS, extract_encoder
+from lut_plugin.runtime import load_checkpoint_file, match_state_dict
 
 
 @MODELS.register_module()
 class LUTMAE(MAE):
-    """mmseg's MAE segmentation backbone, loading a LUT pre-training checkpoint strictly.
+    """mmseg's MAE segmentation backbone, loading one encoder of a LUT pre-training checkpoint
+    strictly (mmseg's loader skips misfitting tensors with ``strict=False``).
 
-    The architecture is mmseg's ``MAE`` backbone (BEiT-style ViT with per-block relative position
-    bias and layer-scale ``gamma``), which is what mmseg's MAE UperNet recipe fine-tunes. Only the
-    weight loading differs:
-
-    * the checkpoint is the file written by the pre-training run (``backbone.*`` = student encoder,
-      ``teacher.backbone.*`` = momentum teacher), an mmpretrain MAE checkpoint, or a file written
-      by ``tools/convert_checkpoint.py --to mmseg``; ``encoder`` chooses the encoder;
-    * every encoder tensor must match the model by key and shape, otherwise an error names the
-      file and the first missing / unexpected / mismatched keys (mmseg's loader would silently
-      skip them with ``strict=False``);
-    * the absolute position embedding is resized (bicubic, cls token kept) to the fine-tuning grid;
-    * the parameters the pre-training encoder has not got start as an identity: the relative
-      position bias tables at zero and the layer scales ``gamma_1``/``gamma_2`` at
-      ``init_values``, which must then be 1.0, so that the loaded backbone computes exactly
-      the pre-training encoder's features;
-    * with ``final_norm=True`` (the default here) the encoder's final LayerNorm ``ln1`` is loaded
-      and applied to the last block's output, so the last feature map equals the pre-training
-      encoder's output. ``final_norm=False`` reproduces mmseg's MAE recipe, which drops that
-      norm; ``ln1.*`` is then skipped and the skip is logged.
-
-    The class name contains ``MAE`` on purpose: mmseg's ``LayerDecayOptimizerConstructor``
-    recognises ViT backbones by that substring and then reads the depth from
-    ``backbone.layers.{i}``.
+    The checkpoint is the pre-training run's (``backbone.*`` student, ``teacher.backbone.*``
+    teacher), an mmpretrain MAE one or a ``tools/convert_checkpoint.py --to mmseg`` export. Every
+    encoder tensor must fit by key and shape, else the error names the file and the keys; the
+    position embedding is resized (bicubic, cls token kept) to the fine-tuning grid; what the
+    encoder has not got starts as the identity (relative position bias 0, layer scale
+    ``init_values`` = 1), so the loaded backbone computes the encoder's features. The name
+    contains ``MAE``: mmseg's ``LayerDecayOptimizerConstructor`` recognises ViTs by it.
 
     Args:
-        encoder (str): ``'student'`` (default: the online encoder, which the paper fine-tunes) or
-            ``'teacher'`` (the momentum encoder).
-        final_norm (bool): Apply the pre-trained final LayerNorm to the last block's output.
-            Defaults to True.
-        init_values (float): Initial layer-scale value; must be 1.0 when a checkpoint is loaded.
-            Defaults to 1.0.
+        encoder (str): ``'student'`` (the online encoder, which the paper fine-tunes) or
+            ``'teacher'``. Defaults to ``'student'``.
+        final_norm (bool): Apply the pre-trained final LayerNorm ``ln1`` to the last block's
+            output; False (mmseg's MAE recipe) skips ``ln1.*`` and logs it. Defaults to True.
+        init_values (float): Initial layer scale; must be 1.0 to load a checkpoint.
         pretrained (str, optional): Checkpoint path (mmseg's ``model.pretrained`` lands here).
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``;
-            an explicit ``prefix`` overrides the one ``encoder`` selects.
-        **kwargs: The other arguments of mmseg's ``MAE`` (``img_size``, ``patch_size``,
-            ``embed_dims``, ``num_layers``, ``num_heads``, ``mlp_ratio``, ``out_indices``,
-            ``drop_path_rate``, ``norm_cfg``, ...).
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``; an
+            explicit ``prefix`` overrides the one ``encoder`` selects.
+        **kwargs: The other arguments of mmseg's ``MAE``.
     """
 
     def __init__(
@@ -71,9 +52,7 @@ class LUTMAE(MAE):
         if pretrained is not None:  # mmseg's `model.pretrained`; avoids BEiT's deprecation
             if init_cfg is not None:
                 raise ValueError("set either pretrained or init_cfg, not both")
-            if not isinstance(pretrained, str):
-                raise TypeError(f"pretrained must be a str or None, got {type(pretrained)}")
-            init_cfg = dict(type="Pretrained", checkpoint=pretrained)
+            init_cfg = dict(type="Pretrained", checkpoint=str(pretrained))
         if isinstance(init_cfg, list | tuple) and any(
             isinstance(c, dict) and c.get("type") == "Pretrained" for c in init_cfg
         ):  # mmengine would load it, without the strict checks below
@@ -82,89 +61,61 @@ class LUTMAE(MAE):
                 f"dict(type='Pretrained', checkpoint=...) (or pretrained=...), not in a list"
             )
         super().__init__(
-            final_norm=final_norm,
-            init_values=init_values,
-            init_cfg=init_cfg,
-            **kwargs,
+            final_norm=final_norm, init_values=init_values, init_cfg=init_cfg, **kwargs
         )
         self.encoder = encoder
 
-    @property
-    def checkpoint_path(self) -> str | None:
-        """The pre-trained checkpoint this backbone loads in ``init_weights`` (or None)."""
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get("type") == "Pretrained":
-            return cfg["checkpoint"]
-        return None
-
-    def _describe(self) -> str:
-        return (
-            f"{type(self).__name__}(embed_dims={self.embed_dims}, num_layers={self.num_layers}, "
-            f"patch_size={self.patch_size}, img_size={tuple(self.img_size)}, "
-            f"final_norm={self.final_norm})"
-        )
-
-    def _identity_keys(self) -> list[str]:
-        """Model keys a ViT encoder has not got: relative position bias and layer scale."""
-        return [
-            k
-            for k in self.state_dict()
-            if k.endswith(("relative_position_bias_table", "relative_position_index"))
-            or k.endswith((".gamma_1", ".gamma_2"))
-        ]
-
     def init_weights(self) -> None:
         """Initialise at random, then load the pre-trained encoder strictly (if configured)."""
-        path = self.checkpoint_path
-        if path is None:  # no checkpoint: mmseg MAE's own initialisation (or other init_cfg)
-            super().init_weights()
+        init_cfg = self.init_cfg
+        if not (isinstance(init_cfg, dict) and init_cfg.get("type") == "Pretrained"):
+            super().init_weights()  # no checkpoint: mmseg MAE's own initialisation
             return
-        init_cfg, self.init_cfg = self.init_cfg, None
+        self.init_cfg = None
         try:
-            super().init_weights()  # mmseg MAE's random initialisation, then the checkpoint
+            super().init_weights()
         finally:
             self.init_cfg = init_cfg
-        self.load_pretrained(path, prefix=init_cfg.get("prefix"))
+        self.load_pretrained(init_cfg["checkpoint"], prefix=init_cfg.get("prefix"))
 
     def load_pretrained(self, filename: str, prefix: str | None = None) -> list[str]:
-        """Load one encoder of a pre-training checkpoint; raise on any mismatch.
-
-        Args:
-            filename (str): The checkpoint file.
-            prefix (str, optional): Explicit key prefix instead of the ``encoder`` one.
+        """Load one encoder of a pre-training checkpoint; raise on any misfit.
 
         Returns:
-            list[str]: Checkpoint keys deliberately skipped (``ln1.*`` when ``final_norm`` is
-            False, ``mask_token``).
+            list[str]: Checkpoint keys deliberately skipped (``ln1.*`` without ``final_norm``,
+            ``mask_token``).
         """
         if self.init_values != 1.0:
             raise ValueError(
                 f"{type(self).__name__}: init_values={self.init_values} would scale the residual "
                 f"branches of the pre-trained encoder from {filename!r}; use init_values=1.0."
             )
-        ckpt = load_checkpoint_file(filename)
-        encoder_sd = extract_encoder(ckpt, self.encoder, filename, prefix=prefix)
-        expected = {k: v.shape for k, v in self.state_dict().items()}
-        skip = [k for k in encoder_sd if k.startswith("ln1.")] if not self.final_norm else []
-        state_dict, skipped = match_encoder_state_dict(
-            encoder_sd,
-            expected,
-            filename=filename,
-            model_desc=self._describe(),
-            new_keys=self._identity_keys(),
-            skip_keys=skip,
-            resizable={"pos_embed": tuple(self.patch_shape)},
-        )
-        result = self.load_state_dict(state_dict, strict=False)
-        # Only the identity-initialised keys may be absent; match_encoder_state_dict ensured it.
-        assert not result.unexpected_keys, result.unexpected_keys
-        assert set(result.missing_keys) <= set(self._identity_keys()), result.missing_keys
-        src_grid = encoder_sd["pos_embed"].shape[1] - 1 if "pos_embed" in encoder_sd else None
+        encoder_sd = extract_encoder(load_checkpoint_file(filename), self.encoder, filename, prefix)
+        skip = () if self.final_norm else ("ln1.",)
+        skipped = [k for k in encoder_sd if k.startswith(skip) or k in PRETRAIN_ONLY_KEYS]
+        encoder_sd = {k: v for k, v in encoder_sd.items() if k not in skipped}
+        pos, grid = encoder_sd.get("pos_embed"), tuple(self.patch_shape)
+        src = None if pos is None else pos.shape[1] - 1
+        if src is not None and src != math.prod(grid) and pos.shape[-1] == self.embed_dims:
+            side = math.isqrt(src)
+            if side * side == src:  # a non-square source grid stays a mismatch
+                encoder_sd["pos_embed"] = resize_pos_embed(pos, (side, side), grid)
+        new = ("relative_position_bias_table", "relative_position_index", ".gamma_1", ".gamma_2")
+        identity = [k for k in self.state_dict() if k.endswith(new)]
+        model = (f"{type(self).__name__}(embed_dims={self.embed_dims}, num_layers="
+                 f"{self.num_layers}, patch_size={self.patch_size}, img_size="
+                 f"{tuple(self.img_size)}, final_norm={self.final_norm})")  # fmt: skip
+        state_dict = match_state_dict(
+            encoder_sd, {k: v.shape for k, v in self.state_dict().items()},
+            f"Pre-trained checkpoint {filename!r} does not fit the segmentation backbone {model} "
+            f"(different width, depth or patch size, or not a ViT encoder?)",
+            allow_missing=identity,
+        )  # fmt: skip
+        self.load_state_dict(state_dict, strict=False)
         print_log(
             f"{type(self).__name__}: loaded {len(state_dict)} tensors of the {self.encoder} "
-            f"encoder from {filename} (pos_embed {src_grid} -> "
-            f"{self.patch_shape[0] * self.patch_shape[1]} patches); "
-            f"{len(result.missing_keys)} relative-position/layer-scale tensors start as identity"
+            f"encoder from {filename} (pos_embed {src} -> {math.prod(grid)} patches); "
+            f"{len(identity)} relative-position/layer-scale tensors start as identity"
             + (f"; skipped: {', '.join(skipped)}" if skipped else ""),
             logger="current",
         )

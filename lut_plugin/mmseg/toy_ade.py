@@ -5,31 +5,22 @@ from __future__ import annotations
 from mmseg.datasets import ADE20KDataset
 from mmseg.registry import DATASETS
 
-from lut_plugin.data.toy import TOY_CLASSES, TOY_PALETTE, ensure_toy_dataset
+from lut_plugin.datasets.toy import TOY_CLASSES, TOY_PALETTE, ensure_toy_dataset
 
 
 @DATASETS.register_module()
 class LUTToyADE20KDataset(ADE20KDataset):
-    """Procedural shapes in the ADE20K folder layout, generated on first use.
-
-    If ``data_root`` holds no dataset yet, both splits are generated there (atomically)
-    by :func:`lut_plugin.data.toy.ensure_toy_dataset`; then it is read exactly like
-    :class:`mmseg.datasets.ADE20KDataset` (``.jpg`` images, ``.png`` label maps,
-    ``reduce_zero_label=True``): label 0 ("other") becomes 255 (ignored) and the shape
-    kinds 1..6 become classes 0..5 (``TOY_CLASSES``).
+    """Procedural shapes in the ADE20K folder layout, generated in ``data_root`` on first use
+    (:func:`lut_plugin.datasets.toy.ensure_toy_dataset`), then read as ``ADE20KDataset`` reads
+    ADE20K (``reduce_zero_label``: label 0 "other" is ignored, shapes 1..6 are classes 0..5).
 
     Args:
-        data_root (str): Dataset folder, relative to the working directory or absolute.
-            Defaults to ``'data/generated/toy_ade'``.
-        data_prefix (dict): ``img_path`` / ``seg_map_path`` below ``data_root``.
+        data_root (str): Dataset folder. Defaults to ``'data/generated/toy_ade'``.
+        data_prefix (dict, optional): ``img_path`` / ``seg_map_path`` below ``data_root``.
             Defaults to the training split.
-        image_size (int): Side of the generated square images. Defaults to 64.
-        num_train (int): Number of generated training images. Defaults to 32.
-        num_val (int): Number of generated validation images. Defaults to 8.
-        seed (int): Generation seed. Defaults to 0.
-        max_shapes (int): At most this many shapes per image. Defaults to 3.
-        **kwargs: Other arguments of :class:`mmseg.datasets.ADE20KDataset`
-            (``pipeline``, ``test_mode``, ``reduce_zero_label``, ...).
+        image_size, num_train, num_val, seed, max_shapes: Generation settings (side of the
+            square images 64, 32 training and 8 validation images, seed 0, up to 3 shapes).
+        **kwargs: Other arguments of ``ADE20KDataset`` (``pipeline``, ``test_mode``...).
     """
 
     METAINFO = {"classes": TOY_CLASSES, "palette": [list(c) for c in TOY_PALETTE]}
@@ -45,15 +36,9 @@ class LUTToyADE20KDataset(ADE20KDataset):
         max_shapes: int = 3,
         **kwargs,
     ) -> None:
-        if data_prefix is None:
-            data_prefix = dict(img_path="images/training", seg_map_path="annotations/training")
-        ensure_toy_dataset(
-            data_root,
-            kind="ade",
-            image_size=image_size,
-            num_train=num_train,
-            num_val=num_val,
-            seed=seed,
-            max_shapes=max_shapes,
+        data_prefix = data_prefix or dict(
+            img_path="images/training", seg_map_path="annotations/training"
         )
+        ensure_toy_dataset(data_root, kind="ade", image_size=image_size, num_train=num_train,
+                           num_val=num_val, seed=seed, max_shapes=max_shapes)  # fmt: skip
         super().__init__(data_root=data_root, data_prefix=data_prefix, **kwargs)

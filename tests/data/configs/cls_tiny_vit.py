@@ -3,7 +3,10 @@
 # and shrinks it to 32 px, patch 4, 32-d x 1 block, 2 classes, one epoch.
 # Give the folder (one sub-folder per class) with --cfg-options
 # {train,val,test}_dataloader.dataset.data_root=DIR.
-_base_ = "mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py"
+_base_ = [
+    "mmpretrain::mae/benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py",
+    "../../../configs/_base_/reliability_runtime.py",
+]
 
 data_preprocessor = dict(num_classes=2)
 model = dict(

@@ -1,8 +1,12 @@
 # Tiny upstream MAE (mmpretrain's own model) for the launcher tests: 32 px, patch 4,
 # a 32-d x 1-block ViT, 8 images -> 2 iterations per epoch. Inherits the upstream
-# config unchanged otherwise (AmpOptimWrapper, `resume = True`, mmpretrain:: scope).
+# config unchanged otherwise (AmpOptimWrapper: run it with --cpu; `resume = True`,
+# mmpretrain:: scope), with the reliability runtime.
 # Give the image folder with --cfg-options train_dataloader.dataset.data_root=DIR.
-_base_ = "mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py"
+_base_ = [
+    "mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py",
+    "../../../configs/_base_/reliability_runtime.py",
+]
 
 model = dict(
     backbone=dict(

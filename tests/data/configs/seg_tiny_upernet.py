@@ -2,7 +2,10 @@
 # blocks, 2 iterations. Inherits the upstream ADE20K MAE config (SyncBN, slide test,
 # layer-wise lr decay) and only shrinks it. Give the dataset folder with
 # --cfg-options {train,val,test}_dataloader.dataset.data_root=DIR.
-_base_ = "mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py"
+_base_ = [
+    "mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py",
+    "../../../configs/_base_/reliability_runtime.py",
+]
 
 crop_size = (32, 32)
 model = dict(

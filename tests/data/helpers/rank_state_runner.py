@@ -1,4 +1,4 @@
-"""Test-only runner: ``LUTRunner`` that also saves every rank's final state dict."""
+"""Test-only runner: ``SafeResumeRunner`` that also saves every rank's final state dict."""
 
 import os.path as osp
 
@@ -6,11 +6,11 @@ import torch
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 
-from lut_plugin.mmpretrain.engine import LUTRunner
+from lut_plugin.runtime import SafeResumeRunner
 
 
 @RUNNERS.register_module()
-class RankStateRunner(LUTRunner):
+class RankStateRunner(SafeResumeRunner):
     """Writes ``rank<r>_state.pth`` (the model's state dict) to the work dir after training."""
 
     def train(self):
