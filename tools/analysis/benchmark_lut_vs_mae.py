@@ -40,7 +40,7 @@ SIZES = {size: f"configs/mmpretrain/{name}.py" for size, name in (
     ("tiny", "lut_vit-tiny_toy_cpu"), ("vit-s", "lut_vits_400e"), ("vit-b", "lut_vitb_400e"),
     ("vit-l", "lut_vitl_400e"))}  # fmt: skip
 SDPA_BACKENDS = ("flash", "mem_efficient", "cudnn", "math")
-MAE_CONFIG = "mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py"
+MAE_CONFIG = ROOT / "configs/mmpretrain/mae_vitb_100e.py"  # upstream MAE's data pipeline
 
 
 def use_sdpa_backend(name: str | None) -> None:
@@ -232,7 +232,7 @@ def data_worker(args: argparse.Namespace) -> dict:
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     init_default_scope("mmpretrain")
-    mae = Config.fromfile(MAE_CONFIG).train_dataloader.dataset.pipeline
+    mae = Config.fromfile(str(MAE_CONFIG)).train_dataloader.dataset.pipeline
     configs = dict(
         mae=[dict(t, scale=args.img_size) if "scale" in t else t for t in mae],
         lut=lut_view_pipelines(args.img_size)[2],
