@@ -68,10 +68,15 @@ class SqrtLRScalingHook(Hook):
         if isinstance(schedulers, dict):
             schedulers = [s for group in schedulers.values() for s in group]
         for scheduler in schedulers:
-            if getattr(scheduler, "param_name", None) == "lr":
-                scheduler.base_values = [v * factor for v in scheduler.base_values]
-                if hasattr(scheduler, "_last_value"):
-                    scheduler._last_value = [v * factor for v in scheduler._last_value]
+            if getattr(scheduler, "param_name", None) != "lr":
+                continue
+            # The optimiser's groups only: an OptimWrapper's schedulers also step its
+            # base_param_settings (logged as base_lr), which auto_scale_lr leaves unscaled.
+            n = len(getattr(scheduler.optimizer, "optimizer", scheduler.optimizer).param_groups)
+            for name in ("base_values", "_last_value"):
+                values = getattr(scheduler, name, None)
+                if values is not None:
+                    setattr(scheduler, name, [v * factor for v in values[:n]] + values[n:])
         runner.logger.info(
             f"SqrtLRScalingHook: lr scaled by sqrt({real}/{cfg['base_batch_size']}) = "
             f"{linear * factor:.4g} instead of the linear {linear:.4g}"

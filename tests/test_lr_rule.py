@@ -46,11 +46,12 @@ class _RecordLR(Hook):
         self.lrs = []
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self.lrs.append(runner.optim_wrapper.get_lr()["lr"][0])
+        self.lrs.append(runner.optim_wrapper.get_lr())
 
 
-def _lrs(tmp_path, name: str, lr: float, scale: bool, sqrt: bool) -> list[float]:
-    """The lr of each of 4 iterations (8 images each, warm-up then cosine)."""
+def _lrs(tmp_path, name: str, lr: float, scale: bool, sqrt: bool):
+    """``lr`` (both parameter groups) and ``base_lr`` of each of 4 iterations (8 images each,
+    warm-up then cosine)."""
     torch.manual_seed(0)
     data = [dict(inputs=torch.randn(2)) for _ in range(32)]
     record = _RecordLR()
@@ -60,7 +61,10 @@ def _lrs(tmp_path, name: str, lr: float, scale: bool, sqrt: bool) -> list[float]
         experiment_name=f"lr_rule_{name}",
         train_dataloader=DataLoader(data, batch_size=8),
         train_cfg=dict(by_epoch=True, max_epochs=1),
-        optim_wrapper=dict(optimizer=dict(type="SGD", lr=lr)),
+        optim_wrapper=dict(
+            optimizer=dict(type="SGD", lr=lr, weight_decay=1e-4),
+            paramwise_cfg=dict(custom_keys={"bias": dict(decay_mult=0.0)}),  # two groups
+        ),
         param_scheduler=[
             dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=2),
             dict(type="CosineAnnealingLR", T_max=2, eta_min_ratio=0.1, by_epoch=False, begin=2),
@@ -70,16 +74,20 @@ def _lrs(tmp_path, name: str, lr: float, scale: bool, sqrt: bool) -> list[float]
         default_hooks=dict(checkpoint=None),
     )
     runner.train()
-    return record.lrs
+    lrs = [step["lr"] for step in record.lrs]
+    assert all(len(groups) == 2 and groups[0] == groups[1] for groups in lrs)
+    return [groups[0] for groups in lrs], [step["base_lr"][0] for step in record.lrs]
 
 
 def test_hook_turns_auto_scale_lr_into_the_sqrt_rule(tmp_path):
     # 8 images per step against a base of 32: linear x 0.25, sqrt x 0.5
-    sqrt = _lrs(tmp_path, "sqrt", 0.1, scale=True, sqrt=True)
-    direct = _lrs(tmp_path, "direct", 0.05, scale=False, sqrt=False)
-    linear = _lrs(tmp_path, "linear", 0.1, scale=True, sqrt=False)
+    sqrt, sqrt_base = _lrs(tmp_path, "sqrt", 0.1, scale=True, sqrt=True)
+    direct, _ = _lrs(tmp_path, "direct", 0.05, scale=False, sqrt=False)
+    linear, linear_base = _lrs(tmp_path, "linear", 0.1, scale=True, sqrt=False)
     assert len(sqrt) == 4 and sqrt[0] == pytest.approx(0.005)
     assert sqrt == pytest.approx(direct)  # every iteration of the schedule
     assert linear == pytest.approx([v / 2 for v in direct])
+    # the logged base_lr stays the configured schedule, as mmengine's linear rule leaves it
+    assert sqrt_base == pytest.approx(linear_base) and sqrt_base[0] == pytest.approx(0.01)
     # without auto_scale_lr.enable the hook changes nothing
-    assert _lrs(tmp_path, "off", 0.05, scale=False, sqrt=True) == pytest.approx(direct)
+    assert _lrs(tmp_path, "off", 0.05, scale=False, sqrt=True)[0] == pytest.approx(direct)
