@@ -213,6 +213,7 @@ def test_config_loads_builds_and_follows_its_recipe(name):
     recipe = {k: v for k, v in row.items() if k != "no_decay"}  # no_decay: test_param_groups
     assert _round({k: FACTS[k](cfg, model) for k in recipe}) == _round(recipe)
     assert cfg.default_scope == name.split("/")[0] and "lut_plugin" in cfg.custom_imports.imports
+    assert cfg.runner_type == "SafeResumeRunner"  # configs/_base_/reliability_runtime.py
     # the schedulers follow each other to the end of the run
     steps, length = cfg.param_scheduler, cfg.train_cfg.get("max_epochs") or cfg.train_cfg.max_iters
     assert [s.begin for s in steps[1:]] == [s.end for s in steps[:-1]] and steps[-1].end == length
