@@ -72,7 +72,7 @@ def linear_probe_top1(train: torch.Tensor, train_labels: torch.Tensor, val: torc
                     cosine.step()
         with torch.no_grad():
             pred = probe.eval()(val.float()).argmax(dim=1)
-    return 100.0 * float((pred == val_labels.long()).float().mean())
+    return 100.0 * int((pred == val_labels.long()).sum()) / len(val_labels)
 
 
 def singular_value_spectrum(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
@@ -107,7 +107,6 @@ def evaluate_features(train: dict[str, torch.Tensor], train_labels: torch.Tensor
     (N, D)}`` train and ``{pooling: (M, D)}`` val features: :func:`knn_top1` (``k``,
     ``temperature``), :func:`linear_probe_top1` (``probe_epochs``, none when 0; ``seed``) and
     the collapse indicators of the val features."""
-    num_classes = num_classes or int(max(train_labels.max(), val_labels.max())) + 1
     out = {}
     for name, x in train.items():
         v, row = val[name], {}
