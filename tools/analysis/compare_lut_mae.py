@@ -113,26 +113,21 @@ def read_monitor(work_dir: Path) -> list[dict]:
     return [r for r in rows if "knn_top1_mean" in r and "loss" not in r]
 
 
-def evaluate_runs(runs: list[dict], args, cfgs: tuple[dict, dict]) -> tuple[list[dict], dict]:
+def evaluate_runs(runs: list[dict], args, cfgs: tuple[dict, dict]) -> list[dict]:
     """One row per (encoder, seed, pooling), plus the raw pixels' (seed None)."""
-    from lut_plugin.evaluation.features import encoder_input_size as input_size
-    from lut_plugin.evaluation.features import evaluate_encoder, labelled_splits, load_encoder
+    from evaluate_features import evaluate_models
 
-    by_key, rows, data = {(r["method"], r["seed"]): r for r in runs}, [], None
+    by_key, rows = {(r["method"], r["seed"]): r for r in runs}, []
     for seed in args.seeds:
-        for label, method, encoder_name in ENCODERS:
-            run = by_key[(method, seed)]
-            ckpt = (run["work_dir"] / "last_checkpoint").read_text().strip()
-            if encoder_name == "random":
-                ckpt, encoder_name = "random", "student"
-            encoder, preprocessor = load_encoder(str(run["config"]), ckpt, encoder_name, seed)
-            data = data or labelled_splits(*cfgs, input_size(encoder), preprocessor)
-            results = evaluate_encoder(encoder, *data, seed=seed, probe_epochs=args.probe_epochs)
-            rows += [dict(encoder=label, seed=seed, pooling=p, **m) for p, m in results.items()]
-    for pooling, metrics in evaluate_encoder(None, *data, probe_epochs=args.probe_epochs).items():
-        rows.append(dict(encoder="raw pixels", seed=None, pooling=pooling, **metrics))
-    return rows, dict(num_train=sum(len(y) for _, y in data[0]),
-                      num_val=sum(len(y) for _, y in data[1]))  # fmt: skip
+        models = [(label, str(by_key[(method, seed)]["config"]), "random" if name == "random" else
+                   (by_key[(method, seed)]["work_dir"] / "last_checkpoint").read_text().strip(),
+                   name) for label, method, name in ENCODERS]  # fmt: skip
+        for row in evaluate_models(models, cfgs, seed == args.seeds[0], seed=seed,
+                                   probe_epochs=args.probe_epochs):  # fmt: skip
+            pixels = row["label"] == "pixels"
+            rows.append(dict(row, encoder=row["encoder" if pixels else "label"],
+                             seed=None if pixels else seed))  # fmt: skip
+    return rows
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -235,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         build_dataset(dict(cfg, pipeline=[]))
     with ThreadPoolExecutor(args.jobs) as pool:  # (one job: in this thread)
         list((pool.map if args.jobs > 1 else map)(lambda run: train(run, args.threads), runs))
-    rows, data = evaluate_runs(runs, args, cfgs)
+    rows = evaluate_runs(runs, args, cfgs)
+    data = dict(num_train=cfgs[0]["num_train"], num_val=cfgs[1]["num_val"])
     table, series = summarise(rows), {r["name"]: read_monitor(r["work_dir"]) for r in runs}
     args.out.mkdir(parents=True, exist_ok=True)
     plot(runs, series, args.out)
