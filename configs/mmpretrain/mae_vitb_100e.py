@@ -9,6 +9,9 @@ _base_ = [
     '../_base_/reliability_runtime.py',
 ]
 
+# the reliability runtime's runner and hooks are lut_plugin's
+custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
+
 param_scheduler = [
     dict(
         type='LinearLR',

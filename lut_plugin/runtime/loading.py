@@ -252,6 +252,9 @@ class StrictPretrainedInit:
                     f"Checkpoint {name!r} has no {self.prefix!r}* keys; its first keys: "
                     f"{_first(ckpt.get('state_dict', ckpt))}"
                 )
+        prepare = getattr(module, "_prepare_relative_position_bias_table", None)
+        if prepare:  # BEiTViT: each block starts from the pre-trained shared table
+            prepare(state, "")
         expected = {k: v.shape for k, v in module.state_dict().items()}
         what = f"Checkpoint {name!r} (prefix {self.prefix!r}) does not fit {type(module).__name__}"
         state = match_state_dict(state, expected, what, self.allow_missing, self.allow_unused)
