@@ -237,7 +237,7 @@ def test_missing_resume_and_test_checkpoint_are_named(tmp_path):
 # ----------------------------------------------------------------------------------
 
 
-def test_the_runtime_is_what_a_config_includes(tmp_path, capsys):
+def test_the_runtime_is_what_a_config_includes(tmp_path):
     """A config with ``reliability_runtime.py`` gets SafeResumeRunner, which logs the hooks and
     sampler it uses; the same config without it runs on mmengine's Runner, unchanged."""
     train = _load_tool("train")
@@ -251,7 +251,7 @@ def test_the_runtime_is_what_a_config_includes(tmp_path, capsys):
     assert "CheckpointHook" not in names
     sampler = runner._train_dataloader["sampler"]
     assert sampler["type"] == "SeededSampler" and sampler["sampler"]["type"] == "InfiniteSampler"
-    out = capsys.readouterr().out
+    out = next(Path(runner.log_dir).glob("*.log")).read_text()
     assert ("SafeResumeRunner: checkpoints by AtomicCheckpointHook; training samples seeded by "
             "position (SeededSampler around InfiniteSampler); StepSeedHook added; "
             "FiniteCheckHook added.") in out  # fmt: skip

@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from mmengine.dist import get_world_size
-from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.registry import DATASETS, RUNNERS
@@ -87,8 +86,6 @@ class SafeResumeRunner(Runner):
             added = [h for h in ("StepSeedHook", "FiniteCheckHook") if h not in present]
             cfg["custom_hooks"] = [*custom, *(dict(type=h) for h in added)]
             notes += [f"{h} added" for h in added]
-        if notes:
-            print_log(f"{cls.__name__}: {'; '.join(notes)}.", logger="current")
         randomness = cfg.get("randomness") or {}
         if cfg.get("resume") and randomness.get("seed") is None:
             # mmengine restores a resumed run's seed only after building the dataloaders, whose
@@ -98,7 +95,10 @@ class SafeResumeRunner(Runner):
                 unsafe = bool(cfg.get("unsafe_load", False))
                 meta = load_checkpoint_file(path, unsafe=unsafe, mmap=True).get("meta") or {}
                 cfg["randomness"] = {**randomness, "seed": meta.get("seed")}
-        return super().from_cfg(cfg)
+        runner = super().from_cfg(cfg)
+        if notes:
+            runner.logger.info(f"{cls.__name__}: {'; '.join(notes)}.")
+        return runner
 
     def _policy(self):
         return checkpoint_policy(unsafe=bool(self.cfg.get("unsafe_load", False)))
