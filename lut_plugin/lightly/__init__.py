@@ -4,6 +4,15 @@ and view 2's masks in lightly's convention, and LUT's two views as a lightly tra
 / ``MaskedVisionTransformerDecoderTIMM``.
 """
 
+try:
+    import lightly  # noqa: F401
+except ImportError as exc:
+    raise ImportError(
+        "lut_plugin.lightly needs lightly, which is not installed: "
+        'pip install "lut-plugin[lightly]"'
+    ) from exc
+
+
 from lut_plugin.core import BroaderContextLoss, MomentumTeacher, ProjectionMLP, cosine_momentum
 
 from .masking import disjoint_token_masks
