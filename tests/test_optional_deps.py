@@ -55,7 +55,8 @@ def test_pretraining_step_with_core_dependencies_only():
         sum(losses.values()).backward()
         optimizer.step()
         model.update_teacher(0, 10)
-        moved = any(not torch.equal(a, b) for a, b in zip(teacher_before, model.teacher.parameters()))
+        after = model.teacher.parameters()
+        moved = any(not torch.equal(a, b) for a, b in zip(teacher_before, after))
         loaded = sorted(m for m in ('mmseg', 'lightly', 'timm') if m in sys.modules)
         print(sorted(losses), all(math.isfinite(v.item()) for v in losses.values()), moved, loaded)
         """
@@ -80,3 +81,22 @@ def test_adapter_without_its_package_names_the_extra(adapter, package):
     assert proc.returncode == 0, proc.stderr[-3000:]
     message = proc.stdout.strip().splitlines()[-1]
     assert f'pip install "lut-plugin[{EXTRAS[package]}]"' in message, message
+
+
+def test_timm_export_without_timm_names_the_extra(tmp_path):
+    src, dst = tmp_path / "in.pth", tmp_path / "out.safetensors"
+    proc = run_without_extras(
+        f"""
+        import runpy, sys, torch
+        sys.path.insert(0, 'tests')
+        from conftest import build_tiny_lut
+        torch.save({{'state_dict': build_tiny_lut().state_dict()}}, {str(src)!r})
+        sys.argv = ['convert_checkpoint.py', '--to', 'timm', {str(src)!r}, {str(dst)!r}]
+        try:
+            runpy.run_path('tools/convert_checkpoint.py', run_name='__main__')
+        except SystemExit as exc:
+            print(exc)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'pip install "lut-plugin[timm]"' in proc.stdout.strip().splitlines()[-1], proc.stdout

@@ -150,8 +150,11 @@ def check_loads_in_timm(state_dict: dict, src: str) -> str:
     CPU toy models) are checked against a ``VisionTransformer`` of the same shapes. The number
     of heads is not in the weights, so it is not checked.
     """
-    import timm
-    from timm.models.vision_transformer import VisionTransformer
+    try:
+        import timm
+        from timm.models.vision_transformer import VisionTransformer
+    except ImportError as exc:
+        raise SystemExit(f'--to timm needs timm ({exc}): pip install "lut-plugin[timm]"') from exc
 
     geo = encoder_geometry(state_dict)
     key = (geo["width"], geo["depth"], geo["mlp"], geo["patch"], geo["grid"])
