@@ -291,7 +291,8 @@ def markdown(meta: dict, rows: list[dict], data: dict | None) -> str:
         lines += [f"| {row['size']}, batch {row['batch']} | MAE | LUT | LUT/MAE |", "|---" * 4]
         for key in (k[4:] for k in row if k.startswith("lut_")):
             mae, lut = row[f"mae_{key}"], row[f"lut_{key}"]
-            lines.append(f"| {key} | {mae:.4g} | {lut:.4g} | {lut / mae:.2f} |")
+            ratio = f"{lut / mae:.2f}" if mae else "—"  # e.g. a time below the clock's tick
+            lines.append(f"| {key} | {mae:.4g} | {lut:.4g} | {ratio} |")
         lines.append("")
     if data:
         flat = {n: {**v, **v["ms_per_image"]} for n, v in data["pipelines"].items()}
