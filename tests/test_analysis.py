@@ -123,8 +123,10 @@ def test_benchmark_on_the_tiny_config_writes_every_figure(bench, tmp_path, monke
     (row,) = result["rows"]
     for model in ("mae", "lut"):
         for key in ("params_m", "flops_per_image", "step_s", "images_per_s", "tflops_per_s",
-                    "peak_mib", "step_mib", "compiled_step_s", "compiled_peak_mib"):  # fmt: skip
+                    "peak_mib", "compiled_step_s", "compiled_peak_mib"):  # fmt: skip
             assert math.isfinite(row[f"{model}_{key}"]) and row[f"{model}_{key}"] > 0, key
+        # On a CPU the peak resident memory may already have been reached before the steps
+        assert 0 <= row[f"{model}_step_mib"] <= row[f"{model}_peak_mib"]
         assert row[f"{model}_peak_fraction"] == pytest.approx(row[f"{model}_tflops_per_s"] / 1.5)
     # LUT adds a second view, the teacher's passes and the heads: 2.89 x MAE's FLOPs (results)
     assert row["lut_flops_per_image"] / row["mae_flops_per_image"] == pytest.approx(2.89, abs=0.005)
