@@ -11,24 +11,14 @@
 #            positions -> projector -> predictor, against the momentum teacher's projection
 #            of the other full view (all positions pooled);
 #   teacher: EMA of encoder + projector, 0.996 -> 1 (cosine), after every optimiser step.
-_base_ = ['./simmim_vitb_100e.py', './_base_/lut_pipeline.py']
+_base_ = [
+    './simmim_vitb_100e.py', './_base_/lut_pipeline.py', './_base_/lut_heads.py'
+]
 
 model = dict(
     type='LUTSimMIM',
-    projector=dict(
-        type='LUTProjectionMLP',
-        in_channels=768,
-        hid_channels=4096,
-        num_layers=2,
-        norm='syncbn',  # reverted to BN by mmengine when not distributed
-        act='relu'),
-    predictor=dict(
-        type='LUTProjectionMLP',
-        in_channels=768,
-        hid_channels=4096,
-        num_layers=2,
-        norm='syncbn',
-        act='relu'),
+    projector={{_base_.lut_projector}},
+    predictor={{_base_.lut_predictor}},
     loss_bc=dict(type='BroaderContextLoss'),
     w_mim=1.0,
     w_bc=0.25,

@@ -5,6 +5,7 @@
 _base_ = [
     'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-400e_in1k.py',
     './_base_/lut_pipeline.py',
+    './_base_/lut_heads.py',
     '../_base_/reliability_runtime.py',  # crash-safe checkpoints, safe loading, exact resume
 ]
 
@@ -14,20 +15,8 @@ custom_imports = dict(imports=['lut_plugin'], allow_failed_imports=False)
 model = dict(
     type='LUT',
     backbone=dict(type='LUTViT', arch='b', patch_size=16, mask_ratio=0.75),
-    projector=dict(
-        type='LUTProjectionMLP',
-        in_channels=768,
-        hid_channels=4096,
-        num_layers=2,
-        norm='syncbn',  # reverted to BN by mmengine when not distributed
-        act='relu'),
-    predictor=dict(
-        type='LUTProjectionMLP',
-        in_channels=768,
-        hid_channels=4096,
-        num_layers=2,
-        norm='syncbn',
-        act='relu'),
+    projector={{_base_.lut_projector}},
+    predictor={{_base_.lut_predictor}},
     loss_bc=dict(type='BroaderContextLoss'),
     w_mim=1.0,
     w_bc=0.25,
