@@ -1,25 +1,8 @@
-"""LUT's math in plain PyTorch (masks, L_BC, momentum teacher, MLP): no framework imports.
-
-The mmpretrain models, the mmseg backbone and the lightly adapter are thin layers over it.
-"""
+"""LUT's math in plain PyTorch (masks, L_BC, momentum teacher, MLP): no framework imports."""
+# ruff: noqa: F401
 
 from .fused_gelu import LinearGELU, fuse_linear_gelu
 from .losses import BroaderContextLoss, negative_cosine_loss
 from .masking import DisjointMasks, disjoint_masks_from_noise, gather_tokens, keep_count
 from .mlp import ProjectionMLP
 from .momentum import MomentumTeacher, cosine_momentum, momentum_update
-
-__all__ = [
-    "BroaderContextLoss",
-    "DisjointMasks",
-    "LinearGELU",
-    "MomentumTeacher",
-    "ProjectionMLP",
-    "cosine_momentum",
-    "disjoint_masks_from_noise",
-    "fuse_linear_gelu",
-    "gather_tokens",
-    "keep_count",
-    "momentum_update",
-    "negative_cosine_loss",
-]

@@ -8,16 +8,10 @@ from torch import nn
 
 
 class LinearGELU(nn.Linear):
-    """``gelu_tanh(x @ W.T + b)``: a ``Linear`` followed by GELU's tanh approximation.
-
-    On CUDA, when no gradient is needed (the momentum teacher), it is one cuBLASLt call whose
-    epilogue adds the bias and applies the GELU (``torch._addmm_activation``, which inductor
-    keeps as it is), so the 4x-wide hidden activation of a ViT MLP is written once instead of
-    being written, read back and written again by a separate GELU kernel: the largest
-    non-matrix-product kernel of a compiled ViT-B LUT step (11.7 of 236 ms on an H100).
-    That epilogue computes the tanh approximation of GELU, so every path of this layer does:
-    at most 4.7e-4 from the exact GELU, below bf16's rounding of the activations. Under
-    autocast the call runs in the autocast dtype, as the ``Linear`` would.
+    """``gelu_tanh(x @ W.T + b)``; without autograd on CUDA one cuBLASLt call whose epilogue
+    adds the bias and applies GELU (``torch._addmm_activation``), so the 4x-wide hidden
+    activation is written once (measured in docs/results/speed.md). Every path uses GELU's
+    tanh approximation (at most 4.7e-4 from the exact one), as the epilogue does.
 
     Args: as ``nn.Linear``.
     """
@@ -33,26 +27,19 @@ class LinearGELU(nn.Linear):
 
 
 def addmm_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``gelu(x @ weight.T + bias)`` for ``x`` of any leading shape, as one
-    ``torch._addmm_activation`` call (no derivative; GELU's tanh approximation on CUDA, the
-    exact GELU on the CPU)."""
+    """``gelu(x @ weight.T + bias)`` as one ``torch._addmm_activation`` call (no derivative;
+    tanh GELU on CUDA, exact GELU on the CPU)."""
     out = torch._addmm_activation(bias, x.reshape(-1, x.shape[-1]), weight.t(), use_gelu=True)
     return out.reshape(*x.shape[:-1], -1)
 
 
 def fuse_linear_gelu(module: nn.Module) -> int:
-    """Fuse each ``nn.Linear`` followed by ``nn.GELU`` inside an ``nn.Sequential`` of ``module``.
-
-    The pair becomes a :class:`LinearGELU` holding the same parameters, then an
-    ``nn.Identity``: the state-dict keys and tensors stay the same (an EMA update or a
-    checkpoint sees no difference); the GELU becomes its tanh approximation. mmcv's ``FFN``
-    (mmpretrain's ViT blocks) has this form.
+    """Replace each ``nn.Linear, nn.GELU`` pair of an ``nn.Sequential`` (mmcv's ``FFN``) in
+    ``module`` by a :class:`LinearGELU` sharing the parameters and an ``nn.Identity``: the
+    state-dict keys and tensors stay the same. Returns how many pairs were fused.
 
     Args:
         module (nn.Module): Changed in place.
-
-    Returns:
-        int: How many pairs were fused.
     """
     count = 0
     for seq in list(module.modules()):

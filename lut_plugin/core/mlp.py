@@ -10,11 +10,8 @@ ACTS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
 class ProjectionMLP(nn.Module):
-    """``Linear -> norm -> act`` repeated ``depth - 1`` times, then ``Linear``.
-
-    The default is LUT's head: ``Linear(D, 4096, bias=False) -> BN -> ReLU ->
-    Linear(4096, D, bias=False)``, its layers at ``layers.{0,1,3}`` as in the reference
-    implementation and lightly's ``ProjectionHead``.
+    """``Linear -> norm -> act`` repeated ``depth - 1`` times, then ``Linear``; by default
+    LUT's head with its layers at ``layers.{0,1,3}`` (as the reference and lightly).
 
     Args:
         in_dim (int): Input width.
@@ -26,29 +23,16 @@ class ProjectionMLP(nn.Module):
         bias (bool): Whether the linear layers have a bias. Defaults to False.
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        hidden_dim: int = 4096,
-        out_dim: int | None = None,
-        depth: int = 2,
-        norm: str = "bn",
-        act: str = "relu",
-        bias: bool = False,
-    ) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int = 4096, out_dim: int | None = None,
+                 depth: int = 2, norm: str = "bn", act: str = "relu",
+                 bias: bool = False) -> None:  # fmt: skip
         super().__init__()
-        norm, act = str(norm).lower(), str(act).lower()
-        if norm not in NORMS:
-            raise ValueError(f"unknown norm {norm!r} for the projection MLP; one of {[*NORMS]}")
-        if act not in ACTS:
-            raise ValueError(f"unknown act {act!r} for the projection MLP; one of {[*ACTS]}")
+        norm, act, out_dim = str(norm).lower(), str(act).lower(), out_dim or in_dim
+        for name, value, allowed in (("norm", norm, NORMS), ("act", act, ACTS)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r} for the MLP; one of {[*allowed]}")
         if depth < 1:
             raise ValueError(f"projection MLP depth must be >= 1, got {depth}")
-        out_dim = in_dim if out_dim is None else out_dim
-        if min(in_dim, hidden_dim, out_dim) < 1:
-            raise ValueError(
-                f"projection MLP widths must be positive: {in_dim, hidden_dim, out_dim}"
-            )
         layers = []
         for _ in range(depth - 1):
             layers.append(nn.Linear(in_dim, hidden_dim, bias=bias))
@@ -58,5 +42,4 @@ class ProjectionMLP(nn.Module):
         self.layers = nn.Sequential(*layers, nn.Linear(in_dim, out_dim, bias=bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, in_dim)`` features to ``(B, out_dim)``."""
         return self.layers(x)

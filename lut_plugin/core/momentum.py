@@ -11,19 +11,15 @@ from torch import nn
 
 
 def cosine_momentum(cur_iter: int, max_iters: int, base: float = 0.996, end: float = 1.0) -> float:
-    """Teacher momentum at iteration ``cur_iter`` (0-based) of ``max_iters``.
-
-    ``m = end - (end - base) * (cos(pi * k / (K - 1)) + 1) / 2``: exactly ``base``
-    at the first iteration and ``end`` at the last one.
+    """``m = end - (end - base) * (cos(pi * k / (K - 1)) + 1) / 2`` at iteration ``k`` of ``K``:
+    exactly ``base`` at the first and ``end`` at the last (mmpretrain's ``CosineEMA`` uses
+    ``k / K`` and never reaches ``end``).
 
     Args:
-        cur_iter (int): Current iteration, 0-based.
-        max_iters (int): Iterations of the whole run.
+        cur_iter (int): Current iteration ``k``, 0-based.
+        max_iters (int): Iterations ``K`` of the whole run.
         base (float): Momentum at the first iteration. Defaults to 0.996.
         end (float): Momentum at the last iteration. Defaults to 1.0.
-
-    Returns:
-        float: The momentum ``m``.
     """
     if not (0.0 <= base <= 1.0 and 0.0 <= end <= 1.0):
         raise ValueError(f"momentum values must lie in [0, 1], got base={base}, end={end}")
@@ -37,22 +33,17 @@ def cosine_momentum(cur_iter: int, max_iters: int, base: float = 0.996, end: flo
 
 @torch.no_grad()
 def momentum_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
-    """``theta_T <- m * theta_T + (1 - m) * theta_S`` over parameters and buffers.
-
-    Floating-point buffers (BN running statistics) are averaged like the
-    parameters; integer buffers (``num_batches_tracked``) are copied.
+    """``theta_T <- m * theta_T + (1 - m) * theta_S`` over parameters and floating-point
+    buffers (BN statistics); integer buffers (``num_batches_tracked``) are copied.
 
     Args:
         teacher (nn.Module): The averaged copy, updated in place.
         student (nn.Module): The trained module; same structure as ``teacher``.
         momentum (float): ``m`` in ``[0, 1]``.
     """
-    t_state, s_state = teacher.state_dict(keep_vars=True), student.state_dict(keep_vars=True)
-    if t_state.keys() != s_state.keys():
-        missing = sorted(set(t_state) ^ set(s_state))[:5]
-        raise KeyError(f"teacher and student differ in their state keys, e.g. {missing}")
+    s_state = student.state_dict(keep_vars=True)
     t_float, s_float = [], []
-    for key, t in t_state.items():
+    for key, t in teacher.state_dict(keep_vars=True).items():
         s = s_state[key].detach()
         if t.dtype.is_floating_point:
             t_float.append(t.data)
@@ -64,10 +55,8 @@ def momentum_update(teacher: nn.Module, student: nn.Module, momentum: float) -> 
 
 
 class MomentumTeacher(nn.ModuleDict):
-    """Exponential moving average of named student modules, kept in eval mode.
-
-    The copies never require gradients and stay in evaluation mode, so the
-    teacher's BatchNorm layers use their (averaged) running statistics.
+    """Frozen copies of named student modules, always in eval mode (BN uses the averaged
+    running statistics), averaged towards the students by :meth:`update_from`.
 
     Args:
         modules (Mapping[str, nn.Module]): Student modules to copy, e.g.
@@ -80,19 +69,9 @@ class MomentumTeacher(nn.ModuleDict):
         super().train(False)
 
     def train(self, mode: bool = True) -> MomentumTeacher:
-        """Ignore ``mode``: the teacher always runs in evaluation mode."""
         return super().train(False)
 
-    @torch.no_grad()
     def update_from(self, students: Mapping[str, nn.Module], momentum: float) -> None:
-        """Average every teacher module towards its student.
-
-        Args:
-            students (Mapping[str, nn.Module]): Student modules by name; must
-                cover exactly the teacher's modules.
-            momentum (float): ``m`` in ``[0, 1]``.
-        """
-        if set(students) != set(self.keys()):
-            raise KeyError(f"teacher holds {sorted(self.keys())}, got students {sorted(students)}")
+        """:func:`momentum_update` of each teacher module towards ``students[name]``."""
         for name, teacher in self.items():
             momentum_update(teacher, students[name], momentum)
