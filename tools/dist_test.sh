@@ -1,44 +1,10 @@
 #!/usr/bin/env bash
-# Distributed testing with torchrun (one process per GPU), through mmengine's
-# `--launcher pytorch`.
-#
-#   tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
-#
-# Multi-node: run it on every node with NNODES, NODE_RANK, MASTER_ADDR and PORT set.
-# PYTHON picks the interpreter (default: the repository's .venv made by scripts/setup.sh,
-# else torchrun from PATH, else python -m torch.distributed.run).
+# tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]: as dist_train.sh, for test.py.
 set -euo pipefail
-
-if [ $# -lt 3 ]; then
-  echo "usage: $0 CONFIG CHECKPOINT GPUS [test.py args...]" >&2
-  exit 2
-fi
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-TOOLS_DIR="$(cd "$(dirname "$0")" && pwd)"
-
-if [ -z "${PYTHON:-}" ] && [ -x "$TOOLS_DIR/../.venv/bin/python" ]; then
-  PYTHON="$TOOLS_DIR/../.venv/bin/python"
-fi
-if [ -z "${PYTHON:-}" ] && command -v torchrun >/dev/null 2>&1; then
-  LAUNCH=(torchrun)
-else
-  LAUNCH=("${PYTHON:-python}" -m torch.distributed.run)
-fi
-
-PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-"${LAUNCH[@]}" \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$TOOLS_DIR/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+[ $# -ge 3 ] || { echo "usage: $0 CONFIG CHECKPOINT GPUS [test.py args...]" >&2; exit 2; }
+DIR=$(cd "$(dirname "$0")" && pwd)
+[ -x "$DIR/../.venv/bin/python" ] && PYTHON=${PYTHON:-$DIR/../.venv/bin/python}
+PYTHONPATH="$DIR/..${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python}" -m torch.distributed.run \
+    --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
+    --nproc_per_node="$3" --master_port="${PORT:-29500}" \
+    "$DIR/test.py" "$1" "$2" --launcher pytorch "${@:4}"

@@ -1,36 +1,13 @@
 #!/usr/bin/env bash
-# Testing on a slurm cluster: one task per GPU, mmengine's `--launcher slurm`.
-#
-#   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
-#   tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
+# [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] [PYTHON=...] \
+# tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]: as slurm_train.sh.
 set -euo pipefail
-
-if [ $# -lt 4 ] || [ -z "$3" ] || [ -z "$4" ]; then
-  echo "usage: $0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]" >&2
-  exit 2
-fi
+[ $# -ge 4 ] && [ -n "$3" ] && [ -n "$4" ] || {
+  echo "usage: $0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]" >&2; exit 2; }
+DIR=$(cd "$(dirname "$0")" && pwd)
+[ -x "$DIR/../.venv/bin/python" ] && PYTHON=${PYTHON:-$DIR/../.venv/bin/python}
 set -x
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-CHECKPOINT=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-TOOLS_DIR="$(cd "$(dirname "$0")" && pwd)"
-if [ -z "${PYTHON:-}" ] && [ -x "$TOOLS_DIR/../.venv/bin/python" ]; then
-  PYTHON="$TOOLS_DIR/../.venv/bin/python"  # the environment scripts/setup.sh made
-fi
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-srun -p "${PARTITION}" \
-    --job-name="${JOB_NAME}" \
-    --gres=gpu:"${GPUS_PER_NODE}" \
-    --ntasks="${GPUS}" \
-    --ntasks-per-node="${GPUS_PER_NODE}" \
-    --cpus-per-task="${CPUS_PER_TASK}" \
-    --kill-on-bad-exit=1 \
-    ${SRUN_ARGS} \
-    "$PYTHON" -u "$TOOLS_DIR/test.py" "${CONFIG}" "${CHECKPOINT}" --launcher="slurm" "${@:5}"
+PYTHONPATH="$DIR/..${PYTHONPATH:+:$PYTHONPATH}" srun -p "$1" --job-name="$2" \
+    --gres=gpu:"${GPUS_PER_NODE:-8}" --ntasks="${GPUS:-8}" --ntasks-per-node="${GPUS_PER_NODE:-8}" \
+    --cpus-per-task="${CPUS_PER_TASK:-5}" --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
+    "${PYTHON:-python}" -u "$DIR/test.py" "$3" "$4" --launcher=slurm "${@:5}"
