@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import ROOT
 from PIL import Image, ImageOps
+from synthetic import synthetic_photo
 from torchvision.transforms.functional import to_tensor
 
 from lut_plugin.core import MomentumTeacher
-from lut_plugin.datasets.synthetic import synthetic_photo
 from lut_plugin.lightly import LUTTransform, LUTView1Transform, LUTView2Transform
 
 _spec = importlib.util.spec_from_file_location("lightly_lut", ROOT / "examples/lightly_lut.py")

@@ -14,12 +14,12 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from PIL import Image, ImageFilter
+from synthetic import synthetic_photo
 from utils import HostSyncs
 
 import lut_plugin  # noqa: F401  (registers the transforms and the preprocessor)
 from lut_plugin.datasets import photometric
 from lut_plugin.datasets import photometric_torch as pt
-from lut_plugin.datasets.synthetic import synthetic_photo
 from lut_plugin.datasets.transforms import (
     LUTPhotometricDistortion,
     LUTPhotometricParams,

@@ -20,9 +20,9 @@ from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmpretrain.datasets.transforms import RandomCrop
 from PIL import Image, ImageFilter, ImageOps
+from synthetic import synthetic_photo
 
 from lut_plugin.datasets import photometric
-from lut_plugin.datasets.synthetic import synthetic_photo
 from lut_plugin.datasets.transforms import (
     LUTPaddedRandomCrop,
     LUTPhotometricDistortion,
