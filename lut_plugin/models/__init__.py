@@ -1,12 +1,16 @@
 """LUT's components, registered in mmpretrain's ``MODELS``."""
+# ruff: noqa: F401
 
 from mmpretrain.registry import MODELS
 
 from lut_plugin.core import BroaderContextLoss
 
-from .backbones import *  # noqa: F403
-from .necks import *  # noqa: F403
-from .selfsup import *  # noqa: F403
-from .utils import *  # noqa: F403
+from .backbones.lut_vit import CheckpointedLayers, LUTViT, TwoViewLatents
+from .backbones.mff_vit import LUTMFFViT
+from .backbones.simmim_vit import LUTSimMIMViT, SimMIMMasks
+from .data_preprocessor import LUTDataPreprocessor
+from .necks import LUTProjectionMLP
+from .selfsup.lut import LUT, LUTOutputs
+from .selfsup.lut_simmim import LUTSimMIM
 
 MODELS.register_module(module=BroaderContextLoss)

@@ -11,8 +11,7 @@ from lut_plugin.core import ProjectionMLP
 
 @MODELS.register_module()
 class LUTProjectionMLP(BaseModule):
-    """LUT's projector ``h`` and predictor ``q`` (METHOD.md step 5): core's
-    :class:`~lut_plugin.core.ProjectionMLP` (at ``mlp``) under mmpretrain's argument names.
+    """Core's ``ProjectionMLP`` (at ``mlp``) under mmpretrain's argument names.
 
     Args:
         in_channels (int): Input width (the encoder width D).
@@ -33,5 +32,4 @@ class LUTProjectionMLP(BaseModule):
         self.mlp = ProjectionMLP(*args)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels)`` -> ``(B, out_channels)``."""
         return self.mlp(x)

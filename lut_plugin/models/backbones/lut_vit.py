@@ -18,15 +18,10 @@ from .patch_embed import embed_patches
 
 
 class CheckpointedLayers(ModuleList):
-    """A ``ModuleList`` of blocks whose iteration, in training with gradients enabled, yields
-    each block under activation checkpointing (recomputed in the backward pass).
-
-    Any loop over the blocks (this project's encoders, mmpretrain's ``forward`` methods, the
-    MAE decoder) checkpoints them; attributes still reach the block (``layer.attn``), and
-    indexing, the state-dict keys, the initialisation and a no-grad pass (the teacher) are
-    unchanged. The recomputation restores the RNG state (dropout, drop path), so losses and
-    gradients are those without it.
-    """
+    """Blocks that, iterated in training with gradients, run under activation checkpointing
+    (any loop over them: ours, mmpretrain's, the MAE decoder's); attributes, indexing, state
+    keys, initialisation and no-grad passes are unchanged, and the recomputation restores the
+    RNG state, so losses and gradients are those without it."""
 
     def __init__(self, layers: nn.ModuleList) -> None:
         super().__init__(layers)
@@ -52,9 +47,8 @@ class _Checkpointed:
 
 
 class TwoViewLatents(NamedTuple):
-    """Encoder outputs of the two masked views and their masks: ``(B, 1 + keep, C)``, cls
-    first, visible tokens in ``masks.ids_keep*`` order (``LUTViT``); ``(B, 1 + L, C)`` with
-    ``SimMIMMasks`` (``LUTSimMIMViT``)."""
+    """Both views' encoder outputs, cls first (``LUTViT``: ``(B, 1 + keep, C)``, visible
+    tokens in ``ids_keep*`` order; ``LUTSimMIMViT``: ``(B, 1 + L, C)``), and their masks."""
 
     z1: torch.Tensor
     z2: torch.Tensor
@@ -63,42 +57,30 @@ class TwoViewLatents(NamedTuple):
 
 @MODELS.register_module()
 class LUTViT(MAEViT):
-    """MAE ViT whose two views keep disjoint patch sets drawn from one noise.
-
-    mmpretrain's ``MAEViT`` (fixed 2-D sin-cos position embedding, cls token, final
-    LayerNorm), whose weights it loads, plus :meth:`forward_views` (METHOD.md steps 2-3) and
+    """mmpretrain's ``MAEViT`` (whose weights it loads) plus :meth:`forward_views`, two views
+    with disjoint visible patches from one noise (METHOD.md steps 2-3), and
     :meth:`forward_full`.
 
     Args:
         arch (str | dict): ViT architecture, as in ``VisionTransformer``. Defaults to ``'b'``.
         img_size (int | tuple): Input image size. Defaults to 224.
         patch_size (int | tuple): Patch size. Defaults to 16.
-        mask_ratio (float): Fraction of patches removed from each view; must lie in
-            ``[0.5, 1)`` so that the two visible sets are disjoint. Defaults to 0.75.
-        with_cp (bool): Activation checkpointing of the blocks (:class:`CheckpointedLayers`):
-            less memory, one more forward pass of the blocks in the backward. ``LUT`` applies
-            it to the MAE decoder's blocks too. Defaults to False.
-        **kwargs: Other arguments of ``MAEViT`` (``out_indices``, ``drop_path_rate``,
-            ``norm_cfg``, ``out_type``, ``init_cfg``...).
+        mask_ratio (float): Fraction of patches removed from each view, in ``[0.5, 1)``.
+            Defaults to 0.75.
+        with_cp (bool): Activation checkpointing of the blocks (and, in ``LUT``, the MAE
+            decoder's). Defaults to False.
+        **kwargs: Other arguments of ``MAEViT``.
     """
 
-    def __init__(
-        self,
-        arch: str | dict = "b",
-        img_size: int | tuple = 224,
-        patch_size: int | tuple = 16,
-        mask_ratio: float = 0.75,
-        with_cp: bool = False,
-        **kwargs,
-    ) -> None:
+    def __init__(self, arch: str | dict = "b", img_size: int | tuple = 224,
+                 patch_size: int | tuple = 16, mask_ratio: float = 0.75, with_cp: bool = False,
+                 **kwargs) -> None:  # fmt: skip
         if any(s % p for s, p in zip(to_2tuple(img_size), to_2tuple(patch_size))):
             raise ValueError(
                 f"LUTViT: img_size {img_size} is not a whole number of patches of patch_size "
                 f"{patch_size} (the reconstruction target is cut into whole patches)"
             )
-        super().__init__(
-            arch=arch, img_size=img_size, patch_size=patch_size, mask_ratio=mask_ratio, **kwargs
-        )
+        super().__init__(arch, img_size, patch_size, mask_ratio=mask_ratio, **kwargs)
         self.num_keep = keep_count(self.num_patches, mask_ratio)
         heads = self.layers[0].attn.num_heads
         if self.embed_dims % heads:
@@ -110,8 +92,7 @@ class LUTViT(MAEViT):
             self.layers = CheckpointedLayers(self.layers)
 
     def _embed_patches(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Patch tokens with their position embedding: ``(B, L, C)``, or ``(B, K, C)`` for
-        the ``(B, K)`` patch indices ``ids`` only."""
+        """Position-embedded patch tokens ``(B, L, C)``, or of the ``(B, K)`` ``ids`` only."""
         tokens = embed_patches(self.patch_embed, x, self.patch_resolution, ids)
         pos = self.pos_embed[:, 1:]
         return tokens + (pos if ids is None else pos[0, ids])
@@ -125,23 +106,15 @@ class LUTViT(MAEViT):
         return self.norm1(x) if self.final_norm else x
 
     def draw_noise(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        """The per-sample noise that defines both masks, ``(B, L)``."""
+        """The ``(B, L)`` noise that defines both masks."""
         return torch.rand(batch_size, self.num_patches, device=device)
 
-    def forward_views(
-        self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
-    ) -> TwoViewLatents:
-        """Encode the visible tokens of two views (``(B, 3, H, W)`` each) whose visible sets
-        are disjoint, from ``(B, L)`` noise (drawn with ``torch.rand`` when omitted)."""
-        if x1.shape != x2.shape:
-            raise ValueError(f"views differ in shape: {tuple(x1.shape)} vs {tuple(x2.shape)}")
+    def forward_views(self, x1: torch.Tensor, x2: torch.Tensor,
+                      noise: torch.Tensor | None = None) -> TwoViewLatents:  # fmt: skip
+        """Encode the visible tokens of two ``(B, 3, H, W)`` views, masked by ``(B, L)``
+        ``noise`` (drawn when omitted)."""
         batch = x1.shape[0]
         noise = self.draw_noise(batch, x1.device) if noise is None else noise
-        if noise.shape != (batch, self.num_patches):
-            raise ValueError(
-                f"noise must be (batch, num_patches) = {(batch, self.num_patches)}, "
-                f"got {tuple(noise.shape)}"
-            )
         masks = disjoint_masks_from_noise(noise, self.mask_ratio)
         # Only the visible patches are embedded: a quarter of the work at r = 0.75.
         v1, v2 = self._embed_patches(x1, masks.ids_keep1), self._embed_patches(x2, masks.ids_keep2)

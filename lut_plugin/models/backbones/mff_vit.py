@@ -13,14 +13,9 @@ from .lut_vit import LUTViT
 
 @MODELS.register_module()
 class LUTMFFViT(LUTViT, MFFViT):
-    """``LUTViT`` whose latents fuse several blocks' outputs as mmpretrain's ``MFFViT``.
-
-    MFF (`Improving Pixel-based MIM by Reducing Wasted Modeling Capability
-    <https://arxiv.org/abs/2308.00261>`_) is MAE whose encoder output is the softmax-weighted
-    sum of the outputs of the blocks in ``out_indices`` (each but the last through a linear
-    layer), then the final norm. LUT's ``LUT`` algorithm runs it as it runs ``LUTViT``: both
-    views, and the teacher's full views, are encoded with the fusion. Loads ``MFFViT``'s
-    weights.
+    """``LUTViT`` whose latents (both views and the teacher's) are mmpretrain ``MFFViT``'s
+    fusion of the ``out_indices`` blocks (`MFF <https://arxiv.org/abs/2308.00261>`_); loads
+    ``MFFViT``'s weights.
 
     Args:
         out_indices (Sequence[int]): The fused blocks, e.g. ``[0, 2, 4, 6, 8, 11]`` (MFF's
@@ -29,7 +24,6 @@ class LUTMFFViT(LUTViT, MFFViT):
     """
 
     def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
-        """Prepend the cls token, run the blocks, fuse the ``out_indices`` levels, norm."""
         cls_token = self.cls_token + self.pos_embed[:, :1, :]
         x = torch.cat((cls_token.expand(patch_tokens.shape[0], -1, -1), patch_tokens), dim=1)
         levels, last = [], self.out_indices[-1]

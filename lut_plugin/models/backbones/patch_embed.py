@@ -9,21 +9,15 @@ from mmcv.cnn.bricks.transformer import PatchEmbed
 from lut_plugin.core import gather_tokens
 
 
-def embed_patches(
-    patch_embed: PatchEmbed,
-    x: torch.Tensor,
-    grid: tuple[int, int],
-    ids: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Patch tokens ``(B, L, C)`` of images ``x`` ``(B, C, H, W)`` for an encoder built for a
-    ``grid`` of patches; with ``ids`` ``(B, K)`` (row-major grid indices), those only
-    ``(B, K, C)``: a masked encoder's visible patches, skipped patches cost nothing.
+def embed_patches(patch_embed: PatchEmbed, x: torch.Tensor, grid: tuple[int, int],
+                  ids: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """Patch tokens ``(B, L, C)`` of ``(B, C, H, W)`` images for an encoder built for a
+    ``grid`` of patches, or ``(B, K, C)`` of the row-major patch indices ``ids`` only.
 
-    A non-overlapping patch convolution (kernel = stride, no padding, no norm) runs as one
-    matrix product over the flattened patches when the image tiles exactly: the same tokens
-    up to rounding, on tensor cores (for 3 input channels cuDNN picks a convolution without
-    them: 5 % of a ViT-B LUT step on an H200). Otherwise mmcv's forward runs, with its
-    adaptive padding and its errors; a ``ValueError`` if the images give another grid.
+    A non-overlapping patch convolution on exactly tiling images runs as one matrix product
+    over the patches (the same tokens up to rounding, on tensor cores; cuDNN's 3-channel
+    convolution takes 5 % of a ViT-B LUT step on an H200); otherwise mmcv's forward runs,
+    and another grid than ``grid`` is a ``ValueError``.
     """
     conv = patch_embed.projection
     (ph, pw), (h, w) = conv.kernel_size, grid

@@ -16,8 +16,7 @@ from .patch_embed import embed_patches
 
 
 class SimMIMMasks(NamedTuple):
-    """``(B, L)`` patch-grid masks of LUT(SimMIM)'s views (1 = masked, replaced by the mask
-    token) and the block-level ``DisjointMasks`` they were expanded from."""
+    """Both views' ``(B, L)`` patch masks (1 = mask token) and the block-level masks."""
 
     mask1: torch.Tensor
     mask2: torch.Tensor
@@ -26,45 +25,29 @@ class SimMIMMasks(NamedTuple):
 
 @MODELS.register_module()
 class LUTSimMIMViT(BEiTPretrainViT):
-    """SimMIM's ViT encoder, usable by mmpretrain's ``SimMIM`` and by ``LUTSimMIM``.
+    """SimMIM's ViT (`SimMIM <https://arxiv.org/abs/2111.09886>`_): mmpretrain's
+    ``BEiTPretrainViT``, whose weights it loads, for mmpretrain's ``SimMIM`` and ``LUTSimMIM``.
 
-    SimMIM's ViT (`SimMIM <https://arxiv.org/abs/2111.09886>`_) is BEiT's: cls token, a
-    relative position bias shared by all blocks, layer scale, q/v biases, final LayerNorm --
-    mmpretrain's ``BEiTPretrainViT``, whose weights this class loads unchanged. It keeps all
-    ``L`` patch tokens; masked ones become a learnable mask token before the blocks.
-    ``forward(x, mask)`` returns ``(featmap,)``, the ``(B, C, H/p, W/p)`` map that
-    ``SimMIMLinearDecoder`` reads; :meth:`forward_views` encodes LUT's two views and
-    :meth:`forward_full` unmasked images (the teacher).
-
-    Masks are block-wise as in SimMIM: whole squares of ``mask_patch_size`` pixels. One noise
-    draw over the blocks is sorted; view 1 keeps the first ``keep = int(N_blocks * (1 -
-    mask_ratio))`` blocks, view 2 the next ``keep`` (the MAE flavour's split, one level
-    coarser). View 1 thus gets SimMIM's mask (0.6 masks 30 of 49 blocks at 224 px, as
-    ``SimMIMMaskGenerator``); ``mask_ratio >= 0.5`` keeps the visible sets disjoint.
+    ``forward(x, mask)`` gives ``(featmap,)`` for ``SimMIMLinearDecoder``; :meth:`forward_views`
+    encodes LUT's two views, :meth:`forward_full` unmasked images. Masks are SimMIM's squares
+    of ``mask_patch_size`` px: one noise over the blocks, split as ``disjoint_masks_from_noise``
+    (view 1 gets SimMIM's mask: 0.6 masks 30 of 49 blocks at 224 px).
 
     Args:
         arch (str | dict): ViT architecture, as in ``BEiTViT``. Defaults to ``'base'``.
         img_size (int | tuple): Input image size. Defaults to 224.
         patch_size (int | tuple): Patch size. Defaults to 16.
-        mask_ratio (float): Fraction of mask blocks removed from each LUT view; must lie in
-            ``[0.5, 1)``. Defaults to 0.6 (SimMIM).
-        mask_patch_size (int): Side of a mask block in pixels; a multiple of ``patch_size``
-            that divides ``img_size``. Defaults to 32.
-        with_cp (bool): Activation checkpointing of the blocks, as ``LUTViT``'s.
-            Defaults to False.
+        mask_ratio (float): Fraction of blocks removed from each view, in ``[0.5, 1)``.
+            Defaults to 0.6 (SimMIM).
+        mask_patch_size (int): Block side in pixels; a multiple of ``patch_size`` that divides
+            ``img_size``. Defaults to 32.
+        with_cp (bool): Activation checkpointing of the blocks. Defaults to False.
         **kwargs: Other arguments of ``BEiTPretrainViT``.
     """
 
-    def __init__(
-        self,
-        arch: str | dict = "base",
-        img_size: int | tuple = 224,
-        patch_size: int | tuple = 16,
-        mask_ratio: float = 0.6,
-        mask_patch_size: int = 32,
-        with_cp: bool = False,
-        **kwargs,
-    ) -> None:
+    def __init__(self, arch: str | dict = "base", img_size: int | tuple = 224,
+                 patch_size: int | tuple = 16, mask_ratio: float = 0.6, mask_patch_size: int = 32,
+                 with_cp: bool = False, **kwargs) -> None:  # fmt: skip
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, **kwargs)
         patch_hw, grid = to_2tuple(patch_size), tuple(self.patch_resolution)
         if any(mask_patch_size % p for p in patch_hw):
@@ -88,15 +71,14 @@ class LUTSimMIMViT(BEiTPretrainViT):
             self.layers = CheckpointedLayers(self.layers)
 
     def draw_noise(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        """The noise over the mask blocks that defines both masks, ``(B, N_blocks)``."""
+        """The ``(B, N_blocks)`` noise that defines both masks."""
         return torch.rand(batch_size, self.num_blocks, device=device)
 
     def masks_from_noise(self, noise: torch.Tensor) -> SimMIMMasks:
-        """Block-wise masks of both views from ``(B, N_blocks)`` noise (class docstring)."""
+        """Both views' block masks from ``(B, N_blocks)`` noise, expanded to patches."""
         if noise.dim() != 2 or noise.shape[1] != self.num_blocks:
             raise ValueError(
-                f"noise must be (batch, num_blocks) with num_blocks = {self.num_blocks} "
-                f"({self.block_resolution} blocks of {self.mask_patch_size} px), "
+                f"noise must be (batch, num_blocks) with num_blocks = {self.num_blocks}, "
                 f"got {tuple(noise.shape)}"
             )
         blocks = disjoint_masks_from_noise(noise, self.mask_ratio)
@@ -114,12 +96,7 @@ class LUTSimMIMViT(BEiTPretrainViT):
         tokens = embed_patches(self.patch_embed, x, self.patch_resolution)
         batch, length, _ = tokens.shape
         if mask is not None:
-            mask = mask.reshape(batch, -1)
-            if mask.shape[1] != length:
-                raise ValueError(
-                    f"mask has {mask.shape[1]} entries per image, the image has {length} patches"
-                )
-            w = mask.unsqueeze(-1).type_as(tokens)
+            w = mask.reshape(batch, length, 1).type_as(tokens)
             tokens = tokens * (1.0 - w) + self.mask_token.expand(batch, length, -1) * w
         tokens = torch.cat((self.cls_token.expand(batch, -1, -1), tokens), dim=1)
         if self.pos_embed is not None:
@@ -139,24 +116,18 @@ class LUTSimMIMViT(BEiTPretrainViT):
         patch_tokens = tokens[:, self.num_extra_tokens :]
         return patch_tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *self.patch_resolution)
 
-    def forward_views(
-        self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
-    ) -> TwoViewLatents:
-        """Encode two views (``(B, 3, H, W)`` each) whose masks come from one block-level
-        noise draw ``(B, N_blocks)`` (drawn with ``torch.rand`` when omitted)."""
-        if x1.shape != x2.shape:
-            raise ValueError(f"views differ in shape: {tuple(x1.shape)} vs {tuple(x2.shape)}")
+    def forward_views(self, x1: torch.Tensor, x2: torch.Tensor,
+                      noise: torch.Tensor | None = None) -> TwoViewLatents:  # fmt: skip
+        """Encode two ``(B, 3, H, W)`` views masked by ``(B, N_blocks)`` ``noise`` (drawn when
+        omitted), in one pass."""
         batch = x1.shape[0]
         masks = self.masks_from_noise(self.draw_noise(batch, x1.device) if noise is None else noise)
-        # One pass for both views: the encoder has no cross-sample layer.
         tokens = self.encode_masked(torch.cat([x1, x2]), torch.cat([masks.mask1, masks.mask2]))
         return TwoViewLatents(*tokens.split(batch), masks)
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple:
         """With a mask (``(B, H/p, W/p)`` or ``(B, L)``, 1 = masked): ``(featmap,)`` for
-        ``SimMIMLinearDecoder``; without one, the plain ``BEiTViT`` forward."""
+        ``SimMIMLinearDecoder``; without one, ``BEiTViT``'s forward."""
         if mask is None:
             return super().forward(x, None)
         return (self.tokens_to_featmap(self.encode_masked(x, mask)),)

@@ -21,8 +21,7 @@ from ..backbones.lut_vit import CheckpointedLayers
 
 
 class LUTOutputs(NamedTuple):
-    """Everything one LUT step computes: unweighted losses, the flavour's masks
-    (``DisjointMasks``, ``SimMIMMasks``), predictions and targets."""
+    """One LUT step's unweighted losses, masks, predictions and targets."""
 
     loss_mim: torch.Tensor | None
     loss_bc: torch.Tensor | None
@@ -35,63 +34,40 @@ class LUTOutputs(NamedTuple):
 
 @MODELS.register_module()
 class LUT(BaseSelfSupervisor):
-    """LUT: a MIM method plus the broader-context branch (MAE flavour here).
+    """`Learning with Unmasked Tokens Drives Stronger Vision Learners
+    <https://arxiv.org/abs/2310.13593>`_ (METHOD.md): MIM on view 1 plus L_BC between the
+    pooled visible tokens of each view and the momentum teacher's projection of the other full
+    view. The teacher follows every optimiser step that trains the model (docs/training.md).
 
-    Implementation of `Learning with Unmasked Tokens Drives Stronger Vision Learners
-    <https://arxiv.org/abs/2310.13593>`_. Each image comes as two views with disjoint visible
-    patch sets. The MIM method reconstructs view 1; the pooled visible tokens of each view,
-    through the projector and predictor, regress the momentum teacher's projection of the
-    *other* full view. The teacher follows every optimiser step that trains the model (a
-    torch optimiser post-hook), so a config needs no hook, wrapper or loop for it.
-
-    A MIM flavour is the backbone's ``forward_views`` / ``forward_full`` plus
-    :meth:`mim_loss` and :meth:`pool` (``LUTSimMIM`` overrides these two); a backbone that
-    encodes like ``LUTViT`` (e.g. ``LUTMFFViT``) needs no algorithm class of its own.
+    A MIM flavour is the backbone's ``forward_views`` / ``forward_full`` plus :meth:`mim_loss`
+    and :meth:`pool` (``LUTSimMIM`` overrides these two).
 
     Args:
         backbone (dict): ``LUTViT`` config (or another flavour's two-view encoder).
-        neck (dict, optional): MIM decoder (``MAEPretrainDecoder``). Needed when ``w_mim > 0``.
-        head (dict, optional): Reconstruction head (``MAEPretrainHead``). Needed when
-            ``w_mim > 0``.
-        projector (dict, optional): Projector ``h`` (``LUTProjectionMLP``). Needed when
-            ``w_bc > 0``.
-        predictor (dict, optional): Predictor ``q`` (``LUTProjectionMLP``). Needed when
-            ``w_bc > 0``.
-        loss_bc (dict): The broader-context loss. Defaults to
-            ``dict(type='BroaderContextLoss')``.
+        neck (dict, optional): MIM decoder (``MAEPretrainDecoder``); needed if ``w_mim > 0``.
+        head (dict, optional): Reconstruction head (``MAEPretrainHead``); needed if ``w_mim > 0``.
+        projector (dict, optional): Projector ``h`` (``LUTProjectionMLP``); needed if ``w_bc > 0``.
+        predictor (dict, optional): Predictor ``q`` (``LUTProjectionMLP``); needed if ``w_bc > 0``.
+        loss_bc (dict, optional): Defaults to ``dict(type='BroaderContextLoss')``.
         w_mim (float): Weight of the reconstruction loss. Defaults to 1.0.
         w_bc (float): Weight of the broader-context loss. Defaults to 0.25.
         base_momentum (float): Teacher momentum at the first iteration. Defaults to 0.996.
         end_momentum (float): Teacher momentum at the last iteration. Defaults to 1.0.
-        fuse_teacher_gelu (bool): Run each MLP layer of the teacher's encoder and its GELU as
-            one matrix-product call (``LinearGELU``, 4 % faster compiled ViT-B step on an
-            H100); GELU's tanh approximation (at most 4.7e-4 from the exact one), so the
-            targets are not bit-identical to the reference's. Needs ``w_bc > 0``.
-            Defaults to False.
-        pretrained (str, optional): Checkpoint to initialise the whole model from, weights
-            only and strictly (mmengine's ``Pretrained`` would skip misfitting tensors with
-            a warning). Replaces ``init_cfg``.
+        fuse_teacher_gelu (bool): The teacher's MLP layers as ``LinearGELU`` (tanh GELU; see
+            docs/training.md). Needs ``w_bc > 0``. Defaults to False.
+        pretrained (str, optional): Checkpoint loaded into the whole model, weights only and
+            strictly. Replaces ``init_cfg``.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config.
     """
 
-    def __init__(
-        self,
-        backbone: dict,
-        neck: dict | None = None,
-        head: dict | None = None,
-        projector: dict | None = None,
-        predictor: dict | None = None,
-        loss_bc: dict | None = None,
-        w_mim: float = 1.0,
-        w_bc: float = 0.25,
-        base_momentum: float = 0.996,
-        end_momentum: float = 1.0,
-        fuse_teacher_gelu: bool = False,
-        pretrained: str | None = None,
-        data_preprocessor: dict | None = None,
-        init_cfg: dict | list[dict] | None = None,
-    ) -> None:
+    def __init__(self, backbone: dict, neck: dict | None = None, head: dict | None = None,
+                 projector: dict | None = None, predictor: dict | None = None,
+                 loss_bc: dict | None = None, w_mim: float = 1.0, w_bc: float = 0.25,
+                 base_momentum: float = 0.996, end_momentum: float = 1.0,
+                 fuse_teacher_gelu: bool = False, pretrained: str | None = None,
+                 data_preprocessor: dict | None = None,
+                 init_cfg: dict | list[dict] | None = None) -> None:  # fmt: skip
         self.w_mim, self.w_bc = float(w_mim), float(w_bc)
         for name, value in (("w_mim", self.w_mim), ("w_bc", self.w_bc)):
             if not math.isfinite(value) or value < 0:
@@ -107,13 +83,9 @@ class LUT(BaseSelfSupervisor):
         cosine_momentum(0, 2, base_momentum, end_momentum)  # validated now, not at step 1
         if pretrained is not None:
             init_cfg = dict(type="Pretrained", _scope_="lut_plugin", checkpoint=pretrained)
-        super().__init__(
-            backbone=backbone,
-            neck=neck if self.w_mim > 0 else None,
-            head=head if self.w_mim > 0 else None,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg,
-        )
+        mim = self.w_mim > 0
+        super().__init__(backbone, neck if mim else None, head if mim else None,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)  # fmt: skip
         self.base_momentum, self.end_momentum = float(base_momentum), float(end_momentum)
         if getattr(self.backbone, "with_cp", False) and hasattr(self.neck, "decoder_blocks"):
             self.neck.decoder_blocks = CheckpointedLayers(self.neck.decoder_blocks)
@@ -132,8 +104,7 @@ class LUT(BaseSelfSupervisor):
         self._check_parts_fit()
 
     def _check_parts_fit(self) -> None:
-        """Name the setting whose size does not fit the encoder, at build time (instead of a
-        shape error in the first step)."""
+        """Name the setting whose size does not fit the encoder, at build time."""
         enc, width = self.backbone, self.backbone.embed_dims
         checks = {}  # setting: (its size, what it must equal, that size)
         if self.teacher is not None:
@@ -157,19 +128,18 @@ class LUT(BaseSelfSupervisor):
                     f"LUT: model.{setting} is {size}, but must equal {what} ({expected})"
                 )
 
-    # -- teacher -------------------------------------------------------------
     def _student_parts(self) -> dict:
         return {"backbone": self.backbone, "projector": self.projector}
 
     def init_weights(self) -> None:
-        """Initialise the student, then start the teacher as its exact copy."""
+        """Initialise the student; the teacher starts as its exact copy."""
         super().init_weights()
         if self.teacher is not None:
             self.teacher.update_from(self._student_parts(), momentum=0.0)
 
     def update_teacher(self, cur_iter: int, max_iters: int) -> float:
-        """EMA step of the teacher after the optimiser step of iteration ``cur_iter`` (0-based)
-        of ``max_iters`` (METHOD.md step 9); returns the momentum used."""
+        """EMA step of the teacher after optimiser step ``cur_iter`` (0-based) of ``max_iters``
+        (METHOD.md step 9); returns the momentum."""
         if self.teacher is None:
             return 1.0
         momentum = cosine_momentum(cur_iter, max_iters, self.base_momentum, self.end_momentum)
@@ -177,16 +147,9 @@ class LUT(BaseSelfSupervisor):
         return momentum
 
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Update the teacher when ``optimizer``, which trains this model, has stepped.
-
-        Called by torch's global optimiser step post-hook, so the update follows every real
-        optimiser step whoever runs it (``train_step``, mmengine's DDP wrapper, gradient
-        accumulation, AMP). A step that the loss scaler skips updates the teacher only if
-        ``optimizer.step()`` runs: a fused optimiser is called and skips on the device (the
-        teacher moves towards the unchanged student, as the reference's EMA), a non-fused one
-        is not called. The momentum follows the data iteration k of the run's K (``iter``,
-        ``max_iters`` in mmengine's ``MessageHub``, as mmpretrain's ``CosineEMA``).
-        """
+        """Torch's global optimiser step post-hook: update the teacher if ``optimizer`` trains
+        this model, at the ``iter`` of ``max_iters`` in mmengine's ``MessageHub`` (as
+        mmpretrain's ``CosineEMA``; outside a Runner the loop calls :meth:`update_teacher`)."""
         # Recognised by one trained student parameter (a frozen one, e.g. cls token, skipped).
         params = (p for part in self._student_parts().values() for p in part.parameters())
         trained = next((p for p in params if p.requires_grad), None)
@@ -196,23 +159,16 @@ class LUT(BaseSelfSupervisor):
         hub = MessageHub.get_current_instance()
         cur_iter, max_iters = hub.get_info("iter"), hub.get_info("max_iters")
         if cur_iter is None or max_iters is None:
-            # Outside an mmengine Runner: the loop calls update_teacher() itself.
             return
         hub.update_scalar("train/teacher_momentum", self.update_teacher(cur_iter, max_iters))
 
-    # -- forward -------------------------------------------------------------
     def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Encoder features of unmasked images (as ``MAE.extract_feat``)."""
         return self.backbone(inputs, mask=None)
 
-    def forward_lut(
-        self, x1: torch.Tensor, x2: torch.Tensor, noise: torch.Tensor | None = None
-    ) -> LUTOutputs:
-        """One LUT step on the normalised views ``x1``, ``x2`` ``(B, 3, H, W)``, every
-        intermediate result. ``noise`` defines both masks (``(B, L)`` for ``LUTViT``); the
-        backbone draws it when omitted. The flavour encodes (``backbone.forward_views``),
-        gives the MIM loss (:meth:`mim_loss`) and pools (:meth:`pool`); the broader-context
-        branch (:meth:`broader_context`) is the same for every flavour."""
+    def forward_lut(self, x1: torch.Tensor, x2: torch.Tensor,
+                    noise: torch.Tensor | None = None) -> LUTOutputs:  # fmt: skip
+        """One LUT step on two ``(B, 3, H, W)`` views; ``noise`` defines both masks (the
+        backbone draws it when omitted)."""
         z1, z2, masks = self.backbone.forward_views(x1, x2, noise)
         loss_mim = self.mim_loss(z1, x1, masks) if self.w_mim > 0 else None
         loss_bc = p1 = p2 = t1 = t2 = None
@@ -222,20 +178,17 @@ class LUT(BaseSelfSupervisor):
         return LUTOutputs(loss_mim, loss_bc, masks, p1, p2, t1, t2)
 
     def mim_loss(self, z1: torch.Tensor, x1: torch.Tensor, masks: tuple) -> torch.Tensor:
-        """MAE flavour: the decoder reconstructs view 1 from its visible tokens ``z1``; the
-        head's loss covers the masked patches (as ``MAE.loss``)."""
+        """MAE flavour: reconstruct view 1 from its visible tokens (as ``MAE.loss``)."""
         return self.head.loss(self.neck(z1, masks.ids_restore1), x1, masks.mask1)
 
     def pool(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """MAE flavour: ``z`` holds the cls token and the visible patch tokens only, so the
-        student's global feature is the mean of ``z[:, 1:]`` (``mask`` is not needed)."""
+        """MAE flavour: ``z`` holds only the visible patches: the mean of ``z[:, 1:]``."""
         return z[:, 1:].mean(dim=1)
 
-    def broader_context(
-        self, g1: torch.Tensor, g2: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor
-    ) -> tuple[torch.Tensor, ...]:
-        """``(loss_bc, p1, p2, t1, t2)`` (METHOD.md steps 5-7) from the student's global
-        features ``g1``, ``g2`` ``(B, C)`` and the views ``x1``, ``x2`` (for the teacher)."""
+    def broader_context(self, g1: torch.Tensor, g2: torch.Tensor, x1: torch.Tensor,
+                        x2: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        """``(loss_bc, p1, p2, t1, t2)`` (METHOD.md steps 5-7) of the student's ``(B, C)``
+        global features and the views (for the teacher)."""
         # Heads run once per view: BN must normalise each view with its own statistics.
         p1 = self.predictor(self.projector(g1))
         p2 = self.predictor(self.projector(g2))
@@ -247,16 +200,9 @@ class LUT(BaseSelfSupervisor):
             t2 = self.teacher["projector"](g2_t)
         return self.loss_bc(p1, p2, t1, t2), p1, p2, t1, t2
 
-    def loss(
-        self,
-        inputs: list[torch.Tensor],
-        data_samples: list[DataSample] | None = None,
-        noise: torch.Tensor | None = None,
-        **kwargs,
-    ) -> dict[str, torch.Tensor]:
-        """``loss_mim`` (``w_mim * L_MIM``) and ``loss_bc`` (``w_bc * L_BC``), whichever are
-        enabled, of the two views ``inputs`` (``data_samples`` unused; ``noise`` as in
-        :meth:`forward_lut`)."""
+    def loss(self, inputs: list[torch.Tensor], data_samples: list[DataSample] | None = None,
+             noise: torch.Tensor | None = None, **kwargs) -> dict[str, torch.Tensor]:  # fmt: skip
+        """The enabled ``loss_mim`` (``w_mim * L_MIM``) and ``loss_bc`` (``w_bc * L_BC``)."""
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             raise ValueError(
                 "LUT needs two views per image: use MultiView with num_views=[1, 1] in the "
@@ -265,12 +211,8 @@ class LUT(BaseSelfSupervisor):
         if self.training and self.teacher is not None and inputs[0].shape[0] == 1:
             self._check_batch_of_one()
         out = self.forward_lut(inputs[0], inputs[1], noise)
-        losses = {}
-        if out.loss_mim is not None:
-            losses["loss_mim"] = self.w_mim * out.loss_mim
-        if out.loss_bc is not None:
-            losses["loss_bc"] = self.w_bc * out.loss_bc
-        return losses
+        losses = dict(loss_mim=(self.w_mim, out.loss_mim), loss_bc=(self.w_bc, out.loss_bc))
+        return {name: w * loss for name, (w, loss) in losses.items() if loss is not None}
 
     def _check_batch_of_one(self) -> None:
         if any(

@@ -12,21 +12,15 @@ from lut_plugin.datasets.transforms import PHOTOMETRIC_PARAMS_KEY as PARAMS_KEY
 
 @MODELS.register_module()
 class LUTDataPreprocessor(SelfSupDataPreprocessor):
-    """``SelfSupDataPreprocessor`` that applies view 2's photometric transforms on the device.
-
-    When the data samples carry ``lut_photometric`` parameters (drawn by the pipeline's
-    ``LUTPhotometricParams``), view 2 (the second input) is distorted on the device, image
-    by image with its own parameters and pixel for pixel as the CPU transform
-    ``LUTPhotometricDistortion``, before the usual channel conversion and normalisation.
-    Otherwise it is ``SelfSupDataPreprocessor``.
+    """``SelfSupDataPreprocessor`` that, when the data samples carry ``lut_photometric``
+    parameters (``LUTPhotometricParams``), distorts view 2 on the device first, pixel for
+    pixel as the CPU ``LUTPhotometricDistortion``.
 
     Args:
-        **kwargs: The arguments of ``SelfSupDataPreprocessor`` (``mean``, ``std``,
-            ``to_rgb``...).
+        **kwargs: The arguments of ``SelfSupDataPreprocessor``.
     """
 
     def forward(self, data: dict, training: bool = False):
-        """Distort view 2 if the pipeline deferred it, then preprocess as upstream."""
         samples = data.get("data_samples")
         if samples and PARAMS_KEY in samples[0]:
             inputs = self.cast_data(data["inputs"])

@@ -1,3 +1,0 @@
-from .data_preprocessor import LUTDataPreprocessor
-
-__all__ = ["LUTDataPreprocessor"]
