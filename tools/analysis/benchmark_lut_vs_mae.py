@@ -1,23 +1,15 @@
 """LUT vs the upstream MAE, side by side: the training step and the data pipeline.
 
-Step (``--parts step``): FLOPs per image (forward + backward, ``FlopCounterMode``), seconds
-per training step (forward, backward, AdamW, LUT's EMA), TFLOP/s (and the fraction of
-``--peak-tflops``), peak memory and the memory above the weights; ``--compile`` adds the
-compiled step (``--compile-scope``: the transformer blocks as ``tools/train.py --compile``,
-the whole ``loss``, or the whole ``step``). Both models share the config's encoder, decoder
-and head; each (size, mode, model) runs in its own process (clean peak memory), MAE and LUT
-interleaved over ``--rounds``, medians reported.
-
-Data (``--parts data``): images/s on one pinned core of MAE's pipeline, LUT's two-view pipeline
-and LUT's with view 2's colour operations left to the device (``lut_device``), milliseconds
-per transform, and a ``DataLoader`` with ``--workers``, on generated 500 x 375 JPEGs (or
-``--data-dir``). Writes ``lut_vs_mae.{json,md}`` to ``--out``::
-
-    B=tools/analysis/benchmark_lut_vs_mae.py
-    python $B --sizes tiny vit-s --batch 16 --threads 1 --out work_dirs/bench/cpu
-    python $B --parts step --flops-only --sizes tiny vit-s vit-b vit-l --out work_dirs/bench/flops
-    python $B --parts step --device cuda --amp --sizes vit-b --batch 512 --steps 10 --warmup 3 \\
-        --rounds 1 --peak-tflops 989 --compile --compile-scope loss --out work_dirs/bench/h100
+Step (``--parts step``): FLOPs per image (forward + backward), seconds per training step
+(AdamW, LUT's EMA), TFLOP/s, peak memory and the memory above the weights, the first loss;
+``--compile`` adds the compiled step (``--compile-scope``: the blocks as ``tools/train.py
+--compile``, the whole ``loss`` or ``step``); ``--with-cp`` turns on LUT's activation
+checkpointing. Both models share the config's encoder, decoder and head; each (size, mode,
+model) runs in its own process (clean peak memory), interleaved over ``--rounds``, medians.
+Data (``--parts data``): images/s on one pinned core of MAE's pipeline, LUT's and LUT's with
+view 2's colour operations left to the device (``lut_device``), ms per transform, and a
+``DataLoader`` with ``--workers``, on generated 500 x 375 JPEGs (or ``--data-dir``).
+Writes ``lut_vs_mae.{json,md}`` to ``--out``; commands: ``docs/results/speed.md``.
 """
 
 from __future__ import annotations
@@ -33,6 +25,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +58,18 @@ def extra_flop_formulas() -> dict:
     }  # fmt: skip
 
 
+def photo(h: int, w: int, seed: int) -> np.ndarray:
+    """1/f^1.2 colour noise: JPEG sizes (about 90 KB at quality 90) and decode times of a
+    photo, not of white noise."""
+    rng = np.random.default_rng(seed)
+    freq = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None])
+    freq[0, 0] = np.inf
+    img = np.fft.irfft2(np.exp(2j * np.pi * rng.random((3, *freq.shape))) / freq**1.2, (h, w))
+    return np.clip(img.transpose(1, 2, 0) / img.std() * 45 + 120, 0, 255).astype(np.uint8)
+
+
 def step_worker(args: argparse.Namespace) -> dict:
-    """In a subprocess: FLOPs, step time and memory of one model's training step."""
+    """In a subprocess: FLOPs, step time, memory and first loss of one model's training step."""
     import resource
 
     from mmengine.config import Config
@@ -83,11 +86,15 @@ def step_worker(args: argparse.Namespace) -> dict:
     cfg = Config.fromfile(str(ROOT / SIZES[args.size])).model.to_dict()
     for part in ("projector", "predictor"):
         cfg.get(part, {}).update(norm="bn")  # one process: no SyncBN
+    if args.img_size:
+        cfg["backbone"]["img_size"] = args.img_size
+        cfg["neck"]["num_patches"] = (args.img_size // cfg["backbone"].get("patch_size", 16)) ** 2
     if args.step_worker == "mae":
         cfg = dict(type="MAE", backbone=dict(cfg["backbone"], type="MAEViT"), neck=cfg["neck"],
                    head=cfg["head"])  # fmt: skip
-    elif args.fuse_teacher_gelu:
-        cfg["fuse_teacher_gelu"] = True
+    else:
+        cfg.update(fuse_teacher_gelu=args.fuse_teacher_gelu)
+        cfg["backbone"]["with_cp"] = args.with_cp
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.init_weights()
@@ -98,11 +105,13 @@ def step_worker(args: argparse.Namespace) -> dict:
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=cuda)
     loss = model.loss
 
-    def update() -> None:
+    def update() -> torch.Tensor:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-            sum(loss(inputs, data_samples=None).values()).backward()
+            total = sum(loss(inputs, data_samples=None).values())
+        total.backward()
         optim.step()
         optim.zero_grad(set_to_none=True)
+        return total.detach()
 
     def memory_mib() -> float:  # the peak
         if cuda:
@@ -111,9 +120,9 @@ def step_worker(args: argparse.Namespace) -> dict:
 
     base = torch.cuda.memory_allocated() / 2**20 if cuda else memory_mib()  # weights, inputs
     with FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as counter:
-        update()  # eager; AdamW's elementwise operations count no FLOPs
+        first_loss = update()  # eager; AdamW's elementwise operations count no FLOPs
     flops = counter.get_total_flops()
-    result = dict(flops_per_image=flops / args.batch,
+    result = dict(flops_per_image=flops / args.batch, first_loss=first_loss.item(),
                   params_m=sum(p.numel() for p in model.parameters()) / 1e6)  # fmt: skip
     if args.flops_only:
         return result
@@ -125,18 +134,14 @@ def step_worker(args: argparse.Namespace) -> dict:
             compiled = torch.compile(loss if args.compile_scope == "loss" else update,
                                      backend=args.compile_backend)  # fmt: skip
             loss, update = (compiled, update) if args.compile_scope == "loss" else (loss, compiled)
-
-    def step(i: int) -> None:
-        update()
-        if args.step_worker == "lut":
-            model.update_teacher(i, 10_000)
-
     times = []
     for i in range(args.warmup + args.steps):
         if i == args.warmup and cuda:
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        step(i)
+        update()
+        if args.step_worker == "lut":
+            model.update_teacher(i, 10_000)
         torch.cuda.synchronize() if cuda else None
         times.append(time.perf_counter() - start)
     median = statistics.median(times[args.warmup :])
@@ -155,6 +160,14 @@ def run_worker(args: argparse.Namespace, *extra: str) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
+def median(values):
+    """The median of numbers, or per key of dicts (recursively)."""
+    values = list(values)
+    if isinstance(values[0], dict):
+        return {k: median(v.get(k, 0.0) for v in values) for k in values[0]}
+    return statistics.median(values)
+
+
 def step_part(args: argparse.Namespace) -> list[dict]:
     """One row per size: every figure of both models, medians over the rounds."""
     modes = ["eager", "compiled"] if args.compile and not args.flops_only else ["eager"]
@@ -170,7 +183,7 @@ def step_part(args: argparse.Namespace) -> list[dict]:
         row = dict(size=size, batch=args.batch)
         for (_, mode, model), results in filter(lambda item: item[0][0] == size, runs.items()):
             prefix = f"{model}_{'compiled_' if mode == 'compiled' else ''}"
-            row.update({prefix + k: statistics.median(r[k] for r in results) for k in results[0]})
+            row.update({prefix + k: v for k, v in median(results).items()})
             if args.peak_tflops and not args.flops_only:
                 row[prefix + "peak_fraction"] = row[prefix + "tflops_per_s"] / args.peak_tflops
         rows.append(row)
@@ -207,12 +220,12 @@ def time_transforms(pipeline, files: list[str]) -> dict:
            "grayscale", "solarize", "gaussian_blur")  # fmt: skip
     ops = {op: timed(f"photometric.{op}", getattr(photometric, op)) for op in ops}
     with mock.patch.multiple(photometric, **ops):
-        for path in files[:8] + [None] + files:
-            if path is None:  # warmed up
-                times.clear()
-                start = time.perf_counter()
-            else:
-                pipeline(dict(img_path=path))
+        for path in files[:8]:  # warm-up
+            pipeline(dict(img_path=path))
+        times.clear()
+        start = time.perf_counter()
+        for path in files:
+            pipeline(dict(img_path=path))
     return dict(times, total=(time.perf_counter() - start) * 1e3 / len(files))
 
 
@@ -227,17 +240,15 @@ def data_worker(args: argparse.Namespace) -> dict:
 
     from lut_plugin.datasets import lut_view_pipelines
 
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus, size = sorted(os.sched_getaffinity(0)), args.img_size or 224
     os.sched_setaffinity(0, {cpus[0]})
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     init_default_scope("mmpretrain")
     mae = Config.fromfile(str(MAE_CONFIG)).train_dataloader.dataset.pipeline
-    configs = dict(
-        mae=[dict(t, scale=args.img_size) if "scale" in t else t for t in mae],
-        lut=lut_view_pipelines(args.img_size)[2],
-        lut_device=lut_view_pipelines(args.img_size, photometric_on_device=True)[2],
-    )
+    configs = dict(mae=[dict(t, scale=size) if "scale" in t else t for t in mae],
+                   lut=lut_view_pipelines(size)[2],
+                   lut_device=lut_view_pipelines(size, photometric_on_device=True)[2])  # fmt: skip
     files, result = json.loads(Path(args.files).read_text()), {}
     for name, config in configs.items():  # (the timing wrappers cost about 0.5 %)
         ms_per_image = time_transforms(Compose(config), files)
@@ -261,26 +272,16 @@ def data_part(args: argparse.Namespace) -> dict:
     """Medians over ``--rounds`` worker processes of every figure."""
     from PIL import Image
 
-    from lut_plugin.datasets.synthetic import synthetic_photo
-
     with tempfile.TemporaryDirectory() as tmp:
         files = sorted(map(str, Path(args.data_dir or tmp).rglob("*.*")))[: args.data_images]
         for seed in range(0 if args.data_dir else args.data_images):
             files.append(f"{tmp}/{seed:05d}.jpg")
-            Image.fromarray(synthetic_photo(375, 500, seed)).save(files[-1], quality=90)
-        listing = Path(tmp, "files.json")
-        listing.write_text(json.dumps(files))
-        runs = [run_worker(args, "--data-worker", "--files", str(listing))
+            Image.fromarray(photo(375, 500, seed)).save(files[-1], quality=90)
+        Path(tmp, "files.json").write_text(json.dumps(files))
+        runs = [run_worker(args, "--data-worker", "--files", f"{tmp}/files.json")
                 for _ in range(args.rounds)]  # fmt: skip
-
-    def median(values):
-        values = list(values)
-        if isinstance(values[0], dict):
-            return {k: median(v.get(k, 0.0) for v in values) for k in values[0]}
-        return statistics.median(values)
-
     return dict(images=len(files), source=args.data_dir or "generated 500x375 JPEGs",
-                img_size=args.img_size, workers=args.workers,
+                img_size=args.img_size or 224, workers=args.workers,
                 pipelines=median(runs))  # fmt: skip
 
 
@@ -320,12 +321,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--compile-scope", choices=["blocks", "loss", "step"], default="blocks")
     p.add_argument("--compile-backend", default="inductor")
     p.add_argument("--fuse-teacher-gelu", action="store_true", help="LUT's option")
+    p.add_argument("--with-cp", action="store_true", help="LUT's activation checkpointing")
     p.add_argument("--sdpa-backend", choices=SDPA_BACKENDS, help="the only attention backend")
     p.add_argument("--flops-only", action="store_true", help="count FLOPs, no timing")
     p.add_argument("--peak-tflops", type=float, help="the device's peak, for the fraction")
     p.add_argument("--data-dir", help="images to use instead of generated JPEGs")
     p.add_argument("--data-images", type=int, default=64)
-    p.add_argument("--img-size", type=int, default=224, help="side of the views")
+    p.add_argument("--img-size", type=int, help="side of the views (data: 224, step: config's)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader processes")
     p.add_argument("--loader-batch", type=int, default=32)
     p.add_argument("--loader-batches", type=int, default=8)
