@@ -1,13 +1,10 @@
-"""View 2's photometric operations on a batch of uint8 tensors, on any device.
+"""View 2's photometric operations on ``(N, 3, H, W)`` uint8 BGR batches on any device, one
+parameter per image, in :mod:`.photometric`'s arithmetic (so PIL's pixels).
 
-The batched counterpart of :mod:`.photometric`, in the same integer and float32/float64
-arithmetic (so PIL's pixels), on ``(N, 3, H, W)`` uint8 BGR tensors with one parameter per
-image: ``LUTDataPreprocessor`` applies :func:`distort` to view 2 on the GPU when the
-pipeline only drew the parameters (``LUTPhotometricParams``). It exists because it was
-measured: without the photometric operations the workers deliver 518 instead of 298
-images/s per core (docs/results/speed.md, "The data pipeline (CPU)"), for 12.9 ms per
-batch of 512 views on one H200, the CPU code's pixels exactly. On a CPU the batched code
-is slower than :mod:`.photometric` in the workers.
+``LUTDataPreprocessor`` applies :func:`distort` when the pipeline only drew the parameters
+(``LUTPhotometricParams``): the workers then deliver 518 instead of 298 images/s per core,
+for 12.9 ms per 512 views on one H200 (docs/results/speed.md). On a CPU it is slower than
+:mod:`.photometric` in the workers.
 """
 
 from __future__ import annotations
@@ -22,8 +19,6 @@ import torch.nn.functional as F
 
 from . import photometric
 
-_LUMA_WEIGHTS = (7471, 38470, 19595)  # B, G, R: PIL's integer luma, (sum + 2**15) >> 16
-
 
 def _per_image(values: Sequence[float] | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``(N, 1, 1, 1)`` float32 on ``like``'s device (rounded from float64 as ``np.float32``)."""
@@ -37,28 +32,25 @@ def _blend(degenerate: torch.Tensor, img: torch.Tensor, factor: torch.Tensor) ->
     return out.clamp_(0, 255).to(torch.uint8)
 
 
+def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for int32 indices (advanced indexing would convert them to int64)."""
+    return table.index_select(0, index.view(-1)).view(index.shape)
+
+
 def _blend_with_constant(
     img: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor
 ) -> torch.Tensor:
-    """:func:`_blend` with one grey level per image, as a 256-entry table per image.
-
-    One table lookup instead of a chain of float32 passes over the pixels.
-    """
+    """:func:`_blend` with one grey level per image, as one 256-entry table per image (one
+    lookup instead of a chain of float32 passes over the pixels)."""
     values = torch.arange(256, dtype=torch.float32, device=img.device)
     tables = _blend(degenerate.view(-1, 1), values, factor.view(-1, 1))
     starts = torch.arange(0, 256 * len(img), 256, dtype=torch.int32, device=img.device)
     return _lookup(tables.view(-1), img + starts.view(-1, 1, 1, 1))
 
 
-def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``table[index]`` for int32 indices (``index_select`` takes them as they are; advanced
-    indexing would first convert them to int64)."""
-    return table.index_select(0, index.view(-1)).view(index.shape)
-
-
 def luma(img: torch.Tensor) -> torch.Tensor:
     """PIL's ``convert('L')`` of each image, ``(N, 1, H, W)`` int32."""
-    weights = torch.tensor(_LUMA_WEIGHTS, dtype=torch.int32, device=img.device)
+    weights = torch.tensor(photometric.LUMA_BGR, dtype=torch.int32, device=img.device)
     total = (img * weights.view(1, 3, 1, 1)).sum(1, keepdim=True, dtype=torch.int32)
     return (total + (1 << 15)) >> 16
 
@@ -84,28 +76,22 @@ def adjust_saturation(img: torch.Tensor, factor) -> torch.Tensor:
 
 @functools.cache
 def _hue_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """PIL's HSV conversions of all 2**24 colours, int32 tables on ``device`` (64 MiB each).
-
-    ``to_hsv`` maps ``b | g << 8 | r << 16`` to ``h << 16 | s << 8 | v`` and ``to_bgr``
-    back (both computed by Pillow): a hue shift is two lookups.
-    """
+    """Pillow's HSV conversions of all 2**24 colours as int32 tables on ``device`` (64 MiB
+    each): ``b | g << 8 | r << 16`` -> ``h << 16 | s << 8 | v`` and back."""
     if sys.byteorder != "little":  # adjust_hue reads four bytes as one int32
         raise RuntimeError("the batched hue shift needs a little-endian machine")
     # code i as a pixel: its bytes 2, 1, 0 are (r, g, b) for to_hsv and (h, s, v) for to_bgr
     code = np.arange(1 << 24, dtype=np.uint32).view(np.uint8).reshape(-1, 4)[:, 2::-1]
     tables = []
-    for mode, out in (("RGB", "HSV"), ("HSV", "RGB")):  # (r, g, b) -> hsv, (h, s, v) -> rgb
+    for mode, out in (("RGB", "HSV"), ("HSV", "RGB")):
         a, b, c = photometric.pil_convert(code, mode, out).astype(np.int32).T
         tables.append(torch.from_numpy((a << 16) | (b << 8) | c).to(device))
     return tables[0], tables[1]
 
 
 def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
-    """torchvision's ``adjust_hue`` on PIL images: :func:`.photometric.adjust_hue` per image.
-
-    Each pixel's colour, packed into an int32, is looked up in Pillow's HSV, its hue
-    shifted modulo 256 and looked up back.
-    """
+    """:func:`.photometric.adjust_hue` per image: each pixel, packed into an int32, looked up
+    in Pillow's HSV, its hue shifted modulo 256 and looked up back."""
     if not all(-0.5 <= float(h) <= 0.5 for h in hue_factor):
         raise ValueError(f"hue factors must lie in [-0.5, 0.5], got {list(hue_factor)}")
     shifts = [(int(float(h) * 255) % 256) << 16 for h in hue_factor]
@@ -115,8 +101,7 @@ def adjust_hue(img: torch.Tensor, hue_factor) -> torch.Tensor:
     # B, G, R and a zero byte per pixel, read as one little-endian int32: b | g << 8 | r << 16
     bgr0 = img.new_zeros(n, h, w, 4)
     bgr0[..., :3] = img.permute(0, 2, 3, 1)
-    hsv = _lookup(to_hsv, bgr0.view(torch.int32).squeeze(-1))
-    hsv = (hsv + shifts) & 0xFFFFFF
+    hsv = (_lookup(to_hsv, bgr0.view(torch.int32).squeeze(-1)) + shifts) & 0xFFFFFF
     bgr0 = _lookup(to_bgr, hsv).view(torch.uint8).view(n, h, w, 4)
     return bgr0[..., :3].permute(0, 3, 1, 2).contiguous()
 
@@ -133,17 +118,13 @@ def solarize(img: torch.Tensor, threshold=128) -> torch.Tensor:
 
 
 def gaussian_blur(img: torch.Tensor, radius) -> torch.Tensor:
-    """PIL's ``GaussianBlur(radius)`` with one radius per image.
-
-    Pillow's three box passes along x, then three along y, each with its 24-bit weights,
-    edge pixels repeated and rounded to uint8: one depthwise convolution per pass in
-    float64, exact for these sums (as :func:`.photometric.gaussian_blur`; on CUDA PyTorch
-    runs float64 depthwise convolutions below 2**31 elements with its own direct kernel).
-    """
+    """PIL's ``GaussianBlur(radius)`` with one radius per image: Pillow's six box passes as
+    depthwise float64 convolutions, exact for these sums (on CUDA PyTorch runs float64
+    depthwise convolutions below 2**31 elements with its own direct kernel)."""
     radii = [float(r) for r in radius]
     if any(r < 0 for r in radii):
         raise ValueError(f"blur radii must be non-negative, got {radii}")
-    kernels = [photometric._pil_box_kernel(r)[0] if r > 0 else np.ones(1) for r in radii]
+    kernels = [photometric.box_kernel(r) if r > 0 else np.ones(1) for r in radii]
     half = max(len(k) for k in kernels) // 2
     weights = np.zeros((len(kernels), 2 * half + 1))
     for row, k in zip(weights, kernels, strict=True):
@@ -176,18 +157,13 @@ _JITTER = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
 
 
 def distort(img: torch.Tensor, params: Sequence[dict]) -> torch.Tensor:
-    """Distort each image with its own ``LUTPhotometricParams`` draw.
-
-    Exactly ``LUTPhotometricDistortion.transform`` per image: the colour jitter's steps in
-    the image's order, then its exclusive operation. Images that take the same operation at
-    the same step are processed as one batch.
+    """``LUTPhotometricDistortion.transform`` per image, with each image's own
+    ``LUTPhotometricParams`` draw; images that take the same operation at the same step are
+    processed as one batch.
 
     Args:
         img (torch.Tensor): ``(N, 3, H, W)`` uint8 BGR images.
-        params (Sequence[dict]): One ``LUTPhotometricParams`` draw per image.
-
-    Returns:
-        torch.Tensor: The distorted images (a new tensor).
+        params (Sequence[dict]): One draw per image.
     """
     if img.dtype != torch.uint8 or img.dim() != 4 or img.shape[1] != 3 or len(params) != len(img):
         raise ValueError(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os.path as osp
-
 from mmpretrain.datasets import CustomDataset
 from mmpretrain.registry import DATASETS
 
@@ -12,12 +10,9 @@ from .toy import TOY_CLS_CLASSES, ensure_toy_dataset
 
 @DATASETS.register_module()
 class LUTToyShapesDataset(CustomDataset):
-    """The toy objects (:mod:`.toy`) as mmpretrain's :class:`CustomDataset`, made on first use.
-
-    If ``data_root`` holds no dataset yet, :func:`.toy.ensure_toy_dataset` generates it
-    there (atomically, so several ranks or workers may start at once); it is then read from
-    ``<data_root>/<split>/`` with the annotation file ``<data_root>/meta/<split>.txt``. The
-    label is the object's outline (``TOY_CLS_CLASSES``); everything else varies freely.
+    """The toy objects (:mod:`.toy`, ``kind='cls'``) as a :class:`CustomDataset`, generated in
+    ``data_root`` on first use (atomically, so ranks and workers may start at once) and read
+    from ``<data_root>/<split>/`` with ``<data_root>/meta/<split>.txt``.
 
     Args:
         data_root (str): Dataset folder. Defaults to ``'data/generated/toy_shapes'``.
@@ -26,8 +21,7 @@ class LUTToyShapesDataset(CustomDataset):
         num_train (int): Number of generated training images. Defaults to 512.
         num_val (int): Number of generated validation images. Defaults to 128.
         seed (int): Generation seed. Defaults to 0.
-        with_label (bool): Load the labels. Defaults to True.
-        **kwargs: Other arguments of :class:`CustomDataset` (``pipeline``, ...).
+        **kwargs: Other arguments of :class:`CustomDataset` (``pipeline``, ``with_label``...).
     """
 
     METAINFO = {"classes": TOY_CLS_CLASSES}
@@ -41,27 +35,12 @@ class LUTToyShapesDataset(CustomDataset):
         num_train: int = 512,
         num_val: int = 128,
         seed: int = 0,
-        with_label: bool = True,
         **kwargs,
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        for key in ("data_prefix", "ann_file"):
-            if key in kwargs:
-                raise ValueError(f"LUTToyShapesDataset sets {key} itself from split={split!r}")
-        ensure_toy_dataset(
-            data_root,
-            kind="cls",
-            image_size=image_size,
-            num_train=num_train,
-            num_val=num_val,
-            seed=seed,
-        )
+        if {"data_prefix", "ann_file"} & set(kwargs):
+            raise ValueError(f"LUTToyShapesDataset sets data_prefix and ann_file from {split=}")
+        ensure_toy_dataset(data_root, "cls", image_size, num_train, num_val, seed)
         self.split = split
-        super().__init__(
-            data_root=data_root,
-            data_prefix=split,
-            ann_file=osp.join("meta", f"{split}.txt"),
-            with_label=with_label,
-            **kwargs,
-        )
+        super().__init__(data_root, data_prefix=split, ann_file=f"meta/{split}.txt", **kwargs)

@@ -17,19 +17,15 @@ from torchvision.transforms.v2 import functional as tvF
 
 from . import photometric
 
-#: where :class:`LUTPhotometricParams` puts its draw (results, then ``DataSample``)
 PHOTOMETRIC_PARAMS_KEY = "lut_photometric"
 
 
 @TRANSFORMS.register_module()
 class LUTResizeEdge(ResizeEdge):
-    """mmpretrain's :class:`ResizeEdge` with a ``'torchvision'`` backend (the default).
-
-    ``backend='torchvision'`` resizes the uint8 array with torchvision's antialiased
-    kernel, which follows PIL's resampling (at most 1 grey level apart, on well under 1 % of
-    the pixels of natural images) and is several times faster on the CPU; ``'pillow'``
-    gives PIL's pixels. Arguments and keys as :class:`ResizeEdge`; ``interpolation`` is
-    ``'bilinear'`` or ``'bicubic'`` (the default) with ``'torchvision'``.
+    """mmpretrain's :class:`ResizeEdge` with a ``'torchvision'`` backend (the default):
+    torchvision's antialiased kernel on the uint8 array, several times faster on the CPU than
+    PIL's and at most 1 grey level apart (well under 1 % of natural images' pixels).
+    Arguments as :class:`ResizeEdge`; ``'torchvision'`` takes ``'bilinear'`` or ``'bicubic'``.
     """
 
     _TORCHVISION = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC}
@@ -43,10 +39,8 @@ class LUTResizeEdge(ResizeEdge):
     ) -> None:
         super().__init__(scale=scale, edge=edge, backend=backend, interpolation=interpolation)
         if backend == "torchvision" and interpolation not in self._TORCHVISION:
-            raise ValueError(
-                f"interpolation {interpolation!r} is not available with backend "
-                f"'torchvision'; choose from {sorted(self._TORCHVISION)}"
-            )
+            raise ValueError(f"interpolation {interpolation!r} is not available with backend "
+                             f"'torchvision'; choose from {sorted(self._TORCHVISION)}")  # fmt: skip
 
     def _resize_img(self, results: dict) -> None:
         if self.backend != "torchvision":
@@ -72,33 +66,21 @@ class LUTResizeEdge(ResizeEdge):
 
 @TRANSFORMS.register_module()
 class LUTPaddedRandomCrop(RandomCrop):
-    """mmpretrain's :class:`RandomCrop` whose ``padding`` border honours ``padding_mode``.
-
-    Upstream fills the ``padding`` border with ``pad_val`` whatever ``padding_mode`` says;
-    here both paddings use ``padding_mode`` (default ``'reflect'``), as torchvision's
-    ``RandomCrop(size, padding=4, padding_mode='reflect')`` does, with upstream's random
-    draws. Arguments as :class:`RandomCrop`, except ``padding_mode='reflect'``.
-    """
+    """mmpretrain's :class:`RandomCrop` (same random draws) whose ``padding`` border honours
+    ``padding_mode`` (default ``'reflect'``; upstream fills it with ``pad_val``), as
+    torchvision's ``RandomCrop(size, padding=4, padding_mode='reflect')``."""
 
     def __init__(self, *args, padding_mode: str = "reflect", **kwargs) -> None:
         super().__init__(*args, padding_mode=padding_mode, **kwargs)
 
     def transform(self, results: dict) -> dict:
-        """Pad with ``padding_mode``, then crop a random window."""
-        img = results["img"]
+        img, pad = results["img"], dict(pad_val=self.pad_val, padding_mode=self.padding_mode)
         if self.padding is not None:
-            img = mmcv.impad(
-                img, padding=self.padding, pad_val=self.pad_val, padding_mode=self.padding_mode
-            )
+            img = mmcv.impad(img, padding=self.padding, **pad)
         if self.pad_if_needed:  # as upstream: centred, on the size after ``padding``
             h_pad = math.ceil(max(0, self.crop_size[0] - img.shape[0]) / 2)
             w_pad = math.ceil(max(0, self.crop_size[1] - img.shape[1]) / 2)
-            img = mmcv.impad(
-                img,
-                padding=(w_pad, h_pad, w_pad, h_pad),
-                pad_val=self.pad_val,
-                padding_mode=self.padding_mode,
-            )
+            img = mmcv.impad(img, padding=(w_pad, h_pad, w_pad, h_pad), **pad)
         top, left, height, width = self.rand_crop_params(img)
         results["img"] = img[top : top + height, left : left + width]
         results["img_shape"] = results["img"].shape[:2]
@@ -107,13 +89,10 @@ class LUTPaddedRandomCrop(RandomCrop):
 
 @TRANSFORMS.register_module()
 class LUTPhotometricDistortion(ColorJitter):
-    """View 2's photometric transforms, pixel for pixel as torchvision's on PIL images.
-
-    With probability ``jitter_prob`` a colour jitter (brightness, contrast, saturation and
-    hue in a random order with uniform random factors, drawn as mmpretrain's
-    :class:`ColorJitter`), then exactly one of grayscale, solarize and Gaussian blur (PIL's
-    ``GaussianBlur(radius)``, radius uniform in ``blur_radius``), chosen uniformly. The
-    pixels are computed on the BGR uint8 array by :mod:`.photometric`.
+    """View 2's photometric transforms on the BGR uint8 image (:mod:`.photometric`, PIL's
+    pixels): with probability ``jitter_prob`` mmpretrain's :class:`ColorJitter` draw, then
+    exactly one of grayscale, solarize and PIL's ``GaussianBlur`` (radius uniform in
+    ``blur_radius``), chosen uniformly.
 
     Args:
         brightness (float | Sequence[float]): As :class:`ColorJitter`. Defaults to 0.4.
@@ -149,28 +128,20 @@ class LUTPhotometricDistortion(ColorJitter):
 
     @cache_randomness
     def random_params(self) -> dict:
-        """Draw one image's parameters, as Python numbers (they may travel to the device).
-
-        Returns:
-            dict: ``jitter`` (None, or ``(order, brightness, contrast, saturation, hue)``
-            as :meth:`ColorJitter._rand_params`), ``exclusive`` (one of :attr:`EXCLUSIVE`),
-            ``blur_radius`` (None unless ``exclusive == 'blur'``), ``solarize_threshold``.
-        """
+        """One image's draw, Python numbers (they may travel to the device): ``jitter`` (None
+        or ``(order, brightness, contrast, saturation, hue)`` as ``ColorJitter``),
+        ``exclusive`` (of :attr:`EXCLUSIVE`), ``blur_radius`` (None unless blur),
+        ``solarize_threshold``."""
         jitter = None
         if np.random.rand() < self.jitter_prob:
             order, *factors = self._rand_params()
             jitter = ([int(i) for i in order], *(None if f is None else float(f) for f in factors))
         exclusive = self.EXCLUSIVE[np.random.randint(len(self.EXCLUSIVE))]
         radius = float(np.random.uniform(*self.blur_radius)) if exclusive == "blur" else None
-        return dict(
-            jitter=jitter,
-            exclusive=exclusive,
-            blur_radius=radius,
-            solarize_threshold=self.solarize_threshold,
-        )
+        return dict(jitter=jitter, exclusive=exclusive, blur_radius=radius,
+                    solarize_threshold=self.solarize_threshold)  # fmt: skip
 
     def transform(self, results: dict) -> dict:
-        """Distort the BGR uint8 ``results['img']`` with freshly drawn parameters."""
         results["img"] = photometric.distort(results["img"], self.random_params())
         return results
 
@@ -183,18 +154,11 @@ class LUTPhotometricDistortion(ColorJitter):
 
 @TRANSFORMS.register_module()
 class LUTPhotometricParams(LUTPhotometricDistortion):
-    """Only draws view 2's photometric parameters; ``LUTDataPreprocessor`` applies them.
-
-    Placed after ``MultiView``, it draws in the same order as
-    :class:`LUTPhotometricDistortion` at the end of view 2's pipeline (a seeded run draws
-    the same parameters either way) and adds them under ``lut_photometric``, for
-    ``PackInputs(algorithm_keys=['lut_photometric'])``; the images are unchanged.
-    ``lut_view_pipelines(..., photometric_on_device=True)`` builds such a pipeline.
-    Arguments as :class:`LUTPhotometricDistortion`.
-    """
+    """Only draws view 2's parameters (same draws as :class:`LUTPhotometricDistortion` at the
+    end of view 2's pipeline) into ``lut_photometric``, for ``LUTDataPreprocessor`` to apply;
+    placed after ``MultiView`` (``lut_view_pipelines(..., photometric_on_device=True)``)."""
 
     def transform(self, results: dict) -> dict:
-        """Add this image's parameters under ``lut_photometric``."""
         results[PHOTOMETRIC_PARAMS_KEY] = self.random_params()
         return results
 
@@ -202,47 +166,25 @@ class LUTPhotometricParams(LUTPhotometricDistortion):
 def lut_view_pipelines(
     img_size: int = 224, padding: int = 4, photometric_on_device: bool = False
 ) -> tuple[list, list, list]:
-    """LUT's two-view training pipeline as mmpretrain config dicts, at any size.
-
-    Once per image, before the views split (it is deterministic): the short side to
-    ``img_size``, antialiased bicubic (:class:`LUTResizeEdge`). Each view: its own random
-    ``img_size`` crop after ``padding`` px of reflect padding and its own horizontal flip.
-    View 2 then: colour jitter (0.4, 0.4, 0.2, 0.1) with p = 0.8 and exactly one of
-    grayscale, solarize (threshold 128) and Gaussian blur (radius in [0.1, 2.0])
-    (:class:`LUTPhotometricDistortion`). Normalisation is the data preprocessor's.
-    ``configs/mmpretrain/_base_/lut_pipeline.py`` calls it at 224 px; a config for
-    another size calls it after assigning ``_base_`` (mmengine drops the function)::
-
-        from lut_plugin.datasets import lut_view_pipelines
-        view_pipeline1, view_pipeline2, lut_train_pipeline = lut_view_pipelines(32)
+    """LUT's two-view pipeline (view 1, view 2, training pipeline) as config dicts
+    (docs/data.md): the short side to ``img_size`` once (:class:`LUTResizeEdge`); per view a
+    random crop after reflect padding and a horizontal flip; view 2 then
+    :class:`LUTPhotometricDistortion`.
 
     Args:
         img_size (int): Side length of both views. Defaults to 224.
         padding (int): Reflect padding before the crop. Defaults to 4.
-        photometric_on_device (bool): View 2's photometric part only draws its parameters
-            (:class:`LUTPhotometricParams` after ``MultiView``, the same random draws), for
-            ``LUTDataPreprocessor`` to apply on the device. Defaults to False.
-
-    Returns:
-        tuple[list, list, list]: View 1's and view 2's pipelines and the training pipeline
-        (``LoadImageFromFile``, ``LUTResizeEdge``, ``MultiView``, ``PackInputs``).
+        photometric_on_device (bool): View 2 only draws its photometric parameters
+            (:class:`LUTPhotometricParams`) for ``LUTDataPreprocessor``. Defaults to False.
     """
     view1 = [
-        dict(
-            type="LUTPaddedRandomCrop", crop_size=img_size, padding=padding, padding_mode="reflect"
-        ),
+        dict(type="LUTPaddedRandomCrop", crop_size=img_size, padding=padding,
+             padding_mode="reflect"),
         dict(type="RandomFlip", prob=0.5, direction="horizontal"),
-    ]
-    distortion = dict(
-        type="LUTPhotometricDistortion",
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.2,
-        hue=0.1,
-        jitter_prob=0.8,
-        blur_radius=(0.1, 2.0),
-        solarize_threshold=128,
-    )
+    ]  # fmt: skip
+    distortion = dict(type="LUTPhotometricDistortion", brightness=0.4, contrast=0.4,
+                      saturation=0.2, hue=0.1, jitter_prob=0.8, blur_radius=(0.1, 2.0),
+                      solarize_threshold=128)  # fmt: skip
     view2 = [dict(t) for t in view1]
     if photometric_on_device:
         deferred = [dict(distortion, type="LUTPhotometricParams")]
@@ -250,15 +192,7 @@ def lut_view_pipelines(
     else:
         view2.append(distortion)
         deferred, pack = [], dict(type="PackInputs")
-    resize = dict(
-        type="LUTResizeEdge", scale=img_size, edge="short", backend="torchvision",
-        interpolation="bicubic",
-    )  # fmt: skip
-    train = [
-        dict(type="LoadImageFromFile"),
-        resize,
-        dict(type="MultiView", num_views=[1, 1], transforms=[view1, view2]),
-        *deferred,
-        pack,
-    ]
-    return view1, view2, train
+    resize = dict(type="LUTResizeEdge", scale=img_size, edge="short", backend="torchvision",
+                  interpolation="bicubic")  # fmt: skip
+    views = dict(type="MultiView", num_views=[1, 1], transforms=[view1, view2])
+    return view1, view2, [dict(type="LoadImageFromFile"), resize, views, *deferred, pack]

@@ -1,10 +1,6 @@
-"""LUT's two views (METHOD.md step 1) as lightly transforms.
-
-Each view runs the mmpretrain pipeline's own view transforms
-(:func:`lut_plugin.datasets.lut_view_pipelines`) on the PIL image's pixels, so view 2's
-photometric operations are :mod:`lut_plugin.datasets.photometric` (PIL's pixels, drawn with
-numpy's random generator); the short-side resize is torchvision's on the PIL image.
-"""
+"""LUT's two views (METHOD.md step 1) as lightly transforms: the mmpretrain pipeline's own
+view transforms (:func:`lut_plugin.datasets.lut_view_pipelines`, numpy's random draws) on the
+PIL image's pixels, after torchvision's short-side resize of the PIL image."""
 
 from __future__ import annotations
 
@@ -22,22 +18,20 @@ from lut_plugin.datasets import lut_view_pipelines
 
 
 def _resize(input_size: int) -> Resize:
-    """Short side to ``input_size``, bicubic (METHOD.md step 1)."""
     return Resize(input_size, interpolation=InterpolationMode.BICUBIC)
 
 
 class LUTView1Transform:
-    """LUT's first view of a PIL image as a normalised tensor: resize of the short side
-    (bicubic), random crop after reflect padding, random horizontal flip.
+    """LUT's first view of a PIL image as a normalised tensor: short side resized (bicubic),
+    random crop after reflect padding, random horizontal flip.
 
     Args:
         input_size (int): Size of the view in pixels. Defaults to 224.
         padding (int): Reflect padding on every side before the crop. Defaults to 4.
         hf_prob (float): Probability of the horizontal flip. Defaults to 0.5.
-        normalize (dict, optional): ``mean`` and ``std`` of the normalisation, or None.
-            Defaults to ImageNet's.
-        resize (bool): Resize the short side first (``LUTTransform`` resizes once for both
-            views and builds its default views without). Defaults to True.
+        normalize (dict, optional): ``mean`` and ``std``, or None. Defaults to ImageNet's.
+        resize (bool): Resize first (``LUTTransform`` resizes once for both views). Defaults
+            to True.
     """
 
     _VIEW = 0
@@ -59,7 +53,6 @@ class LUTView1Transform:
         self.transform = Compose([TRANSFORMS.build(t) for t in pipeline])
 
     def __call__(self, image: Image) -> torch.Tensor:
-        """The view of ``image``, a (3, ``input_size``, ``input_size``) float tensor."""
         image = self.resize(image) if self.resize else image
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
         rgb = np.ascontiguousarray(self.transform(dict(img=bgr))["img"][..., ::-1])
@@ -70,9 +63,7 @@ class LUTView1Transform:
 
 
 class LUTView2Transform(LUTView1Transform):
-    """LUT's second view: :class:`LUTView1Transform`'s, then colour jitter with probability
-    ``cj_prob`` and exactly one of grayscale, solarize and Gaussian blur (radius uniform in
-    ``sigmas``), chosen uniformly (``LUTPhotometricDistortion``).
+    """LUT's second view: :class:`LUTView1Transform`'s, then ``LUTPhotometricDistortion``.
 
     Args:
         input_size (int): Size of the view in pixels. Defaults to 224.
@@ -83,7 +74,7 @@ class LUTView2Transform(LUTView1Transform):
         cj_contrast (float): Contrast jitter. Defaults to 0.4.
         cj_sat (float): Saturation jitter. Defaults to 0.2.
         cj_hue (float): Hue jitter. Defaults to 0.1.
-        sigmas (tuple[float, float]): Range of the blur radius. Defaults to (0.1, 2.0).
+        sigmas (tuple[float, float]): Blur radius range. Defaults to (0.1, 2.0).
         normalize (dict, optional): As :class:`LUTView1Transform`.
         resize (bool): As :class:`LUTView1Transform`.
     """
@@ -112,13 +103,8 @@ class LUTView2Transform(LUTView1Transform):
 
 
 class LUTTransform(MultiViewTransform):
-    """LUT's two views [0] of a PIL image: a list of two normalised tensors.
-
-    Both views are cropped from one resize of the image (short side to ``input_size``,
-    bicubic): the resize is deterministic, so this equals resizing in each view.
-
-    - [0]: Learning with Unmasked Tokens Drives Stronger Vision Learners, ECCV 2024,
-      https://arxiv.org/abs/2310.13593
+    """LUT's two views of a PIL image (ECCV 2024, https://arxiv.org/abs/2310.13593), both
+    cropped from one deterministic resize (short side to ``input_size``, bicubic).
 
     Args:
         view_1_transform (LUTView1Transform, optional): Defaults to
@@ -153,5 +139,4 @@ class LUTTransform(MultiViewTransform):
         self.resize = _resize(input_size)
 
     def __call__(self, image: Image) -> list[torch.Tensor]:
-        """Resizes the image once, then makes both views from it."""
         return super().__call__(self.resize(image))

@@ -10,16 +10,16 @@ from lut_plugin.datasets.toy import TOY_CLASSES, TOY_PALETTE, ensure_toy_dataset
 
 @DATASETS.register_module()
 class LUTToyADE20KDataset(ADE20KDataset):
-    """Procedural shapes in the ADE20K folder layout, generated in ``data_root`` on first use
-    (:func:`lut_plugin.datasets.toy.ensure_toy_dataset`), then read as ``ADE20KDataset`` reads
-    ADE20K (``reduce_zero_label``: label 0 "other" is ignored, shapes 1..6 are classes 0..5).
+    """The toy shapes (:mod:`lut_plugin.datasets.toy`, ``kind='ade'``) in ADE20K's layout,
+    generated in ``data_root`` on first use, read as ``ADE20KDataset`` (``reduce_zero_label``:
+    label 0 "other" is ignored, shapes 1..6 are classes 0..5).
 
     Args:
         data_root (str): Dataset folder. Defaults to ``'data/generated/toy_ade'``.
         data_prefix (dict, optional): ``img_path`` / ``seg_map_path`` below ``data_root``.
             Defaults to the training split.
-        image_size, num_train, num_val, seed, max_shapes: Generation settings (side of the
-            square images 64, 32 training and 8 validation images, seed 0, up to 3 shapes).
+        image_size, num_train, num_val, seed, max_shapes: Generation settings (64 px, 32
+            training and 8 validation images, seed 0, up to 3 shapes).
         **kwargs: Other arguments of ``ADE20KDataset`` (``pipeline``, ``test_mode``...).
     """
 
@@ -36,9 +36,8 @@ class LUTToyADE20KDataset(ADE20KDataset):
         max_shapes: int = 3,
         **kwargs,
     ) -> None:
+        ensure_toy_dataset(data_root, "ade", image_size, num_train, num_val, seed, max_shapes)
         data_prefix = data_prefix or dict(
             img_path="images/training", seg_map_path="annotations/training"
         )
-        ensure_toy_dataset(data_root, kind="ade", image_size=image_size, num_train=num_train,
-                           num_val=num_val, seed=seed, max_shapes=max_shapes)  # fmt: skip
         super().__init__(data_root=data_root, data_prefix=data_prefix, **kwargs)
