@@ -92,6 +92,12 @@ def _canvas(size: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     return canvas, ImageDraw.Draw(canvas)
 
 
+def _line(size: int, xy: list, width: int) -> np.ndarray:
+    canvas, draw = _canvas(size)
+    draw.line(xy, fill=255, width=width)
+    return np.asarray(canvas) > 127
+
+
 def _rotate(points, angle: float, centre: tuple[float, float]) -> list[tuple]:
     c, s = math.cos(angle), math.sin(angle)
     pts = np.asarray(points) @ np.array([[c, -s], [s, c]]).T + np.asarray(centre, np.float64)
@@ -175,15 +181,14 @@ def _texture(
 
 def _clutter_mask(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
     """A small blob (ellipse) or a thin line segment anywhere."""
-    canvas, draw = _canvas(size)
     x, y = rng.uniform(0, size, size=2)
-    if rng.random() < 0.5:
-        rx, ry = rng.uniform(0.3, 1.0, size=2) * scale * size
-        draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255)
-    else:
+    if rng.random() >= 0.5:
         length, a = rng.uniform(1.5, 4.0) * scale * size, rng.uniform(0.0, 2.0 * math.pi)
         end = (x + length * math.cos(a), y + length * math.sin(a))
-        draw.line([(x, y), end], fill=255, width=max(1, round(rng.uniform(0.02, 0.05) * size)))
+        return _line(size, [(x, y), end], max(1, round(rng.uniform(0.02, 0.05) * size)))
+    canvas, draw = _canvas(size)
+    rx, ry = rng.uniform(0.3, 1.0, size=2) * scale * size
+    draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255)
     return np.asarray(canvas) > 127
 
 
@@ -215,13 +220,8 @@ def render_classification_sample(
     """
     kind, size = TOY_CLS_CLASSES[label], image_size
     # backdrop: a gradient between two greyish colours, half the time a faint pattern on top
-    c0, c1 = (
-        np.clip(rng.uniform(50.0, 205.0) + rng.uniform(-8.0, 8.0, size=3), 0.0, 255.0).astype(
-            np.float32
-        )
-        for _ in range(2)
-    )
-    img = _gradient(rng, size, c0, c1)
+    grey = [rng.uniform(50.0, 205.0) + rng.uniform(-8.0, 8.0, size=3) for _ in range(2)]
+    img = _gradient(rng, size, *(np.clip(c, 0.0, 255.0).astype(np.float32) for c in grey))
     if rng.random() < 0.5:
         pattern = TOY_PATTERNS[int(rng.integers(1, len(TOY_PATTERNS)))]
         amplitude = rng.uniform(10.0, 30.0, size=3)
@@ -237,13 +237,11 @@ def render_classification_sample(
     if rng.random() < 0.3:  # occluding bar through a point of the object, if 70 % stays
         ys, xs = np.nonzero(obj)
         pick = int(rng.integers(0, len(ys)))
-        canvas, draw = _canvas(size)
         a = rng.uniform(0.0, math.pi)
         dx, dy = 2 * size * math.cos(a), 2 * size * math.sin(a)
         x, y = float(xs[pick]), float(ys[pick])
         width = max(2, round(rng.uniform(0.07, 0.12) * size))
-        draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=255, width=width)
-        bar = np.asarray(canvas) > 127
+        bar = _line(size, [(x - dx, y - dy), (x + dx, y + dy)], width)
         if (obj & ~bar).sum() >= 0.7 * obj.sum():
             _paint(img, bar, rng)
     for _ in range(int(rng.integers(0, 2))):  # clutter in front
