@@ -9,11 +9,5 @@ from .transforms import (
     lut_view_pipelines,
 )
 
-__all__ = [
-    "LUTPaddedRandomCrop",
-    "LUTPhotometricDistortion",
-    "LUTPhotometricParams",
-    "LUTResizeEdge",
-    "LUTToyShapesDataset",
-    "lut_view_pipelines",
-]
+__all__ = ["LUTPaddedRandomCrop", "LUTPhotometricDistortion", "LUTPhotometricParams",
+           "LUTResizeEdge", "LUTToyShapesDataset", "lut_view_pipelines"]  # fmt: skip

@@ -37,9 +37,8 @@ def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.view(-1)).view(index.shape)
 
 
-def _blend_with_constant(
-    img: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor
-) -> torch.Tensor:
+def _blend_with_constant(img: torch.Tensor, degenerate: torch.Tensor,
+                         factor: torch.Tensor) -> torch.Tensor:  # fmt: skip
     """:func:`_blend` with one grey level per image, as one 256-entry table per image (one
     lookup instead of a chain of float32 passes over the pixels)."""
     values = torch.arange(256, dtype=torch.float32, device=img.device)

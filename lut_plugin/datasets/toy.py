@@ -104,9 +104,8 @@ def _rotate(points, angle: float, centre: tuple[float, float]) -> list[tuple]:
     return [tuple(p) for p in pts]
 
 
-def _shape_mask(
-    kind: str, rng: np.random.Generator, size: int, r: float, centre: tuple[float, float]
-) -> np.ndarray:
+def _shape_mask(kind: str, rng: np.random.Generator, size: int, r: float,
+                centre: tuple[float, float]) -> np.ndarray:  # fmt: skip
     """Boolean (size, size) mask of one rotated shape of :data:`TOY_CLASSES` or
     :data:`TOY_CLS_CLASSES`."""
     canvas, draw = _canvas(size)
@@ -155,9 +154,8 @@ def _finish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(img + rng.normal(0.0, 3.0, size=img.shape)), 0, 255).astype(np.uint8)
 
 
-def _texture(
-    rng: np.random.Generator, size: int, c0: np.ndarray, c1: np.ndarray, pattern: str
-) -> np.ndarray:
+def _texture(rng: np.random.Generator, size: int, c0: np.ndarray, c1: np.ndarray,
+             pattern: str) -> np.ndarray:  # fmt: skip
     """A two-colour ``pattern`` (not ``'flat'``) at a random scale, angle and phase."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     theta = rng.uniform(0.0, math.pi)
@@ -192,9 +190,8 @@ def _clutter_mask(rng: np.random.Generator, size: int, scale: float) -> np.ndarr
     return np.asarray(canvas) > 127
 
 
-def _paint(
-    img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, pattern: str = "flat"
-) -> None:
+def _paint(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+           pattern: str = "flat") -> None:  # fmt: skip
     """Paint ``mask`` in place (cls): lightly shaded flat colour or a two-colour
     :func:`_texture`, every colour distinct from what lies under it."""
     if not mask.any():
@@ -208,9 +205,8 @@ def _paint(
     img[mask] = fill[mask]
 
 
-def render_classification_sample(
-    label: int, rng: np.random.Generator, image_size: int = 64
-) -> np.ndarray:
+def render_classification_sample(label: int, rng: np.random.Generator,
+                                 image_size: int = 64) -> np.ndarray:  # fmt: skip
     """One (H, W, 3) uint8 RGB image of class ``label`` (recipe: docs/evaluation.md).
 
     Args:
@@ -249,9 +245,8 @@ def render_classification_sample(
     return _finish(img, rng)
 
 
-def render_segmentation_sample(
-    rng: np.random.Generator, image_size: int = 64, max_shapes: int = 3
-) -> tuple[np.ndarray, np.ndarray]:
+def render_segmentation_sample(rng: np.random.Generator, image_size: int = 64,
+                               max_shapes: int = 3) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """One ADE-layout sample: ``(img, label)``, (H, W, 3) uint8 RGB and (H, W) uint8 with
     0 = background, ``k + 1`` = ``TOY_CLASSES[k]`` (later shapes occlude earlier ones).
 
@@ -314,15 +309,9 @@ def _write(root: Path, meta: dict) -> None:
     (root / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def ensure_toy_dataset(
-    root: str | os.PathLike,
-    kind: str = "cls",
-    image_size: int | None = None,
-    num_train: int | None = None,
-    num_val: int | None = None,
-    seed: int = 0,
-    max_shapes: int = 3,
-) -> Path:
+def ensure_toy_dataset(root: str | os.PathLike, kind: str = "cls", image_size: int | None = None,
+                       num_train: int | None = None, num_val: int | None = None, seed: int = 0,
+                       max_shapes: int = 3) -> Path:  # fmt: skip
     """Generate the toy dataset at ``root`` unless it is there, and return ``root``.
 
     Written to a temporary sibling folder and renamed in one step, so concurrent callers
@@ -349,16 +338,11 @@ def ensure_toy_dataset(
             f"need image_size >= 16, num_train, num_val and max_shapes >= 1, got {image_size}, "
             f"{num_train}, {num_val}, {max_shapes}"
         )
-    wanted = dict(
-        kind=kind,
-        generator_version=GENERATOR_VERSIONS[kind],
-        image_size=image_size,
-        num_train=num_train,
-        num_val=num_val,
-        seed=int(seed),
-        classes=list(_KIND_CLASSES[kind]),
-        **({"max_shapes": int(max_shapes)} if kind == "ade" else {}),
-    )
+    wanted = dict(kind=kind, generator_version=GENERATOR_VERSIONS[kind], image_size=image_size,
+                  num_train=num_train, num_val=num_val, seed=int(seed),
+                  classes=list(_KIND_CLASSES[kind]))  # fmt: skip
+    if kind == "ade":
+        wanted["max_shapes"] = int(max_shapes)
     root = Path(root)
     if not root.exists() or (root.is_dir() and not any(root.iterdir())):
         root.parent.mkdir(parents=True, exist_ok=True)

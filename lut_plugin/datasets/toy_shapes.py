@@ -27,16 +27,9 @@ class LUTToyShapesDataset(CustomDataset):
     METAINFO = {"classes": TOY_CLS_CLASSES}
     DEFAULT_ROOT = "data/generated/toy_shapes"
 
-    def __init__(
-        self,
-        data_root: str = DEFAULT_ROOT,
-        split: str = "train",
-        image_size: int = 64,
-        num_train: int = 512,
-        num_val: int = 128,
-        seed: int = 0,
-        **kwargs,
-    ) -> None:
+    def __init__(self, data_root: str = DEFAULT_ROOT, split: str = "train", image_size: int = 64,
+                 num_train: int = 512, num_val: int = 128, seed: int = 0,
+                 **kwargs) -> None:  # fmt: skip
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         if {"data_prefix", "ann_file"} & set(kwargs):

@@ -30,13 +30,8 @@ class LUTResizeEdge(ResizeEdge):
 
     _TORCHVISION = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC}
 
-    def __init__(
-        self,
-        scale: int,
-        edge: str = "short",
-        backend: str = "torchvision",
-        interpolation: str = "bicubic",
-    ) -> None:
+    def __init__(self, scale: int, edge: str = "short", backend: str = "torchvision",
+                 interpolation: str = "bicubic") -> None:  # fmt: skip
         super().__init__(scale=scale, edge=edge, backend=backend, interpolation=interpolation)
         if backend == "torchvision" and interpolation not in self._TORCHVISION:
             raise ValueError(f"interpolation {interpolation!r} is not available with backend "
@@ -106,16 +101,11 @@ class LUTPhotometricDistortion(ColorJitter):
 
     EXCLUSIVE = ("grayscale", "solarize", "blur")
 
-    def __init__(
-        self,
-        brightness: float | Sequence[float] = 0.4,
-        contrast: float | Sequence[float] = 0.4,
-        saturation: float | Sequence[float] = 0.2,
-        hue: float | Sequence[float] = 0.1,
-        jitter_prob: float = 0.8,
-        blur_radius: Sequence[float] = (0.1, 2.0),
-        solarize_threshold: int = 128,
-    ) -> None:
+    def __init__(self, brightness: float | Sequence[float] = 0.4,
+                 contrast: float | Sequence[float] = 0.4, saturation: float | Sequence[float] = 0.2,
+                 hue: float | Sequence[float] = 0.1, jitter_prob: float = 0.8,
+                 blur_radius: Sequence[float] = (0.1, 2.0),
+                 solarize_threshold: int = 128) -> None:  # fmt: skip
         super().__init__(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
         if not 0 <= jitter_prob <= 1:
             raise ValueError(f"jitter_prob must be in [0, 1], got {jitter_prob}")
@@ -163,9 +153,8 @@ class LUTPhotometricParams(LUTPhotometricDistortion):
         return results
 
 
-def lut_view_pipelines(
-    img_size: int = 224, padding: int = 4, photometric_on_device: bool = False
-) -> tuple[list, list, list]:
+def lut_view_pipelines(img_size: int = 224, padding: int = 4,
+                       photometric_on_device: bool = False) -> tuple[list, list, list]:  # fmt: skip
     """LUT's two-view pipeline (view 1, view 2, training pipeline) as config dicts
     (docs/data.md): the short side to ``img_size`` once (:class:`LUTResizeEdge`); per view a
     random crop after reflect padding and a horizontal flip; view 2 then

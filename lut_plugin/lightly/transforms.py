@@ -37,14 +37,9 @@ class LUTView1Transform:
     _VIEW = 0
     _distortion: dict = {}  # LUTView2Transform's arguments of LUTPhotometricDistortion
 
-    def __init__(
-        self,
-        input_size: int = 224,
-        padding: int = 4,
-        hf_prob: float = 0.5,
-        normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
-        resize: bool = True,
-    ) -> None:
+    def __init__(self, input_size: int = 224, padding: int = 4, hf_prob: float = 0.5,
+                 normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
+                 resize: bool = True) -> None:  # fmt: skip
         self.input_size, self.normalize = input_size, normalize
         self.resize = _resize(input_size) if resize else None
         pipeline = lut_view_pipelines(input_size, padding)[self._VIEW]
@@ -81,20 +76,11 @@ class LUTView2Transform(LUTView1Transform):
 
     _VIEW = 1
 
-    def __init__(
-        self,
-        input_size: int = 224,
-        padding: int = 4,
-        hf_prob: float = 0.5,
-        cj_prob: float = 0.8,
-        cj_bright: float = 0.4,
-        cj_contrast: float = 0.4,
-        cj_sat: float = 0.2,
-        cj_hue: float = 0.1,
-        sigmas: tuple[float, float] = (0.1, 2.0),
-        normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
-        resize: bool = True,
-    ) -> None:
+    def __init__(self, input_size: int = 224, padding: int = 4, hf_prob: float = 0.5,
+                 cj_prob: float = 0.8, cj_bright: float = 0.4, cj_contrast: float = 0.4,
+                 cj_sat: float = 0.2, cj_hue: float = 0.1, sigmas: tuple[float, float] = (0.1, 2.0),
+                 normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
+                 resize: bool = True) -> None:  # fmt: skip
         self._distortion = dict(
             jitter_prob=cj_prob, brightness=cj_bright, contrast=cj_contrast, saturation=cj_sat,
             hue=cj_hue, blur_radius=sigmas,
@@ -115,12 +101,9 @@ class LUTTransform(MultiViewTransform):
             Defaults to the ``input_size`` of the given views, else 224.
     """
 
-    def __init__(
-        self,
-        view_1_transform: LUTView1Transform | None = None,
-        view_2_transform: LUTView2Transform | None = None,
-        input_size: int | None = None,
-    ) -> None:
+    def __init__(self, view_1_transform: LUTView1Transform | None = None,
+                 view_2_transform: LUTView2Transform | None = None,
+                 input_size: int | None = None) -> None:  # fmt: skip
         given = (view_1_transform, view_2_transform)
         sizes = {t.input_size for t in given if hasattr(t, "input_size")}
         if input_size is None:

@@ -25,17 +25,9 @@ class LUTToyADE20KDataset(ADE20KDataset):
 
     METAINFO = {"classes": TOY_CLASSES, "palette": [list(c) for c in TOY_PALETTE]}
 
-    def __init__(
-        self,
-        data_root: str = "data/generated/toy_ade",
-        data_prefix: dict | None = None,
-        image_size: int = 64,
-        num_train: int = 32,
-        num_val: int = 8,
-        seed: int = 0,
-        max_shapes: int = 3,
-        **kwargs,
-    ) -> None:
+    def __init__(self, data_root: str = "data/generated/toy_ade", data_prefix: dict | None = None,
+                 image_size: int = 64, num_train: int = 32, num_val: int = 8, seed: int = 0,
+                 max_shapes: int = 3, **kwargs) -> None:  # fmt: skip
         ensure_toy_dataset(data_root, "ade", image_size, num_train, num_val, seed, max_shapes)
         data_prefix = data_prefix or dict(
             img_path="images/training", seg_map_path="annotations/training"
