@@ -61,17 +61,13 @@ class LUTView2Transform(LUTView1Transform):
     """LUT's second view: :class:`LUTView1Transform`'s, then ``LUTPhotometricDistortion``.
 
     Args:
-        input_size (int): Size of the view in pixels. Defaults to 224.
-        padding (int): Reflect padding on every side before the crop. Defaults to 4.
-        hf_prob (float): Probability of the horizontal flip. Defaults to 0.5.
+        input_size, padding, hf_prob, normalize, resize: As :class:`LUTView1Transform`.
         cj_prob (float): Probability of the colour jitter. Defaults to 0.8.
         cj_bright (float): Brightness jitter. Defaults to 0.4.
         cj_contrast (float): Contrast jitter. Defaults to 0.4.
         cj_sat (float): Saturation jitter. Defaults to 0.2.
         cj_hue (float): Hue jitter. Defaults to 0.1.
         sigmas (tuple[float, float]): Blur radius range. Defaults to (0.1, 2.0).
-        normalize (dict, optional): As :class:`LUTView1Transform`.
-        resize (bool): As :class:`LUTView1Transform`.
     """
 
     _VIEW = 1
@@ -113,12 +109,9 @@ class LUTTransform(MultiViewTransform):
                 f"LUTTransform resizes to {input_size} px but its views are built for "
                 f"{sorted(sizes)} px: give the views and LUTTransform the same input_size"
             )
-        super().__init__(
-            transforms=[
-                view_1_transform or LUTView1Transform(input_size, resize=False),
-                view_2_transform or LUTView2Transform(input_size, resize=False),
-            ]
-        )
+        views = [view_1_transform or LUTView1Transform(input_size, resize=False),
+                 view_2_transform or LUTView2Transform(input_size, resize=False)]  # fmt: skip
+        super().__init__(views)
         self.resize = _resize(input_size)
 
     def __call__(self, image: Image) -> list[torch.Tensor]:
