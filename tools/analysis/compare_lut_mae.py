@@ -2,16 +2,12 @@
 
     python tools/analysis/compare_lut_mae.py --out work_dirs/lut_vs_mae
 
-For every seed, pre-trains the tiny toy encoder with LUT (``lut_vit-tiny_toy_cpu.py``) and with
-mmpretrain's MAE (``mae_vit-tiny_toy_cpu.py``: same encoder, decoder, data, view-1
-augmentation, optimiser and schedule) through ``tools/train.py``, ``--jobs`` runs at a time
-with ``--threads`` torch threads each; both configs run ``LUTKNNMonitorHook``. Then evaluates
-the last checkpoints (LUT student and teacher, MAE), a random-init encoder per seed and the raw
-pixels on the labelled toy splits (``--test-images N``: N held-out test images instead of the
-val split): k-NN and linear probe of the cls token and the mean of the patch tokens, effective
-rank. Writes ``results.md``/``results.json`` (mean +- s.d. over seeds, every seed's value,
-training times, settings, command), ``knn_over_epochs.png`` and ``effective_rank.png`` (over
-the epochs, from the monitor) to ``--out``; the runs go to ``--work-root``.
+Per seed, ``tools/train.py`` pre-trains the tiny toy encoder with LUT (``--lut-config``) and
+with mmpretrain's MAE (``--mae-config``: same encoder, decoder, data, view-1 augmentation,
+optimiser, schedule; both with ``LUTKNNMonitorHook``), ``--jobs`` runs at a time. Then the
+last checkpoints (LUT student and teacher, MAE), a random-init encoder and the raw pixels are
+evaluated as ``evaluate_features.py`` does; ``results.{md,json}`` (mean ± s.d. over seeds),
+``knn_over_epochs.png`` and ``effective_rank.png`` go to ``--out``. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ from mmengine.config import Config, DictAction
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools" / "analysis")]  # a checkout, not installed
-from evaluate_features import dataset_cfgs  # noqa: E402
+from evaluate_features import dataset_cfgs, evaluate_models  # noqa: E402
 
 #: rows of the results table: (label, method whose checkpoint is read, encoder)
 ENCODERS = (("LUT student", "LUT", "student"), ("LUT teacher", "LUT", "teacher"),
@@ -45,11 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work-root", type=Path, default=ROOT / "work_dirs" / "compare_lut_mae")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--epochs", type=int, help="pre-training epochs (default: the config's)")
-    p.add_argument("--num-train", type=int, help="toy training images")
-    p.add_argument("--num-val", type=int, help="toy validation images")
+    for name in ("num-train", "num-val", "batch-size", "knn-interval"):  # default: the config's
+        p.add_argument(f"--{name}", type=int)
     p.add_argument("--data-root", help="toy dataset folder")
-    p.add_argument("--batch-size", type=int, help="pre-training batch")
-    p.add_argument("--knn-interval", type=int, help="monitor every N epochs")
     p.add_argument("--jobs", type=int, default=2, help="training runs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--probe-epochs", type=int, default=100)
@@ -74,11 +68,9 @@ def run_config(base: Path, args: argparse.Namespace, seed: int, work_dir: Path, 
         cfg.param_scheduler = [dict(warmup, begin=0, end=warm)] * (warm > 0) + [
             dict(cosine, begin=warm, end=args.epochs, T_max=args.epochs - warm)]  # fmt: skip
         cfg.train_cfg.max_epochs = args.epochs
-    for key in ("num_train", "num_val", "data_root"):
-        if getattr(args, key) is not None:
-            cfg.train_dataloader.dataset[key] = getattr(args, key)
-    if args.batch_size is not None:
-        cfg.train_dataloader.batch_size = args.batch_size
+    cfg.train_dataloader.dataset.update({k: getattr(args, k) for k in (
+        "num_train", "num_val", "data_root") if getattr(args, k) is not None})  # fmt: skip
+    cfg.train_dataloader.batch_size = args.batch_size or cfg.train_dataloader.batch_size
     monitors = [h for h in cfg.get("custom_hooks", []) if h.type == "LUTKNNMonitorHook"]
     if not monitors:
         raise ValueError(f"{base}: no LUTKNNMonitorHook in custom_hooks, nothing to plot")
@@ -92,9 +84,8 @@ def run_config(base: Path, args: argparse.Namespace, seed: int, work_dir: Path, 
 
 def train(run: dict, threads: int) -> None:
     """``tools/train.py`` on a run's config; records its wall time."""
-    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    env["PYTHONPATH"] = path
+    path, n = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), str(threads)
+    env = dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, PYTHONPATH=path)
     cmd = [sys.executable, str(ROOT / "tools" / "train.py"), str(run["config"])]
     print(f"[{run['name']}] {shlex.join(cmd)}", flush=True)
     start, log = time.perf_counter(), run["work_dir"] / "train_stdout.log"
@@ -115,8 +106,6 @@ def read_monitor(work_dir: Path) -> list[dict]:
 
 def evaluate_runs(runs: list[dict], args, cfgs: tuple[dict, dict]) -> list[dict]:
     """One row per (encoder, seed, pooling), plus the raw pixels' (seed None)."""
-    from evaluate_features import evaluate_models
-
     by_key, rows = {(r["method"], r["seed"]): r for r in runs}, []
     for seed in args.seeds:
         models = [(label, str(by_key[(method, seed)]["config"]), "random" if name == "random" else
@@ -178,12 +167,11 @@ def plot(runs: list[dict], series: dict, out: Path) -> None:
 
 def report(table: list[dict], runs: list[dict], meta: dict) -> str:
     def fmt(stat: dict | None) -> str:
-        if stat is None:
-            return "-"
-        return f"{stat['mean']:.1f}" + (f" ± {stat['sd']:.1f}" if len(stat["values"]) > 1 else "")
+        sd = f" ± {stat['sd']:.1f}" if stat and len(stat["values"]) > 1 else ""
+        return f"{stat['mean']:.1f}{sd}" if stat else "-"
 
     split = "held-out test" if meta["test_images"] else "validation"
-    lines = [
+    return "\n".join([
         "# LUT vs MAE on the CPU: frozen-feature evaluation", "",
         "Made by `tools/analysis/compare_lut_mae.py` (see `docs/evaluation.md`):", "",
         f"```bash\n{meta['command']}\n```", "",
@@ -202,13 +190,11 @@ def report(table: list[dict], runs: list[dict], meta: dict) -> str:
         *(f"| {r['method']} | {r['seed']} | {r['seconds']:.0f} |" for r in runs), "",
         "![k-NN over epochs](knn_over_epochs.png)", "",
         "![effective rank over epochs](effective_rank.png)", "",
-    ]  # fmt: skip
-    return "\n".join(lines)
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     args, start = parse_args(argv), time.perf_counter()
-    import lut_plugin  # noqa: F401  (registers the components)
     from lut_plugin.evaluation.features import build_dataset
     from lut_plugin.runtime.saving import earlier_run_checkpoints
 
@@ -231,21 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(args.jobs) as pool:  # (one job: in this thread)
         list((pool.map if args.jobs > 1 else map)(lambda run: train(run, args.threads), runs))
     rows = evaluate_runs(runs, args, cfgs)
-    data = dict(num_train=cfgs[0]["num_train"], num_val=cfgs[1]["num_val"])
     table, series = summarise(rows), {r["name"]: read_monitor(r["work_dir"]) for r in runs}
     args.out.mkdir(parents=True, exist_ok=True)
     plot(runs, series, args.out)
     meta = dict(
-        command="python tools/analysis/compare_lut_mae.py "
-        + shlex.join(map(str, argv or sys.argv[1:])),
+        command=shlex.join(["python", "tools/analysis/compare_lut_mae.py",
+                            *map(str, argv or sys.argv[1:])]),
         seeds=args.seeds, epochs=Config.fromfile(str(runs[0]["config"])).train_cfg.max_epochs,
-        data=data, jobs=args.jobs, threads=args.threads, probe_epochs=args.probe_epochs,
-        test_images=args.test_images, dim=rows[0]["dim"],
-        machine=f"{platform.machine()} {os.cpu_count()} CPU cores",
+        data=dict(num_train=cfgs[0]["num_train"], num_val=cfgs[1]["num_val"]), jobs=args.jobs,
+        threads=args.threads, probe_epochs=args.probe_epochs, test_images=args.test_images,
+        dim=rows[0]["dim"], machine=f"{platform.machine()} {os.cpu_count()} CPU cores",
         total_seconds=round(time.perf_counter() - start, 1),
     )  # fmt: skip
-    text = report(table, runs, meta)
-    (args.out / "results.md").write_text(text)
+    (args.out / "results.md").write_text(text := report(table, runs, meta))
     record = dict(meta, table=table, rows=rows, runs=[
         dict(method=r["method"], seed=r["seed"], seconds=round(r["seconds"], 1),
              monitor=series[r["name"]]) for r in runs])  # fmt: skip

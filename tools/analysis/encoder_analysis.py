@@ -1,18 +1,13 @@
 """Attention maps, mean attention distance and feature spectrum of pre-trained encoders.
 
-The analyses of the LUT paper (supplementary Figs. A/B, attention distance per layer,
-singular value spectrum), side by side for several checkpoints::
+The LUT paper's analyses (supplementary Figs. A/B, attention distance per layer, singular
+value spectrum) of several checkpoints (``--encoder teacher``: the momentum teachers)::
 
-    python tools/analysis/encoder_analysis.py \\
-        --model MAE configs/mmpretrain/mae_vit-tiny_toy_cpu.py \\
-            work_dirs/mae_vit-tiny_toy_cpu/epoch_50.pth \\
-        --model LUT configs/mmpretrain/lut_vit-tiny_toy_cpu.py \\
-            work_dirs/lut_vit-tiny_toy_cpu/epoch_50.pth \\
-        --images data/generated/toy_shapes/val --out work_dirs/analysis
+    python tools/analysis/encoder_analysis.py --model MAE MAE_CONFIG MAE_CKPT \\
+        --model LUT LUT_CONFIG LUT_CKPT --images data/generated/toy_shapes/val
 
-Each ``--model`` takes a label, the pre-training config and a checkpoint; ``--encoder
-teacher`` reads the momentum teacher. Writes ``attention_maps.png``,
-``attention_distance.png``, ``spectrum.png`` and ``summary.json`` to ``--out``.
+Writes ``attention_maps.png``, ``attention_distance.png``, ``spectrum.png`` and
+``summary.json`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -56,25 +51,24 @@ def analyse(encoder: torch.nn.Module, x: torch.Tensor) -> dict:
     with attention.capture_attention(encoder) as maps:
         pooled = features.encoder_features(encoder, [(x, torch.zeros(len(x)))])[0]["mean"]
     grid = tuple(encoder.patch_resolution)
-    distance = torch.stack(
-        [attention.mean_attention_distance(a, grid, x.shape[-1] // grid[1]) for a in maps]
-    )
+    patch = x.shape[-1] // grid[1]
+    distance = torch.stack([attention.mean_attention_distance(a, grid, patch) for a in maps])
     return dict(last=maps[-1], distance=distance, pooled=pooled, grid=grid)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", nargs=3, action="append", required=True,
-                        metavar=("LABEL", "CONFIG", "CKPT"))  # fmt: skip
-    parser.add_argument("--encoder", choices=["student", "teacher"], default="student")
-    parser.add_argument("--unsafe-load", action="store_true", help="unpickle fully (trusted)")
-    parser.add_argument("--images", type=Path, required=True)
-    parser.add_argument("--num-images", type=int, default=256)
-    parser.add_argument("--show", type=int, default=0, help="index of the image to show")
-    parser.add_argument("--query", type=int, nargs=2, default=(0, 0), metavar=("ROW", "COL"),
-                        help="query patch (default: top-left, i.e. background)")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("work_dirs/analysis"))
-    args = parser.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", nargs=3, action="append", required=True,
+                   metavar=("LABEL", "CONFIG", "CKPT"))  # fmt: skip
+    p.add_argument("--encoder", choices=["student", "teacher"], default="student")
+    p.add_argument("--unsafe-load", action="store_true", help="unpickle fully (trusted)")
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--num-images", type=int, default=256)
+    p.add_argument("--show", type=int, default=0, help="index of the image to show")
+    p.add_argument("--query", type=int, nargs=2, default=(0, 0), metavar=("ROW", "COL"),
+                   help="query patch (default: top-left, i.e. background)")  # fmt: skip
+    p.add_argument("--out", type=Path, default=Path("work_dirs/analysis"))
+    args = p.parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,16 +80,15 @@ def main(argv: list[str] | None = None) -> None:
         size = features.encoder_input_size(encoder)
         images.setdefault(size, load_images(args.images, size, args.num_images))
         results[label] = analyse(encoder, images[size][0])
-        raw = images[size][1][args.show]
-    args.out.mkdir(parents=True, exist_ok=True)
-    grid = results[label]["grid"]
+    raw, grid = images[size][1][args.show], results[label]["grid"]
     (qr, qc), heads = args.query, max(r["last"].shape[1] for r in results.values())
+    args.out.mkdir(parents=True, exist_ok=True)
 
     # 1. last-block attention of the query patch, every head (Figs. A/B)
     fig, axes = plt.subplots(len(results), heads + 1, squeeze=False,
                              figsize=(1.6 * (heads + 1), 1.7 * len(results)))  # fmt: skip
+    ph, pw = raw.shape[0] / grid[0], raw.shape[1] / grid[1]
     for row, (label, r) in enumerate(results.items()):
-        ph, pw = raw.shape[0] / grid[0], raw.shape[1] / grid[1]
         axes[row, 0].imshow(raw)
         axes[row, 0].add_patch(plt.Rectangle((qc * pw, qr * ph), pw, ph, fill=False, ec="red"))
         axes[row, 0].set_ylabel(label)
@@ -109,8 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     fig.savefig(args.out / "attention_maps.png", dpi=130)
 
     # 2. mean attention distance per block (dots: heads, line: mean); 3. spectrum
-    fig2, ax2 = plt.subplots(figsize=(5, 3.5))
-    fig3, ax3 = plt.subplots(figsize=(5, 3.5))
+    (fig2, ax2), (fig3, ax3) = (plt.subplots(figsize=(5, 3.5)) for _ in range(2))
     summary = {}
     for i, (label, r) in enumerate(results.items()):
         d, erank = r["distance"], metrics.effective_rank(r["pooled"])

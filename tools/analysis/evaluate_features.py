@@ -2,19 +2,12 @@
 
 Every ``--model LABEL CONFIG CHECKPOINT [student|teacher]`` (CHECKPOINT ``random``: the
 config's encoder as initialised with ``--seed``) is evaluated on the cls token and the mean of
-the patch tokens: weighted k-NN (cosine, k = 20, T = 0.07), MAE's linear probe on the fixed
-features, effective rank and std of the L2-normalised features::
-
-    CFG=configs/mmpretrain/lut_vit-tiny_toy_cpu.py
-    python tools/analysis/evaluate_features.py \\
-        --model LUT $CFG work_dirs/lut_vit-tiny_toy_cpu/epoch_100.pth \\
-        --model "LUT teacher" $CFG work_dirs/lut_vit-tiny_toy_cpu/epoch_100.pth teacher \\
-        --model random $CFG random --pixels --out work_dirs/features.json
-
-The labelled splits are the first config's training dataset with ``split`` train / val (the
-embedded toy set); ``--data DIR`` reads ``DIR/{train,val}/<class>/<image>`` instead;
-``--test-images N`` replaces the toy val split by N held-out images (the val split of a second
-toy set, generated with the next seed in ``<data_root>_test``).
+the patch tokens: weighted k-NN (cosine), MAE's linear probe on the fixed features, effective
+rank and std of the L2-normalised features; ``--pixels`` adds the raw pixels. The labelled
+splits are the first config's training dataset with ``split`` train / val (the embedded toy
+set), or ``--data DIR/{train,val}/<class>/<image>``; ``--test-images N``: N held-out images
+(the val split of a second toy set, next seed, in ``<data_root>_test``). See
+docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -28,13 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # a checkout, not installed
 import lut_plugin  # noqa: E402,F401  (registers the components)
 from lut_plugin.datasets import LUTToyShapesDataset  # noqa: E402
-from lut_plugin.evaluation.features import (  # noqa: E402
-    encoder_input_size,
-    evaluate_encoder,
-    labelled_splits,
-    load_encoder,
-    split_dataset_cfgs,
-)
+from lut_plugin.evaluation import features as feat  # noqa: E402
 
 
 def dataset_cfgs(config: str, data: Path | None = None, splits=("train", "val"),
@@ -44,7 +31,7 @@ def dataset_cfgs(config: str, data: Path | None = None, splits=("train", "val"),
         if test_images:
             raise ValueError("--test-images applies to the embedded toy data, not --data")
         return tuple(dict(type="CustomDataset", data_root=str(data), data_prefix=s) for s in splits)
-    train, val = split_dataset_cfgs(config, splits)
+    train, val = feat.split_dataset_cfgs(config, splits)
     if test_images is not None:
         if test_images < 1 or "num_val" not in val:
             raise ValueError(f"--test-images needs >= 1 and the embedded toy set: {test_images}")
@@ -56,44 +43,43 @@ def dataset_cfgs(config: str, data: Path | None = None, splits=("train", "val"),
 
 def evaluate_models(models: list, cfgs: tuple[dict, dict], pixels: bool = False,
                     batch_size: int = 256, **kwargs) -> list[dict]:  # fmt: skip
-    """Rows ``{label, encoder, pooling, <metrics>, seconds}`` of ``(label, config,
-    checkpoint, encoder)`` models; ``kwargs``: ``k``, ``temperature``, ``probe_epochs``,
-    ``seed`` of :func:`lut_plugin.evaluation.metrics.evaluate_features`."""
+    """Rows ``{label, encoder, pooling, <metrics>, seconds}`` of ``(label, config, checkpoint,
+    encoder)`` models; ``kwargs``: ``k``, ``temperature``, ``probe_epochs``, ``seed``."""
     data, rows = {}, []
     for label, config, checkpoint, name in [*models, *[("pixels", None, None, None)] * pixels]:
         start = time.perf_counter()
         if config is None:  # the raw pixels of the first model's images
             encoder, splits, name = None, next(iter(data.values())), "raw pixels"
         else:
-            encoder, preprocessor = load_encoder(config, checkpoint, name, kwargs.get("seed", 0))
-            size = encoder_input_size(encoder)
+            encoder, pre = feat.load_encoder(config, checkpoint, name, kwargs.get("seed", 0))
+            size = feat.encoder_input_size(encoder)
             if size not in data:
-                data[size] = labelled_splits(*cfgs, size, preprocessor, batch_size)
+                data[size] = feat.labelled_splits(*cfgs, size, pre, batch_size)
             splits, name = data[size], "random init" if checkpoint == "random" else name
-        for pooling, metrics in evaluate_encoder(encoder, *splits, **kwargs).items():
+        for pooling, metrics in feat.evaluate_encoder(encoder, *splits, **kwargs).items():
             rows.append(dict(label=label, encoder=name, pooling=pooling, **metrics,
                              seconds=round(time.perf_counter() - start, 2)))  # fmt: skip
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", nargs="+", action="append", required=True,
-                        metavar="LABEL CONFIG CHECKPOINT [student|teacher]")  # fmt: skip
-    parser.add_argument("--data", type=Path, help="image folder: train/ and val/ class folders")
-    parser.add_argument("--splits", nargs=2, default=("train", "val"), metavar=("TRAIN", "VAL"))
-    parser.add_argument("--test-images", type=int, metavar="N", help="held-out toy test images")
-    parser.add_argument("--pixels", action="store_true", help="add the raw-pixel baseline")
-    parser.add_argument("--k", type=int, default=20, help="k-NN neighbours")
-    parser.add_argument("--temperature", type=float, default=0.07, help="k-NN temperature")
-    parser.add_argument("--probe-epochs", type=int, default=100, help="0 skips the probe")
-    parser.add_argument("--seed", type=int, default=0, help="seed of 'random' and the probe")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--out", type=Path, help="JSON file to write")
-    args = parser.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", nargs="+", action="append", required=True,
+                   metavar="LABEL CONFIG CHECKPOINT [student|teacher]")  # fmt: skip
+    p.add_argument("--data", type=Path, help="image folder: train/ and val/ class folders")
+    p.add_argument("--splits", nargs=2, default=("train", "val"), metavar=("TRAIN", "VAL"))
+    p.add_argument("--test-images", type=int, metavar="N", help="held-out toy test images")
+    p.add_argument("--pixels", action="store_true", help="add the raw-pixel baseline")
+    p.add_argument("--k", type=int, default=20, help="k-NN neighbours")
+    p.add_argument("--temperature", type=float, default=0.07, help="k-NN temperature")
+    p.add_argument("--probe-epochs", type=int, default=100, help="0 skips the probe")
+    p.add_argument("--seed", type=int, default=0, help="seed of 'random' and the probe")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    args = p.parse_args(argv)
     for spec in args.model:
         if len(spec) not in (3, 4) or spec[3:] not in ([], ["student"], ["teacher"]):
-            parser.error(f"--model takes LABEL CONFIG CHECKPOINT [student|teacher], got {spec}")
+            p.error(f"--model takes LABEL CONFIG CHECKPOINT [student|teacher], got {spec}")
     models = [(*s[:3], s[3] if len(s) == 4 else "student") for s in args.model]
     settings = dict(k=args.k, temperature=args.temperature, probe_epochs=args.probe_epochs,
                     seed=args.seed)  # fmt: skip
