@@ -1,5 +1,5 @@
-"""Checkpoint conversions in one place: one encoder out of a pre-training checkpoint (for mmseg,
-fine-tuning, timm), and timm-style key names to and from this project's."""
+"""Checkpoint conversions: one encoder out of a pre-training checkpoint (for mmseg, fine-tuning,
+timm), and timm-style key names to and from this project's."""
 
 from __future__ import annotations
 
@@ -22,29 +22,20 @@ EXPORT_META_KEY = "lut_export"
 def extract_encoder(
     checkpoint: Mapping, encoder: str = "student", filename: str = "<checkpoint>", prefix=None
 ) -> OrderedDict:
-    """One encoder's state dict, prefix removed, from a pre-training checkpoint.
-
-    Accepted: a LUT pre-training checkpoint (``backbone.*`` student, ``teacher.backbone.*``
-    teacher), an mmpretrain MAE checkpoint (student only) and a file written by
-    ``tools/convert_checkpoint.py --to mmseg`` (bare encoder keys, export record in ``meta``).
+    """One encoder's tensors, prefix removed, from a LUT or mmpretrain MAE pre-training
+    checkpoint, or a ``convert_checkpoint.py --to mmseg`` file (checked to be that encoder).
 
     Args:
         checkpoint (Mapping): The loaded checkpoint (with or without a ``state_dict`` level).
         encoder (str): ``'student'`` (the online encoder) or ``'teacher'`` (momentum encoder).
         filename (str): Name used in error messages.
         prefix (str, optional): Explicit key prefix, overriding the one ``encoder`` selects.
-
-    Returns:
-        OrderedDict: The encoder's tensors under mmpretrain ViT key names.
     """
-    if encoder not in ENCODER_PREFIXES:
-        raise ValueError(f"encoder must be one of {sorted(ENCODER_PREFIXES)}, got {encoder!r}")
     state_dict = checkpoint.get("state_dict", checkpoint)
     if not isinstance(state_dict, Mapping) or not state_dict:
         raise CheckpointMismatchError(f"{filename!r} holds no state dict.")
     meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), Mapping) else {}
-    export = meta.get(EXPORT_META_KEY)
-    if prefix is None and export is not None:  # already converted: check the encoder
+    if prefix is None and (export := meta.get(EXPORT_META_KEY)) is not None:
         if export.get("encoder") != encoder:
             raise CheckpointMismatchError(
                 f"{filename!r} was exported from the {export.get('encoder')!r} encoder of "
@@ -65,27 +56,20 @@ def extract_encoder(
     return out
 
 
-# timm-style names (reference implementation, timm's ViT) <-> this project's LUT keys. Each
-# pair maps a key prefix (or, without a final dot, a whole key) both ways; {} is a block number.
-# Ours because upstream has none: mmpretrain's converters are one-way scripts that cover
-# neither the MAE decoder nor LUT's heads, and none writes timm names.
+# timm-style names (the reference implementation, timm's ViT) <-> LUT keys, both ways: a key
+# prefix (or, without a final dot, a whole key) each; {} is a block number. (mmpretrain's
+# converters are one-way scripts covering neither the MAE decoder nor LUT's heads.)
 _PARTS = [("norm1.", "ln1."), ("norm2.", "ln2."), ("mlp.fc1.", "ffn.layers.0.0."),
           ("mlp.fc2.", "ffn.layers.1."), ("", "")]  # fmt: skip
 TIMM_KEYS = [
     *((f"blocks.{{}}.{t}", f"backbone.layers.{{}}.{m}") for t, m in _PARTS),
     *((f"decoder_blocks.{{}}.{t}", f"neck.decoder_blocks.{{}}.{m}") for t, m in _PARTS),
-    ("head.{}.", "projector.mlp.layers.{}."),
-    ("predictor.{}.", "predictor.mlp.layers.{}."),
-    ("patch_embed.proj.", "backbone.patch_embed.projection."),
-    ("cls_token", "backbone.cls_token"),
-    ("pos_embed", "backbone.pos_embed"),
-    ("norm.", "backbone.ln1."),
-    ("decoder_norm.", "neck.ln1."),
-    ("decoder_embed.", "neck.decoder_embed."),
-    ("decoder_pred.", "neck.decoder_pred."),
-    ("mask_token", "neck.mask_token"),
-    ("decoder_pos_embed", "neck.decoder_pos_embed"),
-]
+    ("head.{}.", "projector.mlp.layers.{}."), ("predictor.{}.", "predictor.mlp.layers.{}."),
+    ("patch_embed.proj.", "backbone.patch_embed.projection."), ("cls_token", "backbone.cls_token"),
+    ("pos_embed", "backbone.pos_embed"), ("norm.", "backbone.ln1."), ("decoder_norm.", "neck.ln1."),
+    ("decoder_embed.", "neck.decoder_embed."), ("decoder_pred.", "neck.decoder_pred."),
+    ("mask_token", "neck.mask_token"), ("decoder_pos_embed", "neck.decoder_pos_embed"),
+]  # fmt: skip
 
 
 def _map_key(key: str, to_timm: bool) -> str:
@@ -110,8 +94,8 @@ def mmpretrain_to_timm_key(key: str) -> str:
 
 
 def encoder_to_timm(encoder_sd: Mapping[str, torch.Tensor]) -> OrderedDict:
-    """An encoder state dict (as :func:`extract_encoder` returns it) under the names of timm's
-    ``VisionTransformer`` (``num_classes=0``, ``strict=True``); ``mask_token`` left out."""
+    """An encoder state dict (of :func:`extract_encoder`) under the names of timm's
+    ``VisionTransformer`` (``num_classes=0``); ``mask_token`` left out."""
     return OrderedDict((mmpretrain_to_timm_key(f"backbone.{k}"), v)
                        for k, v in encoder_sd.items() if k not in PRETRAIN_ONLY_KEYS)  # fmt: skip
 
@@ -119,11 +103,10 @@ def encoder_to_timm(encoder_sd: Mapping[str, torch.Tensor]) -> OrderedDict:
 def convert_timm_lut(
     student: Mapping[str, torch.Tensor], teacher: Mapping[str, torch.Tensor] | None = None
 ) -> dict[str, torch.Tensor]:
-    """Timm-style student (and teacher) weights of the reference implementation as a ``LUT``
-    state dict; of the teacher (an EMA of the whole model) only the encoder and projector."""
+    """The reference implementation's timm-style student (and teacher: its encoder and
+    projector, of an EMA of the whole model) as a ``LUT`` state dict."""
     out = {timm_to_mmpretrain_key(k): v for k, v in student.items()}
     for key, value in (teacher or {}).items():
-        new = timm_to_mmpretrain_key(key)
-        if new.startswith(("backbone.", "projector.")):
+        if (new := timm_to_mmpretrain_key(key)).startswith(("backbone.", "projector.")):
             out[f"teacher.{new}"] = value
     return out

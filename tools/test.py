@@ -1,12 +1,6 @@
-"""Test (and evaluate) a checkpoint with an mmpretrain or mmsegmentation config.
-
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--out-item metrics]
-        [--amp] [--cpu] [--unsafe-load] [--cfg-options k=v ...] [--launcher none|pytorch|...]
-
-The metrics (top-1, mIoU, ...) are logged at the end; mmpretrain configs dump predictions
-(or, with ``--out-item metrics``, the metrics) to ``--out``, mmseg configs write the
-predicted masks to the folder ``--out``. Multi-GPU: ``tools/dist_test.sh CONFIG CHECKPOINT GPUS``.
-"""
+"""Test a checkpoint with an mmpretrain or mmseg config (metrics logged; ``--out``: mmpretrain
+dumps predictions, or with ``--out-item metrics`` the metrics, mmseg writes the predicted masks
+to that folder). Multi-GPU: ``tools/dist_test.sh CONFIG CHECKPOINT GPUS``."""
 
 from __future__ import annotations
 
@@ -16,6 +10,7 @@ import sys
 
 import mmengine
 from mmengine.config import Config
+from mmengine.evaluator import DumpResults
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from train import build_runner, common_args, merge_common  # noqa: E402
@@ -25,12 +20,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Merge the command line into the config, as mmpretrain's / mmseg's ``tools/test.py`` do."""
     missing = [k for k in ("test_dataloader", "test_cfg", "test_evaluator") if cfg.get(k) is None]
     if missing:  # a pre-training config: mmengine would only fail once the runner is built
-        raise ValueError(
-            f"{args.config} has no {', '.join(missing)}, so there is nothing to test (a "
-            "pre-training config?). Test a fine-tuning, linear-probing or segmentation config "
-            "with this checkpoint, or evaluate frozen features with "
-            "tools/analysis/evaluate_features.py."
-        )
+        raise ValueError(f"{args.config} has no {', '.join(missing)}, so there is nothing to "
+                         "test (a pre-training config?). Test a fine-tuning, linear-probing or "
+                         "segmentation config with this checkpoint, or evaluate frozen features "
+                         "with tools/analysis/evaluate_features.py.")  # fmt: skip
     cfg.load_from = args.checkpoint
     if args.amp:
         cfg.test_cfg = {**(cfg.get("test_cfg") or {}), "fp16": True}
@@ -58,14 +51,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = build_runner(cfg)
-    mmpretrain_out = args.out and cfg.get("default_scope") != "mmseg"
-    if mmpretrain_out and args.out_item != "metrics":
-        from mmengine.evaluator import DumpResults
-
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    out = args.out if cfg.get("default_scope") != "mmseg" else None  # mmpretrain's --out
+    if out and args.out_item != "metrics":
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
     metrics = runner.test()
-    if mmpretrain_out and args.out_item == "metrics":
-        mmengine.dump(metrics, args.out)
+    if out and args.out_item == "metrics":
+        mmengine.dump(metrics, out)
     return metrics
 
 

@@ -1,14 +1,6 @@
-"""Train with an mmpretrain or mmsegmentation config, as mmpretrain's ``tools/train.py`` does.
-
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp] [--auto-scale-lr]
-        [--compile] [--cpu] [--unsafe-load] [--no-validate] [--cfg-options k=v ...]
-        [--launcher none|pytorch|slurm|mpi]
-
-The config chooses the runner (``runner_type``): the project's configs include the reliability
-runtime (``configs/_base_/reliability_runtime.py``, docs/reliability.md). ``--cpu`` runs a GPU
-config on a machine without one and prints each change it makes. Multi-GPU:
-``tools/dist_train.sh CONFIG GPUS``; slurm: ``tools/slurm_train.sh`` (docs/launchers.md).
-"""
+"""Train with an mmpretrain or mmseg config as mmpretrain's ``tools/train.py`` does; the config
+chooses the runner (``runner_type``, docs/reliability.md). ``--cpu`` runs a GPU config without a
+GPU, printing each change. Multi-GPU, slurm: ``tools/dist_train.sh``, ``tools/slurm_train.sh``."""
 
 from __future__ import annotations
 
@@ -25,8 +17,6 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout, not installed
 import lut_plugin  # noqa: E402,F401  (registers LUT's components and the runtime)
 from lut_plugin.runtime.compat import init_cpu_distributed  # noqa: E402
-
-_SYNC_BN = ("SyncBN", "MMSyncBN", "SyncBatchNorm", "nn.SyncBatchNorm")
 
 
 def common_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -51,16 +41,16 @@ def _name(type_) -> str:
 
 def _to_bn(node) -> int:
     """Set SyncBN norm configs (and LUT heads' ``norm='syncbn'``) to BN; count them."""
+    if isinstance(node, list | tuple):
+        return sum(_to_bn(v) for v in node)
+    if not isinstance(node, MutableMapping):
+        return 0
     count = 0
-    if isinstance(node, MutableMapping):
-        if _name(node.get("type")) in _SYNC_BN:
-            node["type"], count = "BN", count + 1
-        if str(node.get("norm", "")).lower() == "syncbn":
-            node["norm"], count = "bn", count + 1
-        count += sum(_to_bn(v) for v in node.values())
-    elif isinstance(node, list | tuple):
-        count += sum(_to_bn(v) for v in node)
-    return count
+    if _name(node.get("type")) in ("SyncBN", "MMSyncBN", "SyncBatchNorm"):
+        node["type"], count = "BN", 1
+    if str(node.get("norm", "")).lower() == "syncbn":
+        node["norm"], count = "bn", count + 1
+    return count + sum(_to_bn(v) for v in node.values())
 
 
 def cpu_config(cfg: Config) -> list[str]:
@@ -75,14 +65,12 @@ def cpu_config(cfg: Config) -> list[str]:
             for arg in ("loss_scale", "dtype", "use_fsdp"):
                 wrapper.pop(arg, None)
             notes.append(f"{key}: AmpOptimWrapper -> OptimWrapper (float32)")
-    for key in ("val_cfg", "test_cfg"):
-        if (cfg.get(key) or {}).get("fp16"):
-            cfg[key]["fp16"] = False
-            notes.append(f"{key}.fp16 -> False")
-    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        if (cfg.get(key) or {}).get("pin_memory"):
-            cfg[key]["pin_memory"] = False
-            notes.append(f"{key}.pin_memory -> False")
+    options = [(f"{k}_cfg", "fp16") for k in ("val", "test")]
+    options += [(f"{k}_dataloader", "pin_memory") for k in ("train", "val", "test")]
+    for key, option in options:
+        if (cfg.get(key) or {}).get(option):
+            cfg[key][option] = False
+            notes.append(f"{key}.{option} -> False")
     if cfg.get("launcher", "none") != "none":
         cfg.env_cfg = {**(cfg.get("env_cfg") or {}), "dist_cfg": {"backend": "gloo"}}
         n_bn = _to_bn(cfg.get("model"))
@@ -126,13 +114,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
-        if _name(cfg.optim_wrapper.get("type", "OptimWrapper")) not in (
-            "OptimWrapper",
-            "AmpOptimWrapper",
-        ):
-            raise ValueError(
-                f"--amp needs optim_wrapper type OptimWrapper, not {cfg.optim_wrapper.type!r}."
-            )
+        wrapper = _name(cfg.optim_wrapper.get("type", "OptimWrapper"))
+        if wrapper not in ("OptimWrapper", "AmpOptimWrapper"):
+            raise ValueError(f"--amp needs optim_wrapper type OptimWrapper, not {wrapper!r}.")
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
     if args.resume is not None:  # "auto": the latest checkpoint of the work directory

@@ -16,13 +16,9 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model, find_latest_ch
 from torch.utils.data import Dataset
 
 from . import compat
-from .loading import (
-    CheckpointError,
-    CheckpointMismatchError,
-    checkpoint_policy,
-    load_checkpoint_file,
-)
-from .seeding import NamedSampleDataset, SeededDataset
+from .loading import CheckpointError, CheckpointMismatchError, checkpoint_policy
+from .loading import load_checkpoint_file as load
+from .seeding import NamedSampleDataset
 
 _LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
@@ -33,22 +29,18 @@ def _name(type_: Any) -> str:
 
 @RUNNERS.register_module()
 class SafeResumeRunner(Runner):
-    """mmengine's ``Runner`` with the guarantees of docs/reliability.md.
+    """mmengine's ``Runner`` with the guarantees of docs/reliability.md (a config opts in with
+    ``configs/_base_/reliability_runtime.py``).
 
-    A config opts in with ``runner_type = 'SafeResumeRunner'`` (``configs/_base_/
-    reliability_runtime.py``). The runner then, and says so in the log: writes checkpoints with
-    :class:`AtomicCheckpointHook` where the config names ``CheckpointHook``; seeds each training
-    sample from its position (:class:`SeededSampler` around the configured sampler) and each
-    step (:class:`StepSeedHook`); stops at a non-finite loss or weight (:class:`FiniteCheckHook`,
-    unless listed). It loads checkpoints weights only (``unsafe_load=True`` opts out) and
-    strictly, never evaluates the config text they may carry, refuses to resume from a file
-    that is not a training checkpoint, warns when a resumed run changes its length, and names a
-    missing dataset with the option that sets it.
+    It uses :class:`AtomicCheckpointHook` where the config names ``CheckpointHook``, seeds each
+    training sample (:class:`SeededSampler`) and step (:class:`StepSeedHook`) from its position,
+    adds :class:`FiniteCheckHook` and logs all that; it loads checkpoints weights only
+    (``unsafe_load=True`` opts out) and strictly, never evaluates config text from them,
+    resumes only from training checkpoints and names a missing dataset's option.
     """
 
     @classmethod
     def from_cfg(cls, cfg) -> SafeResumeRunner:
-        """Build the runner from a config (copied), with the runtime's hooks and sampler."""
         cfg = copy.deepcopy(cfg)
         for key in ("max_epochs", "max_iters"):
             value = (cfg.get("train_cfg") or {}).get(key)
@@ -62,23 +54,17 @@ class SafeResumeRunner(Runner):
         if not cfg.get("default_hooks"):
             cfg["default_hooks"] = {}
         hooks = cfg["default_hooks"]  # (a Config stores a copy of what it is given)
-        checkpoint = hooks.get("checkpoint", dict(type="CheckpointHook"))  # mmengine's default
-        if (
-            isinstance(checkpoint, MutableMapping)
-            and _name(checkpoint.get("type")) == "CheckpointHook"
-        ):
-            hooks["checkpoint"] = {**checkpoint, "type": "AtomicCheckpointHook"}
+        ckpt = hooks.get("checkpoint", dict(type="CheckpointHook"))  # mmengine's default
+        if isinstance(ckpt, MutableMapping) and _name(ckpt.get("type")) == "CheckpointHook":
+            hooks["checkpoint"] = {**ckpt, "type": "AtomicCheckpointHook"}
             notes.append("checkpoints by AtomicCheckpointHook")
         train = cfg.get("train_dataloader")
-        if isinstance(train, MutableMapping) and "batch_sampler" not in train:
-            sampler = train.get("sampler")
-            if (
-                isinstance(sampler, MutableMapping)
-                and _name(sampler.get("type")) != "SeededSampler"
-            ):
-                train["sampler"] = dict(type="SeededSampler", sampler=sampler)
-                notes.append(f"training samples seeded by position (SeededSampler around "
-                             f"{_name(sampler['type'])})")  # fmt: skip
+        sampler = train.get("sampler") if isinstance(train, MutableMapping) else None
+        wrap = isinstance(sampler, MutableMapping) and "batch_sampler" not in train
+        if wrap and _name(sampler.get("type")) != "SeededSampler":
+            train["sampler"] = dict(type="SeededSampler", sampler=sampler)
+            notes.append("training samples seeded by position (SeededSampler around "
+                         f"{_name(sampler['type'])})")  # fmt: skip
         if train is not None:
             custom = list(cfg.get("custom_hooks") or [])
             present = {_name(h.get("type") if isinstance(h, MutableMapping) else type(h))
@@ -90,40 +76,34 @@ class SafeResumeRunner(Runner):
         if cfg.get("resume") and randomness.get("seed") is None:
             # mmengine restores a resumed run's seed only after building the dataloaders, whose
             # sample order would then follow another seed: read it first.
-            path = cfg.get("load_from") or find_latest_checkpoint(cfg["work_dir"])
-            if path:
+            if path := cfg.get("load_from") or find_latest_checkpoint(cfg["work_dir"]):
                 unsafe = bool(cfg.get("unsafe_load", False))
-                meta = load_checkpoint_file(path, unsafe=unsafe, mmap=True).get("meta") or {}
+                meta = load(path, unsafe=unsafe, mmap=True).get("meta") or {}
                 cfg["randomness"] = {**randomness, "seed": meta.get("seed")}
         runner = super().from_cfg(cfg)
         if notes:
             runner.logger.info(f"{cls.__name__}: {'; '.join(notes)}.")
         return runner
 
-    def _policy(self):
-        return checkpoint_policy(unsafe=bool(self.cfg.get("unsafe_load", False)))
-
     def train(self) -> torch.nn.Module:
-        with self._policy():
+        with checkpoint_policy(unsafe=bool(self.cfg.get("unsafe_load", False))):
             return super().train()
 
     def val(self) -> dict:
-        with self._policy():
+        with checkpoint_policy(unsafe=bool(self.cfg.get("unsafe_load", False))):
             return super().val()
 
     def test(self) -> dict:
-        with self._policy():
+        with checkpoint_policy(unsafe=bool(self.cfg.get("unsafe_load", False))):
             return super().test()
 
     def build_dataloader(self, dataloader: Any, seed=None, diff_rank_seed: bool = False) -> Any:
-        """mmengine's ``build_dataloader``; datasets are wrapped so that loading errors name the
-        file (and, for :class:`SeededSampler`, to read its seed keys). A missing dataset, or one
-        that ``drop_last`` leaves without a batch, is an error naming the option to change."""
+        """mmengine's, with datasets wrapped to name files in errors (and read seed keys); a
+        missing dataset, or one ``drop_last`` leaves without a batch, names its option."""
         if not isinstance(dataloader, MutableMapping):
             return Runner.build_dataloader(dataloader, seed, diff_rank_seed)
         key = next((k for k in _LOADERS if getattr(self, f"_{k}", None) is dataloader), None)
-        key = key or "train_dataloader"
-        cfg = copy.deepcopy(dataloader)
+        key, cfg = key or "train_dataloader", copy.deepcopy(dataloader)
         if isinstance(cfg.get("dataset"), MutableMapping):
             try:
                 cfg["dataset"] = DATASETS.build(cfg["dataset"])
@@ -137,18 +117,15 @@ class SafeResumeRunner(Runner):
                     f"/path/to/dataset (the expected folder layout is in docs/{page}.md)."
                 ) from exc
         dataset, batch, sampler = cfg.get("dataset"), cfg.get("batch_size"), cfg.get("sampler")
-        if (cfg.get("drop_last") and "InfiniteSampler" not in str(sampler)
-                and isinstance(batch, int) and hasattr(dataset, "__len__")):  # fmt: skip
-            per_rank = len(dataset) // get_world_size()
-            if per_rank < batch:
+        finite = cfg.get("drop_last") and "InfiniteSampler" not in str(sampler)
+        if finite and isinstance(batch, int) and hasattr(dataset, "__len__"):
+            if (per_rank := len(dataset) // get_world_size()) < batch:
                 raise ValueError(
                     f"{key} gives no batch: {len(dataset)} samples ({per_rank} per process) and "
                     f"batch_size {batch} with drop_last=True. Lower batch_size or give it more "
-                    f"samples."
+                    "samples."
                 )
-        if _name((sampler or {}).get("type")) == "SeededSampler":
-            cfg["dataset"] = SeededDataset(dataset)
-        elif isinstance(dataset, Dataset):
+        if isinstance(dataset, Dataset) or _name((sampler or {}).get("type")) == "SeededSampler":
             cfg["dataset"] = NamedSampleDataset(dataset)
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
 
@@ -159,10 +136,13 @@ class SafeResumeRunner(Runner):
 
     def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
         built = super().build_optim_wrapper(optim_wrapper)
-        if self.cfg.get("compile"):
+        if self.cfg.get("compile"):  # ConfigDict groups: Dynamo fails in the optimiser step
             for wrapper in built.values() if isinstance(built, OptimWrapperDict) else [built]:
-                compat.plain_param_groups(wrapper.optimizer)
+                groups = wrapper.optimizer.param_groups
+                groups[:] = [dict(group) for group in groups]
         return built
+
+    _resuming = False
 
     def load_checkpoint(
         self,
@@ -172,7 +152,7 @@ class SafeResumeRunner(Runner):
         revise_keys: list = [(r"^module\.", "")],  # noqa: B006 (mmengine's signature)
     ) -> dict:
         """Load a checkpoint into the model: weights only, strictly, naming the file in errors."""
-        checkpoint = load_checkpoint_file(filename, map_location)
+        checkpoint = load(filename, map_location)
         meta = checkpoint.get("meta")
         if self._resuming:  # refuse what cannot continue a run exactly (weights alone, exports)
             missing = [k for k in ("state_dict", "message_hub", "optimizer") if k not in checkpoint]
@@ -199,8 +179,6 @@ class SafeResumeRunner(Runner):
         self._has_loaded = True
         self.logger.info(f"Load checkpoint from {filename}")
         return checkpoint
-
-    _resuming = False
 
     def resume(self, filename: str, *args, **kwargs) -> None:
         """mmengine's ``resume``; warns when the run length differs from the checkpoint's."""

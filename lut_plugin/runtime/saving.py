@@ -1,4 +1,4 @@
-"""Crash-safe writing: files complete or absent, checkpoints deleted only after the new one."""
+"""Crash-safe checkpoints: files complete or absent, old ones deleted only after the new one."""
 
 from __future__ import annotations
 
@@ -14,21 +14,20 @@ from mmengine.registry import HOOKS
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``path`` completely or not at all: ``<path>.partial`` beside it, fsync, rename.
+    """Write ``path`` completely or not at all: ``<path>.partial``, fsync, rename, fsync folder.
 
     Args:
         path (str | os.PathLike): The file to (re)place.
         data (bytes): Its new content.
     """
-    path = osp.abspath(os.fspath(path))
-    folder = osp.dirname(path)
-    os.makedirs(folder, exist_ok=True)
+    path = osp.abspath(path)
+    os.makedirs(osp.dirname(path), exist_ok=True)
     with open(f"{path}.partial", "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(f"{path}.partial", path)
-    fd = os.open(folder, os.O_RDONLY)  # make the rename itself durable
+    fd = os.open(osp.dirname(path), os.O_RDONLY)  # make the rename itself durable
     try:
         os.fsync(fd)
     finally:
@@ -46,37 +45,48 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write(filepath, obj.encode(encoding))
 
 
+def earlier_run_checkpoints(
+    work_dir: str, out_dir: str | None = None, filename_tmpl: str = "epoch_{}.pth"
+) -> list[str]:
+    """What a new run in ``work_dir`` would overwrite: ``last_checkpoint`` and checkpoints."""
+    out_dir = work_dir if out_dir is None else out_dir
+    found = [p for p in [osp.join(work_dir, "last_checkpoint")] if osp.isfile(p)]
+    for pattern in (filename_tmpl.format("*"), "best_*.pth"):
+        found += sorted(glob.glob(osp.join(glob.escape(out_dir), pattern)))
+    return found
+
+
+def _remove(backend, path) -> None:
+    if backend.isfile(path):
+        backend.remove(path)
+    elif backend.isdir(path):  # deepspeed checkpoints are folders
+        backend.rmtree(path)
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
-    """``CheckpointHook`` whose checkpoints survive a crash at any moment.
+    """``CheckpointHook`` (same arguments) whose checkpoints survive a crash at any moment.
 
-    mmengine deletes the oldest checkpoint (``max_keep_ckpts``) first, writes the new one in
-    place, then ``last_checkpoint``. Here, in a local folder, the checkpoint is written
-    atomically (``atomic_local`` backend), then ``last_checkpoint``, and only then the checkpoint
-    that fell out of ``max_keep_ckpts`` (or the previous ``save_best`` one) is deleted.
-    ``.partial`` leftovers of a crash are removed when training starts. A run that would
-    overwrite another run's checkpoints (starting from scratch where ``last_checkpoint``,
-    ``epoch_*``/``iter_*``/``best_*`` files are, or resuming where checkpoints past its step are)
-    is refused. The arguments are ``CheckpointHook``'s.
+    In a local folder: the checkpoint is written atomically, then ``last_checkpoint``, and only
+    then the one that fell out of ``max_keep_ckpts`` (or the previous best) is deleted.
+    ``.partial`` leftovers are removed at the start; a run that would overwrite another run's
+    checkpoints (from scratch where some are, resumed where later ones are) is refused.
     """
 
     def before_train(self, runner) -> None:
-        """Refuse to overwrite another run; write atomically; remove leftovers of a crash."""
         super().before_train(runner)
         if type(self.file_backend) is not LocalBackend:
-            return
-        if runner.iter == 0:  # from scratch
+            return  # remote storage: as mmengine
+        if runner.iter == 0:
             found = earlier_run_checkpoints(runner.work_dir, self.out_dir, self.filename_tmpl)
             what, doing = "the checkpoints of an earlier run", "starting from scratch"
             advice = "Continue that run with --resume"
         else:
             step = runner.epoch if self.by_epoch else runner.iter
-            prefix, _, suffix = self.filename_tmpl.partition("{}")
-            name = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix))
+            name = re.compile(re.escape(self.filename_tmpl).replace(r"\{\}", r"(\d+)"))
             paths = glob.glob(osp.join(glob.escape(self.out_dir), self.filename_tmpl.format("*")))
-            steps = {p: name.fullmatch(osp.basename(p)) for p in paths}
-            found = sorted((p for p, m in steps.items() if m and int(m[1]) > step),
-                           key=lambda p: int(steps[p][1]))  # fmt: skip
+            later = [(int(m[1]), p) for p in paths if (m := name.fullmatch(osp.basename(p)))]
+            found = [p for s, p in sorted(later) if s > step]
             unit = "epoch" if self.by_epoch else "iteration"
             what, doing = f"checkpoints past the resumed {unit} {step}", "resuming"
             advice = "Resume from the latest of them"
@@ -93,7 +103,7 @@ class AtomicCheckpointHook(CheckpointHook):
                     os.remove(leftover)
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
-        # mmengine's bookkeeping, in a crash-safe order: write, point last_checkpoint, delete.
+        # mmengine's bookkeeping in a crash-safe order: write, point last_checkpoint, delete.
         stale = None
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
@@ -108,16 +118,15 @@ class AtomicCheckpointHook(CheckpointHook):
             save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
             backend_args=self.backend_args, **self.args,
         )  # fmt: skip
-        if not is_main_process():
-            return
-        atomic_write(osp.join(runner.work_dir, "last_checkpoint"), self.last_ckpt.encode())
-        if stale is not None:
-            _remove(self.file_backend, self.file_backend.join_path(
-                self.out_dir, self.filename_tmpl.format(stale)))  # fmt: skip
+        if is_main_process():
+            atomic_write(osp.join(runner.work_dir, "last_checkpoint"), self.last_ckpt.encode())
+            if stale is not None:
+                stale = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
+                _remove(self.file_backend, stale)
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
-        # mmengine removes the previous best before writing the new one: only note the removals
-        # (through a backend that records them) and carry them out once the new best is written.
+        # mmengine removes the previous best before writing the new one: record the removals
+        # (through a backend that only notes them), carry them out once the new best is written.
         backend, removed = self.file_backend, []
         self.file_backend = type("DeferredRemoval", (), {
             "__getattr__": lambda _, name: getattr(backend, name),
@@ -132,23 +141,3 @@ class AtomicCheckpointHook(CheckpointHook):
         for path in removed:
             if path not in current:  # not the same name written again
                 _remove(backend, path)
-
-
-def earlier_run_checkpoints(
-    work_dir: str, out_dir: str | None = None, filename_tmpl: str = "epoch_{}.pth"
-) -> list[str]:
-    """The files of another run that a run starting from scratch in ``work_dir`` would
-    overwrite: ``last_checkpoint`` and the checkpoints named as ``CheckpointHook`` names them."""
-    out_dir = work_dir if out_dir is None else out_dir
-    pointer = osp.join(work_dir, "last_checkpoint")
-    found = [pointer] if osp.isfile(pointer) else []
-    for pattern in (filename_tmpl.format("*"), "best_*.pth"):
-        found += sorted(glob.glob(osp.join(glob.escape(out_dir), pattern)))
-    return found
-
-
-def _remove(backend, path) -> None:
-    if backend.isfile(path):
-        backend.remove(path)
-    elif backend.isdir(path):  # deepspeed checkpoints are folders
-        backend.rmtree(path)

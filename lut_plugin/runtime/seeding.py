@@ -1,8 +1,5 @@
-"""Random draws as a function of the seed and the position in the run, not of the history.
-
-A resumed run then draws exactly what an uninterrupted one would have drawn, whatever process
-(main or dataloader worker, persistent or not) does the drawing: :class:`SeededSampler` pairs
-each sample with a key that seeds its augmentations, :class:`StepSeedHook` seeds each step.
+"""Random draws as a function of the seed and the position in the run (exact resume), in
+whichever process draws: :class:`SeededSampler` keys each sample, :class:`StepSeedHook` each step.
 """
 
 from __future__ import annotations
@@ -22,10 +19,8 @@ SAMPLE_STREAM, STEP_STREAM = 0, 1
 
 
 def seed_everything(*key: int) -> None:
-    """Seed python's ``random``, numpy's global generator and torch (CPU, all GPUs) from ``key``.
-
-    The seeds come from ``numpy.random.SeedSequence`` of the key and its length (numpy treats
-    trailing zeros as absent), so different keys give unrelated streams.
+    """Seed python's ``random``, numpy's global generator and torch (CPU, GPUs) from ``key``
+    (through ``numpy.random.SeedSequence`` of the key and its length: unrelated streams).
 
     Args:
         *key (int): Non-negative integers, e.g. ``(seed, stream, iteration)``.
@@ -38,9 +33,9 @@ def seed_everything(*key: int) -> None:
 
 
 class NamedSampleDataset(Dataset):
-    """A dataset whose loading errors name the sample's file (OpenCV's, for one, name none).
-
-    Other attributes (``metainfo``, ...) are the wrapped dataset's.
+    """A dataset whose loading errors name the sample's file (OpenCV's name none), and that
+    seeds every generator from the key of an ``(index, key)`` of :class:`SeededSampler` before
+    loading ``index``. Other attributes are the wrapped dataset's.
 
     Args:
         dataset (Dataset): The dataset.
@@ -52,7 +47,10 @@ class NamedSampleDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int | tuple[int, tuple[int, ...]]) -> Any:
+        if isinstance(index, tuple):
+            index, key = index
+            seed_everything(*key)
         try:
             return self.dataset[index]
         except Exception as exc:
@@ -72,24 +70,10 @@ class NamedSampleDataset(Dataset):
         return getattr(self.dataset, name)
 
 
-class SeededDataset(NamedSampleDataset):
-    """Reads ``(index, seed key)`` pairs of :class:`SeededSampler`: seeds every generator from
-    the key, then loads ``index``."""
-
-    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> Any:
-        index, seed_key = key
-        seed_everything(*seed_key)
-        return super().__getitem__(index)
-
-
 @DATA_SAMPLERS.register_module()
 class SeededSampler(Sampler):
-    """Any sampler's indices, each paired with a seed key ``(seed, epoch, rank, position)``.
-
-    The wrapped sampler keeps choosing the order (``DefaultSampler``, ``InfiniteSampler``...);
-    the key seeds the sample's augmentations wherever and whenever it is loaded (the runner
-    wraps the dataset in :class:`SeededDataset`). The rank is part of the key, so ranks draw
-    differently.
+    """The wrapped sampler's indices, each with the key ``(seed, epoch, rank, position)`` that
+    seeds its augmentations wherever it is loaded (by :class:`NamedSampleDataset`).
 
     Args:
         dataset (Dataset): The dataset.
@@ -110,7 +94,6 @@ class SeededSampler(Sampler):
         return len(self.sampler)
 
     def set_epoch(self, epoch: int) -> None:
-        """Set the epoch of this sampler and of the wrapped one."""
         self.epoch = epoch
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
@@ -118,12 +101,8 @@ class SeededSampler(Sampler):
 
 @HOOKS.register_module()
 class StepSeedHook(Hook):
-    """Seed the main process's generators from ``(runner.seed, runner.iter)`` before each step.
-
-    mmengine checkpoints hold no generator state, and anything run between two steps (a
-    validation loop, a new dataloader iterator) consumes random numbers; so the draws of a step
-    (masks, drop path) are made a function of its position.
-    """
+    """Seed the main process's generators from ``(seed, iteration)`` before each training step
+    (masks, drop path): what ran in between (validation, a new loader) does not matter."""
 
     priority = "VERY_HIGH"
 
