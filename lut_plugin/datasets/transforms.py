@@ -44,19 +44,13 @@ class LUTResizeEdge(ResizeEdge):
         img = results["img"]
         width, height = results["scale"]
         hwc = np.ascontiguousarray(img if img.ndim == 3 else img[..., None])
-        out = tvF.resize(
-            torch.from_numpy(hwc).permute(2, 0, 1),  # a channels-last view, no copy
-            [height, width],
-            interpolation=self._TORCHVISION[self.interpolation],
-            antialias=True,
-        )
+        chw = torch.from_numpy(hwc).permute(2, 0, 1)  # a channels-last view, no copy
+        mode = self._TORCHVISION[self.interpolation]
+        out = tvF.resize(chw, [height, width], interpolation=mode, antialias=True)
         out = np.ascontiguousarray(out.permute(1, 2, 0).numpy())
-        if img.ndim == 2:
-            out = out[..., 0]
-        results["img"] = out
-        results["img_shape"] = out.shape[:2]
-        results["scale"] = out.shape[:2][::-1]
-        results["scale_factor"] = (width / img.shape[1], height / img.shape[0])
+        out = out if img.ndim == 3 else out[..., 0]
+        results.update(img=out, img_shape=out.shape[:2], scale=out.shape[:2][::-1],
+                       scale_factor=(width / img.shape[1], height / img.shape[0]))  # fmt: skip
 
 
 @TRANSFORMS.register_module()
