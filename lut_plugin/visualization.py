@@ -15,8 +15,7 @@ GREY = 64  # the pixel value of hidden patches (dark: toy backgrounds are light 
 
 
 class Reconstruction(NamedTuple):
-    """Images and reconstruction ``(B, 3, H, W)`` (normalised as the inputs, ``norm_pix``
-    undone); masks ``(B, L)``, 1 = removed; ``mask2`` (LUT's view 2) None for one view."""
+    """Normalised images and reconstruction, ``(B, L)`` masks (``mask2``: LUT's view 2)."""
 
     image: torch.Tensor
     rec: torch.Tensor
@@ -25,8 +24,7 @@ class Reconstruction(NamedTuple):
 
 
 def undo_norm_pix(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """``pred * sqrt(var + eps) + mean`` with each target patch's mean and unbiased
-    variance: the inverse of ``MAEPretrainHead.construct_target`` with ``norm_pix=True``.
+    """Inverse of ``MAEPretrainHead.construct_target`` with ``norm_pix=True``.
 
     Args:
         pred (torch.Tensor): ``(B, L, p*p*3)`` predictions of normalised patches.
@@ -38,10 +36,7 @@ def undo_norm_pix(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -
 
 @torch.no_grad()
 def reconstruct(model: nn.Module, images: torch.Tensor) -> Reconstruction:
-    """:class:`Reconstruction` of ``images``, masked as in training (global torch RNG).
-
-    LUT models see ``images`` as both views (``backbone.forward_views``); mmpretrain's
-    ``MAE`` masks with ``backbone(x, mask=True)``; ``SimMIM`` gets a block mask.
+    """:class:`Reconstruction` of ``images`` (as both views for LUT), masked as in training.
 
     Args:
         model (nn.Module): A built LUT, LUTSimMIM, MAE or SimMIM model.
@@ -63,8 +58,7 @@ def reconstruct(model: nn.Module, images: torch.Tensor) -> Reconstruction:
         pred = neck(latent, ids_restore)
     else:  # mmpretrain's SimMIM: the encoder's block mask, else 60 % of the head's patches
         if hasattr(backbone, "masks_from_noise"):
-            mask1 = backbone.masks_from_noise(backbone.draw_noise(len(images), images.device))
-            mask1 = mask1.mask1
+            mask1 = backbone.masks_from_noise(backbone.draw_noise(len(images), images.device)).mask1
         else:
             n = (images.shape[-1] // head.patch_size) ** 2
             mask1 = (torch.rand(len(images), n, device=images.device) < 0.6).float()
@@ -78,19 +72,14 @@ def reconstruct(model: nn.Module, images: torch.Tensor) -> Reconstruction:
 
 
 def reconstruction_grid(model: nn.Module, images: torch.Tensor, seed: int = 0, scale: int = 1):
-    """A picture, a row per image: the image; view 1, removed patches grey; the
-    reconstruction; it pasted into view 1's removed patches; for LUT, view 2's visible
-    patches. Masks drawn from ``seed``; the global RNG state and the model's mode are
-    restored afterwards (training is not disturbed).
+    """``(rows * (H * scale + 2), panels * (W * scale + 2), 3)`` uint8 RGB, a row per image:
+    the image, view 1, the reconstruction, it pasted into view 1, for LUT view 2 (RNG kept).
 
     Args:
         model (nn.Module): The model (a wrapped one is unwrapped).
         images (torch.Tensor): ``(B, 3, H, W)`` normalised images.
         seed (int): Seed of the masks. Defaults to 0.
         scale (int): Upscaling factor (nearest neighbour). Defaults to 1.
-
-    Returns:
-        np.ndarray: ``(B * (H * scale + 2), P * (W * scale + 2), 3)`` uint8 RGB.
     """
     model = model.module if is_model_wrapper(model) else model
     was_training = model.training
@@ -120,9 +109,8 @@ def reconstruction_grid(model: nn.Module, images: torch.Tensor, seed: int = 0, s
 
 @HOOKS.register_module()
 class ReconstructionVisualizerHook(Hook):
-    """Every ``interval`` epochs and after the last, :func:`reconstruction_grid` of view 1
-    of the run's first ``num_images`` images to ``runner.visualizer.add_image``: a PNG under
-    ``vis_data/vis_image/`` (``LocalVisBackend``), TensorBoard's or W&B's images.
+    """Every ``interval`` epochs and after the last, :func:`reconstruction_grid` of the run's
+    first ``num_images`` images to ``runner.visualizer.add_image`` (docs/visualization.md).
 
     Args:
         interval (int): Epochs between pictures. Defaults to 10.

@@ -8,10 +8,8 @@ from torch import nn
 
 
 class LinearGELU(nn.Linear):
-    """``gelu_tanh(x @ W.T + b)``; without autograd on CUDA one cuBLASLt call whose epilogue
-    adds the bias and applies GELU (``torch._addmm_activation``), so the 4x-wide hidden
-    activation is written once (measured in docs/results/speed.md). Every path uses GELU's
-    tanh approximation (at most 4.7e-4 from the exact one), as the epilogue does.
+    """``gelu_tanh(x @ W.T + b)``: without autograd on CUDA one cuBLASLt call with a GELU
+    epilogue (docs/training.md, measured in docs/results/speed.md); tanh GELU on every path.
 
     Args: as ``nn.Linear``.
     """
@@ -34,9 +32,8 @@ def addmm_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tor
 
 
 def fuse_linear_gelu(module: nn.Module) -> int:
-    """Replace each ``nn.Linear, nn.GELU`` pair of an ``nn.Sequential`` (mmcv's ``FFN``) in
-    ``module`` by a :class:`LinearGELU` sharing the parameters and an ``nn.Identity``: the
-    state-dict keys and tensors stay the same. Returns how many pairs were fused.
+    """Replace each ``nn.Linear, nn.GELU`` pair of an ``nn.Sequential`` by a :class:`LinearGELU`
+    with the same parameters and an ``nn.Identity`` (same state dict); returns the count.
 
     Args:
         module (nn.Module): Changed in place.

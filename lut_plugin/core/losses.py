@@ -8,8 +8,7 @@ from torch import nn
 
 
 def negative_cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BYOL's ``2 - 2 * cos(pred, target)`` of ``(B, D)`` tensors, averaged over the batch;
-    the target is detached.
+    """BYOL's ``2 - 2 * cos(pred, target)``, averaged over the batch; the target is detached.
 
     Args:
         pred (torch.Tensor): ``(B, D)`` student predictions.

@@ -37,8 +37,7 @@ class DisjointMasks(NamedTuple):
 
 
 def disjoint_masks_from_noise(noise: torch.Tensor, mask_ratio: float) -> DisjointMasks:
-    """With ``pi = argsort(noise)`` and ``keep = keep_count(L, r)``, view 1 keeps
-    ``pi[:keep]`` and view 2 ``pi[keep:2 * keep]``.
+    """View 1 keeps ``argsort(noise)[:keep]``, view 2 the next ``keep`` patches.
 
     Args:
         noise (torch.Tensor): ``(B, L)`` noise, one row per sample.

@@ -10,8 +10,7 @@ ACTS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
 class ProjectionMLP(nn.Module):
-    """``Linear -> norm -> act`` repeated ``depth - 1`` times, then ``Linear``; by default
-    LUT's head with its layers at ``layers.{0,1,3}`` (as the reference and lightly).
+    """``(Linear, norm, act) * (depth - 1), Linear``; the defaults are LUT's head.
 
     Args:
         in_dim (int): Input width.

@@ -11,9 +11,8 @@ from torch import nn
 
 
 def cosine_momentum(cur_iter: int, max_iters: int, base: float = 0.996, end: float = 1.0) -> float:
-    """``m = end - (end - base) * (cos(pi * k / (K - 1)) + 1) / 2`` at iteration ``k`` of ``K``:
-    exactly ``base`` at the first and ``end`` at the last (mmpretrain's ``CosineEMA`` uses
-    ``k / K`` and never reaches ``end``).
+    """``end - (end - base) * (cos(pi * k / (K - 1)) + 1) / 2``: ``base`` at the first iteration,
+    ``end`` at the last (mmpretrain's ``CosineEMA`` uses ``k / K`` and never reaches ``end``).
 
     Args:
         cur_iter (int): Current iteration ``k``, 0-based.
@@ -21,10 +20,8 @@ def cosine_momentum(cur_iter: int, max_iters: int, base: float = 0.996, end: flo
         base (float): Momentum at the first iteration. Defaults to 0.996.
         end (float): Momentum at the last iteration. Defaults to 1.0.
     """
-    if not (0.0 <= base <= 1.0 and 0.0 <= end <= 1.0):
-        raise ValueError(f"momentum values must lie in [0, 1], got base={base}, end={end}")
-    if max_iters < 1:
-        raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+    if not (0.0 <= base <= 1.0 and 0.0 <= end <= 1.0 and max_iters >= 1):
+        raise ValueError(f"need momentum in [0, 1], max_iters >= 1; got {base}, {end}, {max_iters}")
     if max_iters == 1:
         return float(base)
     k = min(cur_iter, max_iters - 1)
@@ -33,8 +30,7 @@ def cosine_momentum(cur_iter: int, max_iters: int, base: float = 0.996, end: flo
 
 @torch.no_grad()
 def momentum_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
-    """``theta_T <- m * theta_T + (1 - m) * theta_S`` over parameters and floating-point
-    buffers (BN statistics); integer buffers (``num_batches_tracked``) are copied.
+    """``theta_T <- m * theta_T + (1 - m) * theta_S``; integer buffers are copied.
 
     Args:
         teacher (nn.Module): The averaged copy, updated in place.
@@ -55,8 +51,7 @@ def momentum_update(teacher: nn.Module, student: nn.Module, momentum: float) -> 
 
 
 class MomentumTeacher(nn.ModuleDict):
-    """Frozen copies of named student modules, always in eval mode (BN uses the averaged
-    running statistics), averaged towards the students by :meth:`update_from`.
+    """Frozen copies of student modules, always in eval mode, averaged by :meth:`update_from`.
 
     Args:
         modules (Mapping[str, nn.Module]): Student modules to copy, e.g.

@@ -1,5 +1,4 @@
-"""The paper's attention analyses of mmpretrain ViTs: per-head attention maps of a query
-patch (supplementary Figs. A and B) and the mean attention distance."""
+"""Attention maps (supplementary Figs. A and B) and mean attention distance of mmpretrain ViTs."""
 
 from __future__ import annotations
 
@@ -11,9 +10,8 @@ from torch import nn
 
 @contextmanager
 def capture_attention(encoder: nn.Module):
-    """Yield a list that a forward pass fills with every block's ``(B, heads, N, N)``
-    attention probabilities, recomputed from the input of the block's ``attn`` (an mmpretrain
-    ``MultiheadAttention`` with a fused ``qkv``), so the fused kernel stays in place."""
+    """Yield a list that a forward pass fills with each block's ``(B, heads, N, N)``
+    attention, recomputed from the input of its ``attn`` (the fused kernel stays in place)."""
     maps: list[torch.Tensor] = []
 
     def hook(attn: nn.Module, args: tuple) -> None:
@@ -32,10 +30,9 @@ def capture_attention(encoder: nn.Module):
 
 def mean_attention_distance(attn: torch.Tensor, grid: tuple[int, int], patch_size: int,
                             num_extra_tokens: int = 1) -> torch.Tensor:  # fmt: skip
-    """``(heads,)`` attention-weighted distance (pixels) between query and key patches,
-    averaged over the queries and the batch of ``(B, heads, N, N)`` probabilities ``attn``
-    (``N = num_extra_tokens + H * W``; the extra (cls) tokens are dropped and each query's
-    weights renormalised) on an ``(H, W)`` ``grid`` of ``patch_size`` pixels."""
+    """``(heads,)`` attention-weighted query-key distance in pixels, averaged over queries and
+    batch, of ``(B, heads, N, N)`` ``attn`` on an ``(H, W)`` ``grid`` (extra tokens dropped,
+    each query's weights renormalised)."""
     a = attn[..., num_extra_tokens:, num_extra_tokens:]
     if a.shape[-1] != grid[0] * grid[1]:
         raise ValueError(f"attention over {a.shape[-1]} patches does not fit a {grid} grid")

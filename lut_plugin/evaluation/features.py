@@ -1,5 +1,4 @@
-"""Pooled features of mmpretrain encoders on labelled images, for the monitor and the tools:
-any labelled dataset config through a deterministic pipeline and the model's preprocessor."""
+"""Pooled features of mmpretrain encoders on labelled images (for the monitor and the tools)."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ from .metrics import evaluate_features
 
 
 def build_dataset(cfg: dict, img_size: int | None = None):
-    """Build an mmpretrain dataset; with ``img_size`` its pipeline resizes the short side (PIL
-    bicubic), centre-crops and packs (the preprocessor normalises)."""
+    """An mmpretrain dataset; with ``img_size``: short side resized (bicubic), centre-cropped."""
     pipeline = [dict(type="LoadImageFromFile"),
                 dict(type="ResizeEdge", scale=img_size, edge="short", backend="pillow",
                      interpolation="bicubic"),
@@ -29,7 +27,7 @@ def build_dataset(cfg: dict, img_size: int | None = None):
 
 def labelled_splits(train_cfg: dict, val_cfg: dict, img_size: int, preprocessor: nn.Module,
                     batch_size: int = 256) -> tuple[list, list, int | None]:  # fmt: skip
-    """``(train batches, val batches, classes)``; a batch: ``(normalised images, labels)``."""
+    """``(train batches, val batches, classes)``, batches of ``(normalised images, labels)``."""
     from lut_plugin.runtime.seeding import NamedSampleDataset  # loading errors name the file
 
     out = []
@@ -52,10 +50,8 @@ def encoder_input_size(encoder: nn.Module) -> int:
 
 @torch.no_grad()
 def encoder_features(encoder: nn.Module | None, batches: list) -> tuple[dict, torch.Tensor]:
-    """``({'cls': (N, C), 'mean': (N, C)}, (N,) labels)``: the cls token and the mean of the
-    patch tokens of the final norm's unmasked output (``forward_full`` of this project's
-    encoders, ``encoder(x, mask=None)`` of mmpretrain's ``MAEViT``), in evaluation mode;
-    ``encoder=None``: the raw pixels, ``{'pixels': (N, 3HW)}``."""
+    """``({'cls': (N, C), 'mean': (N, C)}, (N,) labels)``: cls token and mean patch token of
+    the unmasked, final-normed output in eval mode; ``encoder=None``: ``{'pixels': (N, 3HW)}``."""
     training = encoder is not None and encoder.training
     feats = {}
     for images, _ in batches:
@@ -83,12 +79,11 @@ def evaluate_encoder(encoder: nn.Module | None, train: list, val: list,
 
 def load_encoder(config: str | Config, checkpoint: str, encoder: str = "student", seed: int = 0,
                  unsafe: bool | None = None) -> tuple[nn.Module, nn.Module]:  # fmt: skip
-    """A config's encoder (evaluation mode) loaded from a checkpoint, and its preprocessor.
+    """A config's encoder (eval mode) loaded from a checkpoint, and its preprocessor.
 
     Args:
         config (str | Config): Pre-training config (architecture and normalisation).
-        checkpoint (str): A pre-training checkpoint (LUT, LUT(SimMIM), MAE), or ``'random'``
-            for the initialisation a run starts from, under ``manual_seed(seed)``.
+        checkpoint (str): A pre-training checkpoint, or ``'random'`` (a run's initialisation).
         encoder (str): ``'student'`` or ``'teacher'``. Defaults to ``'student'``.
         seed (int): Seed of the random initialisation. Defaults to 0.
         unsafe (bool, optional): Unpickle the checkpoint fully (trusted files only).
@@ -112,8 +107,7 @@ def load_encoder(config: str | Config, checkpoint: str, encoder: str = "student"
 
 
 def split_dataset_cfgs(config: str | Config, splits: tuple[str, str] = ("train", "val")) -> tuple:
-    """Two dataset configs (default: train and val, without pipeline) of a config's training
-    dataset, its ``split`` switched (e.g. the embedded ``LUTToyShapesDataset``)."""
+    """A config's training dataset (no pipeline), its ``split`` set to each of ``splits``."""
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
     dataset = dict(cfg.get("train_dataloader", {}).get("dataset", {}), pipeline=None)
     if "split" not in dataset:

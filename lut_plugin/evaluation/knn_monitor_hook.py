@@ -13,21 +13,15 @@ from .features import encoder_input_size, evaluate_encoder, labelled_splits, spl
 
 @HOOKS.register_module()
 class LUTKNNMonitorHook(Hook):
-    """Log the k-NN top-1 of the frozen encoder every ``interval`` epochs.
-
-    ``knn_top1_cls``, ``knn_top1_mean`` (``..._teacher``) beside the losses of the training
-    log lines; with ``erank_*`` (effective rank) in an ``Epoch(knn)`` line and a
-    ``scalars.json`` row with the ``epoch`` (0: before training). Main process only, without
-    gradients, the random state restored: the run trains exactly as one without the monitor.
+    """Log the k-NN top-1 (and effective rank) of the frozen encoders every ``interval``
+    epochs (docs/evaluation.md); the random state is restored, so training is unchanged.
 
     Args:
-        bank (dict, optional): Labelled bank's dataset. Defaults to the training dataset's
-            config with ``split='train'``.
-        query (dict, optional): Labelled queries' dataset. Defaults to ``split='val'``.
+        bank (dict, optional): Bank dataset. Defaults to the training dataset, ``split='train'``.
+        query (dict, optional): Query dataset. Defaults to ``split='val'``.
         interval (int): Epochs between evaluations (and after the last). Defaults to 1.
         before_training (bool): Evaluate the initial encoder of a fresh run. Defaults to True.
-        encoders (tuple[str]): ``'student'`` and/or ``'teacher'``. Defaults to
-            ``('student',)``.
+        encoders (tuple[str]): ``'student'`` and/or ``'teacher'``. Defaults to ``('student',)``.
         k (int): Neighbours. Defaults to 20.
         temperature (float): Vote temperature. Defaults to 0.07.
         img_size (int, optional): Image side. Defaults to the encoder's input size.
@@ -46,10 +40,9 @@ class LUTKNNMonitorHook(Hook):
         if not encoders or set(encoders) - {"student", "teacher"}:
             raise ValueError(f"encoders must be a subset of (student, teacher), got {encoders}")
         self.cfgs, self.interval, self.encoders = (bank, query), int(interval), tuple(encoders)
-        self.before_training = before_training
+        self.before_training, self._data = before_training, None
         self.settings = dict(k=k, temperature=temperature, probe_epochs=0)
         self.img_size, self.batch_size, self.collapse = img_size, batch_size, collapse_metrics
-        self._data = None
 
     def before_train(self, runner) -> None:
         if not is_main_process():

@@ -13,10 +13,7 @@ from torch import nn
 def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, query: torch.Tensor,
              query_labels: torch.Tensor, num_classes: int | None = None, k: int = 20,
              temperature: float = 0.07) -> float:  # fmt: skip
-    """Top-1 accuracy (%) of weighted k-NN (Wu et al. 2018; DINO's and lightly's monitor).
-
-    The ``k`` (at most the bank size) bank samples most cosine-similar to a query vote for
-    their label with weight ``exp(cos / temperature)``.
+    """Top-1 (%) of weighted k-NN (Wu et al. 2018): votes ``exp(cos / temperature)``.
 
     Args:
         bank (torch.Tensor): ``(N, D)`` features, e.g. of the train split.
@@ -33,9 +30,8 @@ def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, query: torch.Tensor,
     correct = 0
     for q, y in zip(query.float().split(1024), query_labels.split(1024)):
         cos, idx = (F.normalize(q, dim=1) @ bank.T).topk(min(k, len(bank)), dim=1)
-        votes = torch.zeros(len(q), num_classes).scatter_add_(
-            1, bank_labels[idx], (cos / temperature).exp()
-        )
+        votes = torch.zeros(len(q), num_classes)
+        votes.scatter_add_(1, bank_labels[idx], (cos / temperature).exp())
         correct += int((votes.argmax(dim=1) == y).sum())
     return 100.0 * correct / len(query_labels)
 
@@ -43,13 +39,9 @@ def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, query: torch.Tensor,
 def linear_probe_top1(train: torch.Tensor, train_labels: torch.Tensor, val: torch.Tensor,
                       val_labels: torch.Tensor, num_classes: int | None = None, epochs: int = 100,
                       batch_size: int = 256, lr: float = 0.1, seed: int = 0) -> float:  # fmt: skip
-    """Top-1 accuracy (%) on ``val`` of MAE's linear probe trained on fixed ``train`` features.
-
-    ``BatchNorm1d(affine=False) -> Linear`` (trunc-normal(0.01) weights, zero bias),
-    cross-entropy, SGD (momentum 0.9, no weight decay, cosine decay from ``lr``), ``epochs``
-    of ``batch_size``, seeded by ``seed``; the global random state is left as it was.
-    ``num_classes`` defaults to ``1 + max label``.
-    """
+    """Top-1 (%) on ``val`` of MAE's linear probe (``BatchNorm1d(affine=False) -> Linear``,
+    SGD with momentum 0.9 and cosine ``lr``) trained on ``train``, seeded by ``seed`` with the
+    global random state kept; ``num_classes`` defaults to ``1 + max label``."""
     y = train_labels.long()
     num_classes = num_classes or int(max(y.max(), val_labels.max())) + 1
     total = max(1, epochs * math.ceil(len(train) / batch_size))
@@ -76,16 +68,15 @@ def linear_probe_top1(train: torch.Tensor, train_labels: torch.Tensor, val: torc
 
 
 def singular_value_spectrum(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """Singular values of the centred ``(num_samples, dim)`` features, largest first; with
-    ``normalize`` divided by the largest, so that spectra of models share a scale."""
+    """Singular values of the centred ``(N, D)`` features, largest first (``normalize``: over
+    the largest)."""
     values = torch.linalg.svdvals(features.double() - features.double().mean(dim=0))
     return values / values[0] if normalize and values[0] > 0 else values
 
 
 def effective_rank(features: torch.Tensor) -> float:
-    """``exp`` of the entropy of the normalised singular values of the centred
-    ``(num_samples, dim)`` features (Roy & Vetterli, 2007): ``dim`` for features spread evenly
-    over every direction, 1 when they vary along one direction or not at all (collapse)."""
+    """``exp`` of the entropy of the normalised singular values of the centred ``(N, D)``
+    features (Roy & Vetterli, 2007): ``D`` when spread evenly, 1 when collapsed."""
     values = singular_value_spectrum(features, normalize=False)
     if values.sum() == 0:
         return 1.0  # identical samples
@@ -94,8 +85,8 @@ def effective_rank(features: torch.Tensor) -> float:
 
 
 def std_of_l2_normalized(features: torch.Tensor) -> float:
-    """Mean over dimensions of the std of the L2-normalised features (Jing et al. 2022):
-    about ``1 / sqrt(dim)`` when spread evenly on the sphere, 0 when collapsed."""
+    """Mean std of the L2-normalised features (Jing et al. 2022): ``1 / sqrt(D)`` when spread
+    evenly on the sphere, 0 when collapsed."""
     return float(F.normalize(features.float(), dim=1).std(dim=0).mean())
 
 
@@ -103,10 +94,8 @@ def evaluate_features(train: dict[str, torch.Tensor], train_labels: torch.Tensor
                       val: dict[str, torch.Tensor], val_labels: torch.Tensor,
                       num_classes: int | None = None, k: int = 20, temperature: float = 0.07,
                       probe_epochs: int = 100, seed: int = 0) -> dict[str, dict]:  # fmt: skip
-    """``{pooling: {knn_top1, linear_top1, effective_rank, std_l2, dim}}`` of ``{pooling:
-    (N, D)}`` train and ``{pooling: (M, D)}`` val features: :func:`knn_top1` (``k``,
-    ``temperature``), :func:`linear_probe_top1` (``probe_epochs``, none when 0; ``seed``) and
-    the collapse indicators of the val features."""
+    """``{pooling: {knn_top1, linear_top1 (if probe_epochs), effective_rank, std_l2, dim}}``
+    of ``{pooling: (N, D)}`` train and val features (collapse indicators: of val)."""
     out = {}
     for name, x in train.items():
         v, row = val[name], {}

@@ -15,38 +15,21 @@ from lut_plugin.runtime import load_checkpoint_file, match_state_dict
 
 @MODELS.register_module()
 class LUTMAE(MAE):
-    """mmseg's MAE segmentation backbone, loading one encoder of a LUT pre-training checkpoint
-    strictly (mmseg's loader skips misfitting tensors with ``strict=False``).
-
-    The checkpoint is the pre-training run's (``backbone.*`` student, ``teacher.backbone.*``
-    teacher), an mmpretrain MAE one or a ``tools/convert_checkpoint.py --to mmseg`` export. Every
-    encoder tensor must fit by key and shape, else the error names the file and the keys; the
-    position embedding is resized (bicubic, cls token kept) to the fine-tuning grid; what the
-    encoder has not got starts as the identity (relative position bias 0, layer scale
-    ``init_values`` = 1), so the loaded backbone computes the encoder's features. The name
-    contains ``MAE``: mmseg's ``LayerDecayOptimizerConstructor`` recognises ViTs by it.
+    """mmseg's MAE backbone loading one encoder of a LUT or MAE checkpoint strictly
+    (docs/segmentation.md); ``MAE`` in the name for mmseg's ``LayerDecayOptimizerConstructor``.
 
     Args:
-        encoder (str): ``'student'`` (the online encoder, which the paper fine-tunes) or
-            ``'teacher'``. Defaults to ``'student'``.
-        final_norm (bool): Apply the pre-trained final LayerNorm ``ln1`` to the last block's
-            output; False (mmseg's MAE recipe) skips ``ln1.*`` and logs it. Defaults to True.
+        encoder (str): ``'student'`` (as the paper) or ``'teacher'``. Defaults to ``'student'``.
+        final_norm (bool): Apply the pre-trained final norm ``ln1``. Defaults to True.
         init_values (float): Initial layer scale; must be 1.0 to load a checkpoint.
-        pretrained (str, optional): Checkpoint path (mmseg's ``model.pretrained`` lands here).
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``; an
-            explicit ``prefix`` overrides the one ``encoder`` selects.
+        pretrained (str, optional): Checkpoint path (mmseg's ``model.pretrained``).
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., prefix=None)``.
         **kwargs: The other arguments of mmseg's ``MAE``.
     """
 
-    def __init__(
-        self,
-        encoder: str = "student",
-        final_norm: bool = True,
-        init_values: float = 1.0,
-        pretrained: str | None = None,
-        init_cfg: dict | None = None,
-        **kwargs,
-    ) -> None:
+    def __init__(self, encoder: str = "student", final_norm: bool = True,
+                 init_values: float = 1.0, pretrained: str | None = None,
+                 init_cfg: dict | None = None, **kwargs) -> None:  # fmt: skip
         if encoder not in ENCODER_PREFIXES:
             raise ValueError(f"encoder must be one of {sorted(ENCODER_PREFIXES)}, got {encoder!r}")
         if pretrained is not None:  # mmseg's `model.pretrained`; avoids BEiT's deprecation
@@ -68,23 +51,18 @@ class LUTMAE(MAE):
     def init_weights(self) -> None:
         """Initialise at random, then load the pre-trained encoder strictly (if configured)."""
         init_cfg = self.init_cfg
-        if not (isinstance(init_cfg, dict) and init_cfg.get("type") == "Pretrained"):
-            super().init_weights()  # no checkpoint: mmseg MAE's own initialisation
-            return
-        self.init_cfg = None
+        pretrained = isinstance(init_cfg, dict) and init_cfg.get("type") == "Pretrained"
+        self.init_cfg = None if pretrained else init_cfg
         try:
             super().init_weights()
         finally:
             self.init_cfg = init_cfg
-        self.load_pretrained(init_cfg["checkpoint"], prefix=init_cfg.get("prefix"))
+        if pretrained:
+            self.load_pretrained(init_cfg["checkpoint"], prefix=init_cfg.get("prefix"))
 
     def load_pretrained(self, filename: str, prefix: str | None = None) -> list[str]:
-        """Load one encoder of a pre-training checkpoint; raise on any misfit.
-
-        Returns:
-            list[str]: Checkpoint keys deliberately skipped (``ln1.*`` without ``final_norm``,
-            ``mask_token``).
-        """
+        """Load one encoder of a checkpoint, raising on any misfit; returns the keys
+        deliberately skipped (``ln1.*`` without ``final_norm``, ``mask_token``)."""
         if self.init_values != 1.0:
             raise ValueError(
                 f"{type(self).__name__}: init_values={self.init_values} would scale the residual "

@@ -12,9 +12,8 @@ from lut_plugin.datasets.transforms import PHOTOMETRIC_PARAMS_KEY as PARAMS_KEY
 
 @MODELS.register_module()
 class LUTDataPreprocessor(SelfSupDataPreprocessor):
-    """``SelfSupDataPreprocessor`` that, when the data samples carry ``lut_photometric``
-    parameters (``LUTPhotometricParams``), distorts view 2 on the device first, pixel for
-    pixel as the CPU ``LUTPhotometricDistortion``.
+    """``SelfSupDataPreprocessor`` that first distorts view 2 on the device when the samples
+    carry ``LUTPhotometricParams``' draws, pixel for pixel as ``LUTPhotometricDistortion``.
 
     Args:
         **kwargs: The arguments of ``SelfSupDataPreprocessor``.

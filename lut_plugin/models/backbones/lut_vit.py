@@ -18,10 +18,8 @@ from .patch_embed import embed_patches
 
 
 class CheckpointedLayers(ModuleList):
-    """Blocks that, iterated in training with gradients, run under activation checkpointing
-    (any loop over them: ours, mmpretrain's, the MAE decoder's); attributes, indexing, state
-    keys, initialisation and no-grad passes are unchanged, and the recomputation restores the
-    RNG state, so losses and gradients are those without it."""
+    """Blocks run under activation checkpointing when iterated in training with gradients (by
+    any loop); all else unchanged, and the recomputation restores the RNG state."""
 
     def __init__(self, layers: nn.ModuleList) -> None:
         super().__init__(layers)
@@ -47,8 +45,7 @@ class _Checkpointed:
 
 
 class TwoViewLatents(NamedTuple):
-    """Both views' encoder outputs, cls first (``LUTViT``: ``(B, 1 + keep, C)``, visible
-    tokens in ``ids_keep*`` order; ``LUTSimMIMViT``: ``(B, 1 + L, C)``), and their masks."""
+    """Both views' encoder outputs (cls first) and their masks."""
 
     z1: torch.Tensor
     z2: torch.Tensor
@@ -57,18 +54,15 @@ class TwoViewLatents(NamedTuple):
 
 @MODELS.register_module()
 class LUTViT(MAEViT):
-    """mmpretrain's ``MAEViT`` (whose weights it loads) plus :meth:`forward_views`, two views
-    with disjoint visible patches from one noise (METHOD.md steps 2-3), and
+    """``MAEViT`` (same weights) plus :meth:`forward_views` (METHOD.md steps 2-3) and
     :meth:`forward_full`.
 
     Args:
         arch (str | dict): ViT architecture, as in ``VisionTransformer``. Defaults to ``'b'``.
         img_size (int | tuple): Input image size. Defaults to 224.
         patch_size (int | tuple): Patch size. Defaults to 16.
-        mask_ratio (float): Fraction of patches removed from each view, in ``[0.5, 1)``.
-            Defaults to 0.75.
-        with_cp (bool): Activation checkpointing of the blocks (and, in ``LUT``, the MAE
-            decoder's). Defaults to False.
+        mask_ratio (float): Fraction of patches removed from each view. Defaults to 0.75.
+        with_cp (bool): Activation checkpointing (also of LUT's decoder). Defaults to False.
         **kwargs: Other arguments of ``MAEViT``.
     """
 
@@ -92,13 +86,11 @@ class LUTViT(MAEViT):
             self.layers = CheckpointedLayers(self.layers)
 
     def _embed_patches(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Position-embedded patch tokens ``(B, L, C)``, or of the ``(B, K)`` ``ids`` only."""
         tokens = embed_patches(self.patch_embed, x, self.patch_resolution, ids)
         pos = self.pos_embed[:, 1:]
         return tokens + (pos if ids is None else pos[0, ids])
 
     def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
-        """Prepend the cls token, run the blocks and the final norm."""
         cls_token = self.cls_token + self.pos_embed[:, :1, :]
         x = torch.cat((cls_token.expand(patch_tokens.shape[0], -1, -1), patch_tokens), dim=1)
         for layer in self.layers:
@@ -106,13 +98,11 @@ class LUTViT(MAEViT):
         return self.norm1(x) if self.final_norm else x
 
     def draw_noise(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        """The ``(B, L)`` noise that defines both masks."""
         return torch.rand(batch_size, self.num_patches, device=device)
 
     def forward_views(self, x1: torch.Tensor, x2: torch.Tensor,
                       noise: torch.Tensor | None = None) -> TwoViewLatents:  # fmt: skip
-        """Encode the visible tokens of two ``(B, 3, H, W)`` views, masked by ``(B, L)``
-        ``noise`` (drawn when omitted)."""
+        """Encode the visible tokens of two views masked by ``(B, L)`` noise (drawn if None)."""
         batch = x1.shape[0]
         noise = self.draw_noise(batch, x1.device) if noise is None else noise
         masks = disjoint_masks_from_noise(noise, self.mask_ratio)
@@ -123,5 +113,5 @@ class LUTViT(MAEViT):
         return TwoViewLatents(z1, z2, masks)
 
     def forward_full(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode every patch (no masking): ``(B, 1 + L, C)`` after the final norm."""
+        """``(B, 1 + L, C)`` final-normed tokens of every patch."""
         return self._encode(self._embed_patches(x))

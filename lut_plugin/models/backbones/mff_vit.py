@@ -13,13 +13,11 @@ from .lut_vit import LUTViT
 
 @MODELS.register_module()
 class LUTMFFViT(LUTViT, MFFViT):
-    """``LUTViT`` whose latents (both views and the teacher's) are mmpretrain ``MFFViT``'s
-    fusion of the ``out_indices`` blocks (`MFF <https://arxiv.org/abs/2308.00261>`_); loads
-    ``MFFViT``'s weights.
+    """``LUTViT`` with ``MFFViT``'s fusion of the ``out_indices`` blocks (`MFF
+    <https://arxiv.org/abs/2308.00261>`_), whose weights it loads.
 
     Args:
-        out_indices (Sequence[int]): The fused blocks, e.g. ``[0, 2, 4, 6, 8, 11]`` (MFF's
-            ViT-B). Defaults to -1 (the last block: ``LUTViT``).
+        out_indices (Sequence[int]): The fused blocks (MFF's ViT-B: 0, 2, 4, 6, 8, 11).
         **kwargs: The arguments of ``LUTViT``.
     """
 

@@ -11,26 +11,15 @@ from lut_plugin.core import gather_tokens
 
 def embed_patches(patch_embed: PatchEmbed, x: torch.Tensor, grid: tuple[int, int],
                   ids: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-    """Patch tokens ``(B, L, C)`` of ``(B, C, H, W)`` images for an encoder built for a
-    ``grid`` of patches, or ``(B, K, C)`` of the row-major patch indices ``ids`` only.
-
-    A non-overlapping patch convolution on exactly tiling images runs as one matrix product
-    over the patches (the same tokens up to rounding, on tensor cores; cuDNN's 3-channel
-    convolution takes 5 % of a ViT-B LUT step on an H200); otherwise mmcv's forward runs,
-    and another grid than ``grid`` is a ``ValueError``.
-    """
+    """Patch tokens ``(B, L, C)``, or ``(B, K, C)`` of the ``(B, K)`` patch ``ids`` only, as one
+    matrix product when the image tiles exactly (on tensor cores: cuDNN's 3-channel convolution
+    took 5 % of a ViT-B LUT step on an H200), else by mmcv's forward; another grid than
+    ``grid`` is a ``ValueError``."""
     conv = patch_embed.projection
     (ph, pw), (h, w) = conv.kernel_size, grid
-    if (
-        patch_embed.norm is None
-        and conv.stride == conv.kernel_size
-        and conv.padding == (0, 0)
-        and conv.dilation == (1, 1)
-        and conv.groups == 1
-        and x.dim() == 4
-        and x.shape[1] == conv.in_channels
-        and tuple(x.shape[-2:]) == (h * ph, w * pw)
-    ):
+    tiles = x.dim() == 4 and x.shape[1] == conv.in_channels and x.shape[-2:] == (h * ph, w * pw)
+    plain = patch_embed.norm is None and conv.stride == conv.kernel_size and conv.groups == 1
+    if tiles and plain and conv.padding == (0, 0) and conv.dilation == (1, 1):
         b, c = x.shape[:2]
         grid_patches = x.reshape(b, c, h, ph, w, pw)
         if ids is None:

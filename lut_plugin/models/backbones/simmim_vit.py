@@ -25,22 +25,16 @@ class SimMIMMasks(NamedTuple):
 
 @MODELS.register_module()
 class LUTSimMIMViT(BEiTPretrainViT):
-    """SimMIM's ViT (`SimMIM <https://arxiv.org/abs/2111.09886>`_): mmpretrain's
-    ``BEiTPretrainViT``, whose weights it loads, for mmpretrain's ``SimMIM`` and ``LUTSimMIM``.
-
-    ``forward(x, mask)`` gives ``(featmap,)`` for ``SimMIMLinearDecoder``; :meth:`forward_views`
-    encodes LUT's two views, :meth:`forward_full` unmasked images. Masks are SimMIM's squares
-    of ``mask_patch_size`` px: one noise over the blocks, split as ``disjoint_masks_from_noise``
-    (view 1 gets SimMIM's mask: 0.6 masks 30 of 49 blocks at 224 px).
+    """SimMIM's ViT (`SimMIM <https://arxiv.org/abs/2111.09886>`_), i.e. ``BEiTPretrainViT``
+    (same weights), for ``SimMIM`` (``forward(x, mask)``: ``(featmap,)``) and ``LUTSimMIM``.
+    Masks are SimMIM's blocks, one noise split as ``disjoint_masks_from_noise``.
 
     Args:
         arch (str | dict): ViT architecture, as in ``BEiTViT``. Defaults to ``'base'``.
         img_size (int | tuple): Input image size. Defaults to 224.
         patch_size (int | tuple): Patch size. Defaults to 16.
-        mask_ratio (float): Fraction of blocks removed from each view, in ``[0.5, 1)``.
-            Defaults to 0.6 (SimMIM).
-        mask_patch_size (int): Block side in pixels; a multiple of ``patch_size`` that divides
-            ``img_size``. Defaults to 32.
+        mask_ratio (float): Fraction of blocks removed from each view. Defaults to 0.6.
+        mask_patch_size (int): Block side in pixels, a multiple of ``patch_size``. Defaults to 32.
         with_cp (bool): Activation checkpointing of the blocks. Defaults to False.
         **kwargs: Other arguments of ``BEiTPretrainViT``.
     """
@@ -64,23 +58,16 @@ class LUTSimMIMViT(BEiTPretrainViT):
         self.mask_ratio, self.mask_patch_size = float(mask_ratio), int(mask_patch_size)
         self.block_resolution = tuple(g // s for g, s in zip(grid, self.mask_scale))
         self.num_blocks = self.block_resolution[0] * self.block_resolution[1]
-        self.num_patches = grid[0] * grid[1]
-        self.num_keep_blocks = keep_count(self.num_blocks, self.mask_ratio)  # fails at build
+        keep_count(self.num_blocks, self.mask_ratio)  # fails at build time
         self.with_cp = bool(with_cp)
         if self.with_cp:
             self.layers = CheckpointedLayers(self.layers)
 
     def draw_noise(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        """The ``(B, N_blocks)`` noise that defines both masks."""
         return torch.rand(batch_size, self.num_blocks, device=device)
 
     def masks_from_noise(self, noise: torch.Tensor) -> SimMIMMasks:
         """Both views' block masks from ``(B, N_blocks)`` noise, expanded to patches."""
-        if noise.dim() != 2 or noise.shape[1] != self.num_blocks:
-            raise ValueError(
-                f"noise must be (batch, num_blocks) with num_blocks = {self.num_blocks}, "
-                f"got {tuple(noise.shape)}"
-            )
         blocks = disjoint_masks_from_noise(noise, self.mask_ratio)
         (bh, bw), (sh, sw) = self.block_resolution, self.mask_scale
 
@@ -91,8 +78,7 @@ class LUTSimMIMViT(BEiTPretrainViT):
         return SimMIMMasks(to_patches(blocks.mask1), to_patches(blocks.mask2), blocks)
 
     def encode_masked(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """All tokens ``(B, 1 + L, C)`` after the final norm, cls first, the masked patches
-        (``mask``: ``(B, L)`` or ``(B, H/p, W/p)``, 1 = masked) replaced by the mask token."""
+        """``(B, 1 + L, C)`` final-normed tokens, masked patches (1 in ``mask``) as mask token."""
         tokens = embed_patches(self.patch_embed, x, self.patch_resolution)
         batch, length, _ = tokens.shape
         if mask is not None:
@@ -108,26 +94,22 @@ class LUTSimMIMViT(BEiTPretrainViT):
         return self.norm1(tokens) if self.final_norm else tokens
 
     def forward_full(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode every patch (no masking): ``(B, 1 + L, C)`` after the final norm."""
         return self.encode_masked(x, None)
 
     def tokens_to_featmap(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, 1 + L, C)`` tokens -> ``(B, C, H/p, W/p)`` map of the patch tokens."""
         patch_tokens = tokens[:, self.num_extra_tokens :]
         return patch_tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *self.patch_resolution)
 
     def forward_views(self, x1: torch.Tensor, x2: torch.Tensor,
                       noise: torch.Tensor | None = None) -> TwoViewLatents:  # fmt: skip
-        """Encode two ``(B, 3, H, W)`` views masked by ``(B, N_blocks)`` ``noise`` (drawn when
-        omitted), in one pass."""
+        """Encode two views masked by ``(B, N_blocks)`` noise (drawn when omitted)."""
         batch = x1.shape[0]
         masks = self.masks_from_noise(self.draw_noise(batch, x1.device) if noise is None else noise)
         tokens = self.encode_masked(torch.cat([x1, x2]), torch.cat([masks.mask1, masks.mask2]))
         return TwoViewLatents(*tokens.split(batch), masks)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple:
-        """With a mask (``(B, H/p, W/p)`` or ``(B, L)``, 1 = masked): ``(featmap,)`` for
-        ``SimMIMLinearDecoder``; without one, ``BEiTViT``'s forward."""
+        """``(featmap,)`` with a mask (1 = masked), else ``BEiTViT``'s forward."""
         if mask is None:
             return super().forward(x, None)
         return (self.tokens_to_featmap(self.encode_masked(x, mask)),)

@@ -35,12 +35,9 @@ class LUTOutputs(NamedTuple):
 @MODELS.register_module()
 class LUT(BaseSelfSupervisor):
     """`Learning with Unmasked Tokens Drives Stronger Vision Learners
-    <https://arxiv.org/abs/2310.13593>`_ (METHOD.md): MIM on view 1 plus L_BC between the
-    pooled visible tokens of each view and the momentum teacher's projection of the other full
-    view. The teacher follows every optimiser step that trains the model (docs/training.md).
-
-    A MIM flavour is the backbone's ``forward_views`` / ``forward_full`` plus :meth:`mim_loss`
-    and :meth:`pool` (``LUTSimMIM`` overrides these two).
+    <https://arxiv.org/abs/2310.13593>`_ (METHOD.md); the teacher follows every optimiser step
+    that trains the model (docs/training.md). A MIM flavour is the backbone's ``forward_views``
+    / ``forward_full`` plus :meth:`mim_loss` and :meth:`pool`.
 
     Args:
         backbone (dict): ``LUTViT`` config (or another flavour's two-view encoder).
@@ -53,10 +50,8 @@ class LUT(BaseSelfSupervisor):
         w_bc (float): Weight of the broader-context loss. Defaults to 0.25.
         base_momentum (float): Teacher momentum at the first iteration. Defaults to 0.996.
         end_momentum (float): Teacher momentum at the last iteration. Defaults to 1.0.
-        fuse_teacher_gelu (bool): The teacher's MLP layers as ``LinearGELU`` (tanh GELU; see
-            docs/training.md). Needs ``w_bc > 0``. Defaults to False.
-        pretrained (str, optional): Checkpoint loaded into the whole model, weights only and
-            strictly. Replaces ``init_cfg``.
+        fuse_teacher_gelu (bool): Teacher MLPs as ``LinearGELU`` (docs/training.md). Default: off.
+        pretrained (str, optional): Checkpoint loaded weights-only and strictly, for ``init_cfg``.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config.
     """
@@ -110,11 +105,11 @@ class LUT(BaseSelfSupervisor):
         if self.teacher is not None:
             proj, pred = ([m for m in h.modules() if isinstance(m, nn.Linear)]
                           for h in (self.projector, self.predictor))  # fmt: skip
-            out = proj[-1].out_features
             checks["projector.in_channels"] = proj[0].in_features, "the encoder's width", width
-            checks["predictor.in_channels"] = pred[0].in_features, "the projector's output", out
-        if isinstance(self.neck, MAEPretrainDecoder):
-            neck, patch = self.neck, enc.patch_embed.projection.kernel_size[0]
+            checks["predictor.in_channels"] = (pred[0].in_features, "the projector's output",
+                                               proj[-1].out_features)  # fmt: skip
+        if isinstance(neck := self.neck, MAEPretrainDecoder):
+            patch = enc.patch_embed.projection.kernel_size[0]
             checks["neck.embed_dim"] = neck.decoder_embed.in_features, "the encoder's width", width
             checks["neck.num_patches"] = neck.num_patches, "the encoder's patches", enc.num_patches
             checks["neck.patch_size**2 * neck.in_chans"] = (
@@ -138,8 +133,7 @@ class LUT(BaseSelfSupervisor):
             self.teacher.update_from(self._student_parts(), momentum=0.0)
 
     def update_teacher(self, cur_iter: int, max_iters: int) -> float:
-        """EMA step of the teacher after optimiser step ``cur_iter`` (0-based) of ``max_iters``
-        (METHOD.md step 9); returns the momentum."""
+        """EMA step after optimiser step ``cur_iter`` of ``max_iters``; returns the momentum."""
         if self.teacher is None:
             return 1.0
         momentum = cosine_momentum(cur_iter, max_iters, self.base_momentum, self.end_momentum)
@@ -147,9 +141,8 @@ class LUT(BaseSelfSupervisor):
         return momentum
 
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Torch's global optimiser step post-hook: update the teacher if ``optimizer`` trains
-        this model, at the ``iter`` of ``max_iters`` in mmengine's ``MessageHub`` (as
-        mmpretrain's ``CosineEMA``; outside a Runner the loop calls :meth:`update_teacher`)."""
+        """Update the teacher if ``optimizer`` trains this model, at the ``MessageHub``'s
+        ``iter`` of ``max_iters`` (outside a Runner the loop calls :meth:`update_teacher`)."""
         # Recognised by one trained student parameter (a frozen one, e.g. cls token, skipped).
         params = (p for part in self._student_parts().values() for p in part.parameters())
         trained = next((p for p in params if p.requires_grad), None)
@@ -167,8 +160,7 @@ class LUT(BaseSelfSupervisor):
 
     def forward_lut(self, x1: torch.Tensor, x2: torch.Tensor,
                     noise: torch.Tensor | None = None) -> LUTOutputs:  # fmt: skip
-        """One LUT step on two ``(B, 3, H, W)`` views; ``noise`` defines both masks (the
-        backbone draws it when omitted)."""
+        """One LUT step on two views; ``noise`` (drawn when omitted) defines both masks."""
         z1, z2, masks = self.backbone.forward_views(x1, x2, noise)
         loss_mim = self.mim_loss(z1, x1, masks) if self.w_mim > 0 else None
         loss_bc = p1 = p2 = t1 = t2 = None
@@ -187,8 +179,7 @@ class LUT(BaseSelfSupervisor):
 
     def broader_context(self, g1: torch.Tensor, g2: torch.Tensor, x1: torch.Tensor,
                         x2: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
-        """``(loss_bc, p1, p2, t1, t2)`` (METHOD.md steps 5-7) of the student's ``(B, C)``
-        global features and the views (for the teacher)."""
+        """``(loss_bc, p1, p2, t1, t2)`` (METHOD.md steps 5-7) of the global features."""
         # Heads run once per view: BN must normalise each view with its own statistics.
         p1 = self.predictor(self.projector(g1))
         p2 = self.predictor(self.projector(g2))
@@ -209,18 +200,13 @@ class LUT(BaseSelfSupervisor):
                 "train pipeline"
             )
         if self.training and self.teacher is not None and inputs[0].shape[0] == 1:
-            self._check_batch_of_one()
+            heads = [*self.projector.modules(), *self.predictor.modules()]
+            if any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d) for m in heads):
+                raise ValueError(
+                    "LUT got a training batch of 1 image: the BatchNorm layers of its projector "
+                    "and predictor need at least 2. Set drop_last=True in train_dataloader (LUT's "
+                    "pre-training configs do) or use a larger batch size per GPU"
+                )
         out = self.forward_lut(inputs[0], inputs[1], noise)
         losses = dict(loss_mim=(self.w_mim, out.loss_mim), loss_bc=(self.w_bc, out.loss_bc))
         return {name: w * loss for name, (w, loss) in losses.items() if loss is not None}
-
-    def _check_batch_of_one(self) -> None:
-        if any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm)
-            for m in [*self.projector.modules(), *self.predictor.modules()]
-        ):
-            raise ValueError(
-                "LUT got a training batch of 1 image: the BatchNorm layers of its projector and "
-                "predictor need at least 2. Set drop_last=True in train_dataloader (LUT's "
-                "pre-training configs do) or use a larger batch size per GPU"
-            )

@@ -10,10 +10,8 @@ from .lut import LUT
 
 @MODELS.register_module()
 class LUTSimMIM(LUT):
-    """LUT on SimMIM (supplementary Table A of the paper): ``LUTSimMIMViT`` keeps every
-    token, masked ones as the mask token; ``SimMIMLinearDecoder`` and ``SimMIMHead`` give the
-    L1 loss on view 1's masked pixels; each view is pooled at its unmasked positions. The rest,
-    and the arguments, are :class:`LUT`'s (``noise``: ``(B, N_blocks)``)."""
+    """LUT on SimMIM (the paper's supplementary Table A): ``LUTSimMIMViT``, SimMIM's decoder and
+    L1 loss on view 1, each view pooled at its unmasked positions; else :class:`LUT`."""
 
     def mim_loss(self, z1: torch.Tensor, x1: torch.Tensor, masks: tuple) -> torch.Tensor:
         """The decoder reconstructs view 1 from all its tokens (as ``SimMIM.loss``)."""
