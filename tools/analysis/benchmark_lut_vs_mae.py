@@ -1,20 +1,16 @@
 """LUT vs the upstream MAE, side by side: the training step and the data pipeline.
 
-Step (``--parts step``): FLOPs per image (forward + backward), seconds per training step
-(AdamW, LUT's EMA), TFLOP/s, peak memory and the memory above the weights, the first loss;
-``--compile`` adds the compiled step (``--compile-scope``: the blocks as ``tools/train.py
---compile``, the whole ``loss`` or ``step``); ``--with-cp`` turns on LUT's activation
-checkpointing. Both models share the config's encoder, decoder and head; each (size, mode,
-model) runs in its own process (clean peak memory), interleaved over ``--rounds``, medians.
-Data (``--parts data``): images/s on one pinned core of MAE's pipeline, LUT's and LUT's with
-view 2's colour operations left to the device (``lut_device``), ms per transform, and a
-``DataLoader`` with ``--workers``, on generated 500 x 375 JPEGs (or ``--data-dir``).
-Writes ``lut_vs_mae.{json,md}`` to ``--out``; commands: ``docs/results/speed.md``.
+Step (``--parts step``): FLOPs, time, TFLOP/s, memory and first loss of a training step of
+both models (the config's encoder, decoder and head), each in its own process, medians over
+``--rounds``. Data (``--parts data``): MAE's pipeline, LUT's and LUT's with view 2's colour
+operations left to the device, on one pinned core (ms per transform) and in a ``DataLoader``
+of ``--workers``. Writes ``lut_vs_mae.{json,md}`` to ``--out``. See docs/results/speed.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -43,9 +39,8 @@ def use_sdpa_backend(name: str | None) -> None:
 
 
 def extra_flop_formulas() -> dict:
-    """``FlopCounterMode`` formulas torch lacks, so that the count depends on neither device nor
-    options: the CPU's attention kernels and ``torch._addmm_activation`` (the fused teacher
-    GELU's product, counted as the ``addmm`` it replaces)."""
+    """``FlopCounterMode`` formulas torch lacks (the count must not depend on device or options):
+    CPU attention, ``torch._addmm_activation`` (the fused teacher GELU's ``addmm``)."""
     from torch.utils import flop_counter as fc
 
     aten = torch.ops.aten
@@ -114,9 +109,8 @@ def step_worker(args: argparse.Namespace) -> dict:
         return total.detach()
 
     def memory_mib() -> float:  # the peak
-        if cuda:
-            return torch.cuda.max_memory_allocated() / 2**20
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return torch.cuda.max_memory_allocated() / 2**20 if cuda else rss
 
     base = torch.cuda.memory_allocated() / 2**20 if cuda else memory_mib()  # weights, inputs
     with FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as counter:
@@ -152,9 +146,8 @@ def step_worker(args: argparse.Namespace) -> dict:
 
 def run_worker(args: argparse.Namespace, *extra: str) -> dict:
     """This script in a subprocess, with the parent's arguments and ``extra``."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, __file__, *args.argv, *extra], capture_output=True,
-                         text=True, env=env, check=False)  # fmt: skip
+                         text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
     if out.returncode != 0:
         sys.exit(f"benchmark worker failed ({' '.join(extra)}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.splitlines()[-1])
@@ -172,22 +165,18 @@ def step_part(args: argparse.Namespace) -> list[dict]:
     """One row per size: every figure of both models, medians over the rounds."""
     modes = ["eager", "compiled"] if args.compile and not args.flops_only else ["eager"]
     runs: dict[tuple, list[dict]] = {}
-    for _ in range(1 if args.flops_only else args.rounds):
-        for size in args.sizes:
-            for mode in modes:
-                for model in ("mae", "lut"):
-                    extra = ("--step-worker", model, "--size", size, "--mode", mode)
-                    runs.setdefault((size, mode, model), []).append(run_worker(args, *extra))
-    rows = []
-    for size in args.sizes:
-        row = dict(size=size, batch=args.batch)
-        for (_, mode, model), results in filter(lambda item: item[0][0] == size, runs.items()):
-            prefix = f"{model}_{'compiled_' if mode == 'compiled' else ''}"
-            row.update({prefix + k: v for k, v in median(results).items()})
-            if args.peak_tflops and not args.flops_only:
-                row[prefix + "peak_fraction"] = row[prefix + "tflops_per_s"] / args.peak_tflops
-        rows.append(row)
-    return rows
+    for _ in range(1 if args.flops_only else args.rounds):  # interleaved
+        for size, mode, model in itertools.product(args.sizes, modes, ("mae", "lut")):
+            extra = ("--step-worker", model, "--size", size, "--mode", mode)
+            runs.setdefault((size, mode, model), []).append(run_worker(args, *extra))
+    rows = {size: dict(size=size, batch=args.batch) for size in args.sizes}
+    for (size, mode, model), results in runs.items():
+        prefix = f"{model}_{'compiled_' if mode == 'compiled' else ''}"
+        stats = median(results)
+        rows[size].update({prefix + k: v for k, v in stats.items()})
+        if args.peak_tflops and not args.flops_only:
+            rows[size][prefix + "peak_fraction"] = stats["tflops_per_s"] / args.peak_tflops
+    return list(rows.values())
 
 
 def time_transforms(pipeline, files: list[str]) -> dict:
@@ -310,10 +299,10 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--parts", nargs="+", default=["step", "data"], choices=["step", "data"])
     p.add_argument("--sizes", nargs="+", default=["tiny", "vit-s"], choices=sorted(SIZES))
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2)
+    ints = dict(batch=8, steps=5, warmup=2, rounds=2, data_images=64, workers=2, loader_batch=32,
+                loader_batches=8)  # fmt: skip
+    for name, default in ints.items():
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=default)
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="bf16 autocast")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -326,11 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--flops-only", action="store_true", help="count FLOPs, no timing")
     p.add_argument("--peak-tflops", type=float, help="the device's peak, for the fraction")
     p.add_argument("--data-dir", help="images to use instead of generated JPEGs")
-    p.add_argument("--data-images", type=int, default=64)
     p.add_argument("--img-size", type=int, help="side of the views (data: 224, step: config's)")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader processes")
-    p.add_argument("--loader-batch", type=int, default=32)
-    p.add_argument("--loader-batches", type=int, default=8)
     p.add_argument("--out", type=Path, default=Path("work_dirs/bench"))
     for hidden in ("--step-worker", "--size", "--files", "--mode"):  # the subprocesses'
         p.add_argument(hidden, help=argparse.SUPPRESS)

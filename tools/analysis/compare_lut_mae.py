@@ -2,12 +2,9 @@
 
     python tools/analysis/compare_lut_mae.py --out work_dirs/lut_vs_mae
 
-Per seed, ``tools/train.py`` pre-trains the tiny toy encoder with LUT (``--lut-config``) and
-with mmpretrain's MAE (``--mae-config``: same encoder, decoder, data, view-1 augmentation,
-optimiser, schedule; both with ``LUTKNNMonitorHook``), ``--jobs`` runs at a time. Then the
-last checkpoints (LUT student and teacher, MAE), a random-init encoder and the raw pixels are
-evaluated as ``evaluate_features.py`` does; ``results.{md,json}`` (mean ± s.d. over seeds),
-``knn_over_epochs.png`` and ``effective_rank.png`` go to ``--out``. See docs/evaluation.md.
+Per seed, ``tools/train.py`` pre-trains the tiny toy encoder with LUT and with mmpretrain's
+MAE; ``evaluate_features.py``'s evaluation of the last checkpoints, a random-init encoder and
+the raw pixels, and the k-NN monitor's curves go to ``--out``. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ from evaluate_features import dataset_cfgs, evaluate_models  # noqa: E402
 #: rows of the results table: (label, method whose checkpoint is read, encoder)
 ENCODERS = (("LUT student", "LUT", "student"), ("LUT teacher", "LUT", "teacher"),
             ("MAE", "MAE", "student"), ("random init", "LUT", "random"))  # fmt: skip
+METRICS = ("knn_top1", "linear_top1", "effective_rank", "std_l2")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,10 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="results folder")
     p.add_argument("--work-root", type=Path, default=ROOT / "work_dirs" / "compare_lut_mae")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--epochs", type=int, help="pre-training epochs (default: the config's)")
-    for name in ("num-train", "num-val", "batch-size", "knn-interval"):  # default: the config's
-        p.add_argument(f"--{name}", type=int)
     p.add_argument("--data-root", help="toy dataset folder")
+    for name, what in (("epochs", "pre-training epochs"), ("num-train", "toy training images"),
+                       ("num-val", "toy validation images"), ("batch-size", "pre-training batch"),
+                       ("knn-interval", "monitor every N epochs")):  # fmt: skip
+        p.add_argument(f"--{name}", type=int, help=f"{what} (default: the config's)")
     p.add_argument("--jobs", type=int, default=2, help="training runs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--probe-epochs", type=int, default=100)
@@ -58,8 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_config(base: Path, args: argparse.Namespace, seed: int, work_dir: Path, options: dict):
-    """Write one run's config: ``base`` with ``options``, then the comparison's settings."""
+def run_config(base: Path, args: argparse.Namespace, run: dict, options: dict) -> Path:
+    """Write a run's config: ``base`` with ``options``, then the comparison's settings."""
+    seed, work_dir = run["seed"], run["work_dir"]
     cfg = Config.fromfile(str(base))
     cfg.merge_from_dict(options)
     if args.epochs is not None:  # scale the warm-up, end the cosine decay at the last epoch
@@ -100,8 +100,8 @@ def train(run: dict, threads: int) -> None:
 def read_monitor(work_dir: Path) -> list[dict]:
     """The k-NN monitor's rows of a run's ``vis_data/scalars.json`` (not the training rows)."""
     text = sorted(work_dir.glob("*/vis_data/scalars.json"))[-1].read_text()
-    rows = [json.loads(line) for line in text.splitlines()]
-    return [r for r in rows if "knn_top1_mean" in r and "loss" not in r]
+    return [r for r in map(json.loads, text.splitlines()) if "knn_top1_mean" in r
+            and "loss" not in r]  # fmt: skip
 
 
 def evaluate_runs(runs: list[dict], args, cfgs: tuple[dict, dict]) -> list[dict]:
@@ -124,16 +124,14 @@ def summarise(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["encoder"], row["pooling"]), []).append(row)
-    table = []
-    for (encoder, pooling), items in groups.items():
-        entry = dict(encoder=encoder, pooling=pooling, seeds=[r["seed"] for r in items])
-        for metric in ("knn_top1", "linear_top1", "effective_rank", "std_l2"):
-            if metric in items[0]:
-                values = [r[metric] for r in items]
-                sd = statistics.stdev(values) if len(values) > 1 else 0.0
-                entry[metric] = dict(mean=statistics.fmean(values), sd=sd, values=values)
-        table.append(entry)
-    return table
+
+    def stat(values: list) -> dict:
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return dict(mean=statistics.fmean(values), sd=sd, values=values)
+
+    return [dict(encoder=encoder, pooling=pooling, seeds=[r["seed"] for r in items],
+                 **{m: stat([r[m] for r in items]) for m in METRICS if m in items[0]})
+            for (encoder, pooling), items in groups.items()]  # fmt: skip
 
 
 def plot(runs: list[dict], series: dict, out: Path) -> None:
@@ -208,9 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {', '.join(taken)} hold the checkpoints of an earlier "
                          "comparison; pass another --work-root (or delete them)")  # fmt: skip
     for run in runs:
-        options = {**args.cfg_options, **(args.lut_cfg_options if run["method"] == "LUT" else {})}
-        run["config"] = run_config(bases[run["method"]], args, run["seed"], run["work_dir"],
-                                   options)  # fmt: skip
+        lut = args.lut_cfg_options if run["method"] == "LUT" else {}
+        run["config"] = run_config(bases[run["method"]], args, run, {**args.cfg_options, **lut})
     cfgs = dataset_cfgs(str(runs[0]["config"]), test_images=args.test_images)
     for cfg in cfgs:  # generate the toy data once, before the runs start side by side
         build_dataset(dict(cfg, pipeline=[]))

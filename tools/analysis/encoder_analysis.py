@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     for i, (label, r) in enumerate(results.items()):
         d, erank = r["distance"], metrics.effective_rank(r["pooled"])
         blocks = np.arange(1, len(d) + 1)
-        for h in range(d.shape[1]):
-            ax2.scatter(blocks + 0.1 * (i - 0.5), d[:, h], s=8, color=f"C{i}", alpha=0.5)
+        x = np.repeat(blocks, d.shape[1]) + 0.1 * (i - 0.5)
+        ax2.scatter(x, d.flatten(), s=8, color=f"C{i}", alpha=0.5)
         ax2.plot(blocks, d.mean(1), color=f"C{i}", label=label)
         s = metrics.singular_value_spectrum(r["pooled"])
         ax3.semilogy(np.arange(1, len(s) + 1), s, color=f"C{i}",

@@ -1,13 +1,8 @@
 """Frozen-feature evaluation of pre-trained encoders: k-NN, linear probe, collapse indicators.
 
-Every ``--model LABEL CONFIG CHECKPOINT [student|teacher]`` (CHECKPOINT ``random``: the
-config's encoder as initialised with ``--seed``) is evaluated on the cls token and the mean of
-the patch tokens: weighted k-NN (cosine), MAE's linear probe on the fixed features, effective
-rank and std of the L2-normalised features; ``--pixels`` adds the raw pixels. The labelled
-splits are the first config's training dataset with ``split`` train / val (the embedded toy
-set), or ``--data DIR/{train,val}/<class>/<image>``; ``--test-images N``: N held-out images
-(the val split of a second toy set, next seed, in ``<data_root>_test``). See
-docs/evaluation.md.
+``--model LABEL CONFIG CHECKPOINT|random [student|teacher]`` (repeated), on the cls token
+and the mean of the patch tokens of the config's toy train / val splits, ``--data DIR`` or
+``--test-images N`` held-out toy images. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -81,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(spec) not in (3, 4) or spec[3:] not in ([], ["student"], ["teacher"]):
             p.error(f"--model takes LABEL CONFIG CHECKPOINT [student|teacher], got {spec}")
     models = [(*s[:3], s[3] if len(s) == 4 else "student") for s in args.model]
-    settings = dict(k=args.k, temperature=args.temperature, probe_epochs=args.probe_epochs,
-                    seed=args.seed)  # fmt: skip
+    settings = {key: getattr(args, key) for key in ("k", "temperature", "probe_epochs", "seed")}
     cfgs = dataset_cfgs(models[0][1], args.data, tuple(args.splits), args.test_images)
     rows = evaluate_models(models, cfgs, args.pixels, args.batch_size, **settings)
     print("| model | encoder | pooling | k-NN top-1 % | linear top-1 % | eff. rank | "
