@@ -1,11 +1,7 @@
-"""Procedural toy datasets drawn with numpy and PIL only (docs/data.md, docs/evaluation.md).
-
-``kind='cls'``: ``<root>/{train,val}/<class>/<class>_00000.png`` and
-``<root>/meta/{train,val}.txt``; ``kind='ade'``: ``<root>/{images,annotations}/
-{training,validation}/ADE_{train,val}_00000001.{jpg,png}`` (uint8 labels, 0 = background,
-``k + 1`` = ``TOY_CLASSES[k]``). Both hold ``classes.txt`` and ``toy_meta.json``. Every image
-has its own generator seeded by ``(seed, kind, split, index)``: the same parameters give
-byte-identical files. Changing a renderer changes the data: bump ``GENERATOR_VERSIONS``.
+"""Procedural toy datasets drawn with numpy and PIL only: ``kind='cls'`` (classification
+folders) and ``kind='ade'`` (ADE20K layout), as docs/data.md and docs/evaluation.md describe.
+Every image has its own generator seeded by ``(seed, kind, split, index)``, so the same
+parameters give byte-identical files; a renderer change must bump ``GENERATOR_VERSIONS``.
 """
 
 from __future__ import annotations
@@ -43,10 +39,8 @@ _DEFAULTS = {"cls": (64, 512, 128), "ade": (64, 32, 8)}  # image_size, num_train
 
 
 def _rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
-    """One independent generator per image (order independent, reproducible)."""
-    return np.random.default_rng(
-        np.random.SeedSequence([int(seed), _KIND_CODE[kind], _SPLIT_CODE[split], int(index)])
-    )
+    key = [int(seed), _KIND_CODE[kind], _SPLIT_CODE[split], int(index)]
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
