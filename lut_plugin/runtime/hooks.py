@@ -39,8 +39,8 @@ class FiniteCheckHook(Hook):
 
     The loss terms and (after an optimiser step) the weights' largest norm are kept on the
     device and read every ``interval`` iterations, before every checkpoint (none holds bad
-    values) and at the end: a ``FloatingPointError`` names the first bad iteration, its terms
-    and tensors.
+    values) and at the end: a ``FloatingPointError`` names each term's first bad iteration
+    and the tensors.
 
     Args:
         interval (int, optional): Iterations between reads. Defaults to 1 for a model on the
@@ -81,18 +81,22 @@ class FiniteCheckHook(Hook):
         self._raise_if_not_finite()
 
     def _raise_if_not_finite(self) -> None:
-        read, self._pending = _read(self._pending), []
-        for values in read:
+        bad = {}  # name -> (first bad iteration, value)
+        for values in _read(self._pending):
             step = values.pop("iter")
-            if bad := {k: v for k, v in values.items() if not math.isfinite(v)}:
-                break
-        else:
+            for name, value in values.items():
+                if not math.isfinite(value):
+                    bad.setdefault(name, (step, value))
+        self._pending = []
+        if not bad:
             return
         if bad.keys() - {"loss", "weights"}:
             bad.pop("loss", None)  # the sum of the terms that are named
-        parts = [f"non-finite loss at iteration {step}: {k}={v}" for k, v in bad.items()
-                 if k != "weights"]  # fmt: skip
-        if "weights" in bad:
+        parts = []
+        for name, (step, value) in sorted(bad.items(), key=lambda item: item[1][0]):
+            if name != "weights":
+                parts.append(f"non-finite loss at iteration {step}: {name}={value}")
+                continue
             tensors = [n for n, t in self._tensors.items() if not torch.isfinite(t).all()]
             more = f" and {len(tensors) - 5} more" if len(tensors) > 5 else ""
             parts.append(
