@@ -72,7 +72,9 @@ TIMM_KEYS = [
 ]  # fmt: skip
 
 
-def _map_key(key: str, to_timm: bool) -> str:
+def timm_to_mmpretrain_key(key: str, to_timm: bool = False) -> str:
+    """A timm-style LUT/MAE key (``blocks.0.mlp.fc1.weight``) as its ``LUT`` model key, or the
+    other way with ``to_timm``; ``KeyError`` for a key without a counterpart."""
     for pair in TIMM_KEYS:
         src, dst = pair[::-1] if to_timm else pair
         pattern = re.escape(src).replace(r"\{\}", r"(\d+)") + ("(.+)" if src.endswith(".") else "")
@@ -83,14 +85,9 @@ def _map_key(key: str, to_timm: bool) -> str:
                    f"{key!r}")  # fmt: skip
 
 
-def timm_to_mmpretrain_key(key: str) -> str:
-    """A timm-style LUT/MAE key (``blocks.0.mlp.fc1.weight``) as its ``LUT`` model key."""
-    return _map_key(key, to_timm=False)
-
-
 def mmpretrain_to_timm_key(key: str) -> str:
     """A ``LUT`` model key as its timm-style name; ``KeyError`` for keys timm has not got."""
-    return _map_key(key, to_timm=True)
+    return timm_to_mmpretrain_key(key, to_timm=True)
 
 
 def encoder_to_timm(encoder_sd: Mapping[str, torch.Tensor]) -> OrderedDict:
