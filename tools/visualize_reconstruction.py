@@ -58,7 +58,7 @@ def load_images(paths: list[str], size: int, mean, std) -> torch.Tensor:
     return (torch.stack(out).permute(0, 3, 1, 2).float() - mean) / std
 
 
-def main(argv=None) -> list[Path]:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("config")
     p.add_argument("--checkpoint", help="weights, loaded strictly (random init without)")
@@ -82,7 +82,6 @@ def main(argv=None) -> list[Path]:
     size, pre = model.backbone.patch_embed.init_input_size[0], model.data_preprocessor
     paths = image_paths(cfg, args.images, args.num)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    written = []
     for i in range(0, len(paths), args.batch_size):
         images = load_images(paths[i : i + args.batch_size], size, pre.mean, pre.std)
         grid = reconstruction_grid(model, images, seed=args.seed + i, scale=args.scale)
@@ -91,11 +90,9 @@ def main(argv=None) -> list[Path]:
         for j, title in enumerate(TITLES[: grid.shape[1] // width]):
             cv2.putText(header, title, (j * width + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                         (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
-        written.append(Path(args.out) / f"reconstruction_{i // args.batch_size:03d}.png")
-        grid = cv2.cvtColor(np.concatenate([header, grid]), cv2.COLOR_RGB2BGR)
-        cv2.imwrite(str(written[-1]), grid)
-        print(written[-1])
-    return written
+        path = Path(args.out) / f"reconstruction_{i // args.batch_size:03d}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, grid]), cv2.COLOR_RGB2BGR))
+        print(path)
 
 
 if __name__ == "__main__":
