@@ -1,12 +1,17 @@
-"""Shared fixtures: tiny LUT models that run in milliseconds on a CPU."""
+"""Shared fixtures: tiny LUT models that run in milliseconds on a CPU; one compute thread per
+core and xdist worker; mmengine's config formatting remembered."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import os
 import sys
 from pathlib import Path
 
+import mmengine.config.config
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -15,6 +20,32 @@ if str(ROOT) not in sys.path:
 import lut_plugin  # noqa: E402,F401  (registers the components)
 
 GOLDEN = ROOT / "tests" / "data" / "golden" / "lut_step_tiny.pt"
+
+# Each pytest-xdist worker computes on its share of the cores: with two intra-op threads in
+# each of two workers on two cores, OpenMP threads wait for each other (a toy LUT step took
+# 0.3 s on one thread, 1.5-9 s on two, on a loaded 2-core machine).
+torch.set_num_threads(
+    max(1, torch.get_num_threads() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+)
+
+
+_yapf_format = mmengine.config.config.FormatCode
+
+
+@functools.lru_cache(maxsize=64)
+def _format_cached(text: str, style: tuple) -> tuple[str, bool]:
+    return _yapf_format(text, style_config=dict(style))
+
+
+def _format_code(text: str, style_config=None, **kwargs) -> tuple[str, bool]:
+    """yapf's ``FormatCode``, remembered: mmengine formats the whole config (about a second)
+    for the log, the dumped config, the message hub and every checkpoint's meta."""
+    if kwargs or not isinstance(style_config, dict):
+        return _yapf_format(text, style_config=style_config, **kwargs)
+    return _format_cached(text, tuple(sorted(style_config.items())))
+
+
+mmengine.config.config.FormatCode = _format_code
 
 
 def tiny_lut_cfg(**overrides) -> dict:

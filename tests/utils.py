@@ -337,17 +337,19 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> Path:
     return Path(text)
 
 
-def logged_losses(work_dir: str | os.PathLike) -> dict[int, float]:
-    """``{iteration: loss}`` from a work dir's ``vis_data/scalars.json`` (the last run wins).
+def logged_losses(work_dir: str | os.PathLike, last_run_only: bool = False) -> dict[int, float]:
+    """``{iteration: loss}`` from a work dir's ``vis_data/scalars.json`` (the latest run wins).
 
     Args:
         work_dir: Work directory of one or more runs.
+        last_run_only: Read only the latest run's file.
 
     Returns:
         dict[int, float]: The logged total loss of each logged iteration.
     """
+    logs = sorted(Path(work_dir).glob("*/vis_data/scalars.json"), key=os.path.getmtime)
     losses = {}
-    for log in sorted(Path(work_dir).glob("*/vis_data/scalars.json")):
+    for log in logs[-1:] if last_run_only else logs:
         for record in map(json.loads, log.read_text().splitlines()):
             if "loss" in record:
                 losses[record["step"]] = record["loss"]
