@@ -287,24 +287,23 @@ def test_seed_everything_depends_only_on_the_key():
 
 
 def test_train_resume_matches_uninterrupted_run(tmp_path):
-    """Upstream MAE, epoch-based, 2 persistent dataloader workers: a 2-epoch run resumed to 3
-    epochs ends bit-for-bit where a 3-epoch run ends (and is warned about the longer run)."""
+    """Upstream MAE, epoch-based, 2 persistent dataloader workers: a 1-epoch run resumed to 2
+    epochs ends bit-for-bit where a 2-epoch run ends (and is warned about the longer run)."""
     images = write_tiny_images(tmp_path / "images", n=8)
     workers = ["train_dataloader.num_workers=2", "train_dataloader.persistent_workers=True"]
     data = [f"train_dataloader.dataset.data_root={images}", *workers]
-    three_epochs = [*data, "train_cfg.max_epochs=3"]
     first, straight = tmp_path / "first", tmp_path / "straight"
-    train_here(MAE_CFG, straight, "--cpu", cfg_options=three_epochs)
-    train_here(MAE_CFG, first, "--cpu", cfg_options=data)  # epochs 1-2, 4 iterations
-    assert (first / "epoch_1.pth").is_file() and (first / "epoch_2.pth").is_file()
+    train_here(MAE_CFG, straight, "--cpu", cfg_options=data)  # the config's 2 epochs
+    train_here(MAE_CFG, first, "--cpu", cfg_options=[*data, "train_cfg.max_epochs=1"])
+    assert (first / "epoch_1.pth").is_file() and not (first / "epoch_2.pth").exists()
     out = train_here(
-        MAE_CFG, first, "--cpu", "--resume", str(first / "epoch_2.pth"), cfg_options=three_epochs
+        MAE_CFG, first, "--cpu", "--resume", str(first / "epoch_1.pth"), cfg_options=data
     )
-    assert "resumed epoch: 2, iter: 4" in out
-    assert "written by a run of max_epochs=2, with max_epochs=3" in out
-    resumed = load_checkpoint(first / "epoch_3.pth")
-    uninterrupted = load_checkpoint(straight / "epoch_3.pth")
-    assert resumed["meta"]["iter"] == uninterrupted["meta"]["iter"] == 6
+    assert "resumed epoch: 1, iter: 2" in out
+    assert "written by a run of max_epochs=1, with max_epochs=2" in out
+    resumed = load_checkpoint(first / "epoch_2.pth")
+    uninterrupted = load_checkpoint(straight / "epoch_2.pth")
+    assert resumed["meta"]["iter"] == uninterrupted["meta"]["iter"] == 4
     assert_state_dicts_equal(resumed["state_dict"], uninterrupted["state_dict"])
     for a, b in zip(
         resumed["optimizer"]["state"].values(), uninterrupted["optimizer"]["state"].values()
@@ -312,7 +311,7 @@ def test_train_resume_matches_uninterrupted_run(tmp_path):
         assert torch.equal(a["exp_avg"], b["exp_avg"])
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
     moved = state_dict_max_diff(
-        load_checkpoint(first / "epoch_2.pth")["state_dict"], resumed["state_dict"]
+        load_checkpoint(first / "epoch_1.pth")["state_dict"], resumed["state_dict"]
     )
     assert max(moved.values()) > 1e-4 and len(resumed["state_dict"]) > 20
 

@@ -7,6 +7,7 @@ Import as ``from utils import ...`` (pytest puts ``tests/`` on ``sys.path``; do 
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import itertools
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
@@ -296,6 +298,10 @@ def load_tool(name: str):
 _RUNS = itertools.count()
 
 
+def _loader_iterators() -> set:
+    return {o for o in gc.get_objects() if type(o) is _MultiProcessingDataLoaderIter}
+
+
 def train_here(
     config: str | os.PathLike, work_dir: str | os.PathLike, *args: str, cfg_options=()
 ) -> str:
@@ -314,12 +320,18 @@ def train_here(
         str: The text of the log file the run wrote.
     """
     name = f"experiment_name=run{next(_RUNS)}_{os.getpid()}"
+    before = _loader_iterators()
     try:
         load_tool("train").main(
             train_cmd(config, work_dir, *args, cfg_options=[*cfg_options, name])
         )
     finally:
         torch.use_deterministic_algorithms(False)  # (a config's randomness.deterministic)
+        # The run's persistent dataloader workers: stopped now, they exit at once; left to the
+        # garbage collector (mmengine collects whenever it builds a dataset), torch waits 5 s
+        # for each of them.
+        for iterator in _loader_iterators() - before:
+            iterator._shutdown_workers()
     logs = sorted(Path(work_dir).glob("*/*.log"), key=os.path.getmtime)
     return logs[-1].read_text() if logs else ""
 
