@@ -17,33 +17,18 @@ import pytest
 import torch
 from conftest import ROOT
 from utils import (
+    HELPERS,
+    TOY_CFG,
     assert_state_dicts_equal,
     load_checkpoint,
     load_tool,
     logged_losses,
+    toy_options,
     train_cmd,
     train_here,
 )
 
 from lut_plugin.runtime import CheckpointMismatchError
-
-TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
-HELPERS = ROOT / "tests" / "data" / "helpers"
-
-
-def _options(data_root, epochs: int = 3) -> list[str]:
-    # 16 images / batch 8 = 2 iterations per epoch; a checkpoint every epoch. The dataloader
-    # runs as configured: a persistent worker process.
-    return [
-        f"train_dataloader.dataset.data_root={data_root}",
-        "train_dataloader.dataset.num_train=16",
-        "train_dataloader.dataset.num_val=4",
-        "train_dataloader.batch_size=8",
-        f"train_cfg.max_epochs={epochs}",
-        "default_hooks.checkpoint.interval=1",
-        "default_hooks.checkpoint.max_keep_ckpts=5",
-        "default_hooks.logger.interval=1",
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +37,7 @@ def straight_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lut_train")
     data_root = tmp / "toy"
     work = tmp / "straight"
-    out = train_here(TOY_CFG, work, cfg_options=_options(data_root))
+    out = train_here(TOY_CFG, work, cfg_options=toy_options(data_root))
     return tmp, data_root, work, out
 
 
@@ -94,7 +79,7 @@ def test_killed_while_saving_resumes_from_last_complete_checkpoint(straight_run)
     the resume equal the uninterrupted run's (epoch-based, a persistent worker)."""
     tmp, data_root, straight, _ = straight_run
     work, marker = tmp / "killed", tmp / "stalled"
-    options = [*_options(data_root), "default_hooks.checkpoint.max_keep_ckpts=1"]
+    options = [*toy_options(data_root), "default_hooks.checkpoint.max_keep_ckpts=1"]
     # as many threads as this process's runs use: the same float reductions
     env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()), PYTHONPATH=str(ROOT))
     cmd = [sys.executable, str(HELPERS / "slow_checkpoint_train.py"), "epoch_2.pth", str(marker)]
@@ -144,7 +129,7 @@ def test_non_finite_loss_stops_and_keeps_the_good_checkpoint(straight_run):
     # A finite but absurd weight overflows float32 at the first resumed iteration.
     with pytest.raises(FloatingPointError, match="non-finite loss at iteration 2: loss_bc=inf"):
         train_here(TOY_CFG, work, "--resume", str(good),
-                   cfg_options=[*_options(data_root), "model.w_bc=1e39"])  # fmt: skip
+                   cfg_options=[*toy_options(data_root), "model.w_bc=1e39"])  # fmt: skip
     after = {
         p.name: _sha(p) for p in work.iterdir() if p.suffix == ".pth" or p.name == "last_checkpoint"
     }
@@ -158,7 +143,7 @@ def test_mismatched_checkpoint_is_refused_before_training(straight_run):
     ckpt = work / "epoch_1.pth"
     shutil.copy(straight / "epoch_1.pth", ckpt)
     before = _sha(ckpt)
-    options = [*_options(data_root), "model.projector.hid_channels=128",
+    options = [*toy_options(data_root), "model.projector.hid_channels=128",
                "model.predictor.hid_channels=128"]  # fmt: skip
     with pytest.raises(CheckpointMismatchError) as err:
         train_here(TOY_CFG, work, "--resume", str(ckpt), cfg_options=options)
@@ -180,7 +165,7 @@ def test_unreadable_image_is_named(straight_run, tmp_path, content, message):
     victim = sorted((broken_root / "train").rglob("*.png"))[0]
     victim.write_bytes(content)
     with pytest.raises(Exception) as err:  # noqa: PT011 (re-raised from a loader worker)
-        train_here(TOY_CFG, tmp_path / "work", cfg_options=_options(broken_root, epochs=1))
+        train_here(TOY_CFG, tmp_path / "work", cfg_options=toy_options(broken_root, epochs=1))
     assert victim.name in str(err.value) and message in str(err.value)
 
 
@@ -207,7 +192,7 @@ def test_compiled_run_trains_like_eager_and_resumes_exactly(straight_run):
     and optimiser moments to the bit on the CPU)."""
     tmp, data_root, straight, _ = straight_run
     # tools/train.py appends the compile hook after the config's two custom hooks.
-    options = [*_options(data_root), "custom_hooks.2.backend=aot_eager"]
+    options = [*toy_options(data_root), "custom_hooks.2.backend=aot_eager"]
     resumed = tmp / "compiled_resumed"
     resumed.mkdir()
     shutil.copy(straight / "epoch_1.pth", resumed / "epoch_1.pth")
@@ -235,7 +220,7 @@ def test_photometric_on_device_trains_the_same_run(straight_run):
         "data_preprocessor = dict(type='LUTDataPreprocessor')\n"
     )
     work = tmp / "photometric_on_device"
-    train_here(config, work, cfg_options=_options(data_root))
+    train_here(config, work, cfg_options=toy_options(data_root))
     logged = (next(work.glob("*/vis_data/config.py"))).read_text()
     assert "LUTPhotometricParams" in logged and "LUTDataPreprocessor" in logged
     assert_state_dicts_equal(

@@ -9,24 +9,23 @@ import os
 
 import pytest
 import torch
-from conftest import ROOT
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS
 from utils import (
     CONFIGS,
+    HELPERS,
+    TOY_CFG,
     assert_state_dicts_equal,
     load_checkpoint,
     load_state_dict,
     run_dist_train,
     state_dict_max_diff,
+    toy_options,
     train_here,
 )
 
 from lut_plugin.runtime import SafeResumeRunner
-
-TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
-HELPERS = ROOT / "tests" / "data" / "helpers"
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +35,6 @@ def data_root(tmp_path_factory):
     dataset = Config.fromfile(str(TOY_CFG)).train_dataloader.dataset
     DATASETS.build({**dataset, "data_root": str(root), "num_train": 16, "num_val": 4})
     return root
-
-
-def _options(data_root, epochs: int = 3) -> list[str]:
-    # as test_lut_training.py's: 16 images / batch 8, a checkpoint every epoch
-    return [
-        f"train_dataloader.dataset.data_root={data_root}",
-        "train_dataloader.dataset.num_train=16",
-        "train_dataloader.dataset.num_val=4",
-        "train_dataloader.batch_size=8",
-        f"train_cfg.max_epochs={epochs}",
-        "default_hooks.checkpoint.interval=1",
-        "default_hooks.checkpoint.max_keep_ckpts=5",
-        "default_hooks.logger.interval=1",
-    ]
 
 
 def test_deferred_runtime_info_logs_and_checkpoints_as_mmengines(data_root, tmp_path):
@@ -92,7 +77,7 @@ def test_deferred_runtime_info_logs_and_checkpoints_as_mmengines(data_root, tmp_
 )
 def test_bad_config_value_fails_before_training(data_root, tmp_path, option, message):
     with pytest.raises(ValueError, match=message):
-        train_here(TOY_CFG, tmp_path / "work", cfg_options=[*_options(data_root), option])
+        train_here(TOY_CFG, tmp_path / "work", cfg_options=[*toy_options(data_root), option])
     assert not list((tmp_path / "work").glob("*.pth"))
 
 
@@ -102,7 +87,7 @@ def test_two_process_distributed_run_ends_with_identical_ranks(data_root, tmp_pa
     BatchNorm statistics included."""
     work = tmp_path / "dist"
     options = [
-        *_options(data_root, epochs=1),
+        *toy_options(data_root, epochs=1),
         "train_dataloader.batch_size=4",
         "model.projector.norm=syncbn",
         "model.predictor.norm=syncbn",
@@ -213,7 +198,7 @@ def test_mmengine_compile_of_the_whole_train_step_trains_like_eager(data_root, t
     code rounds differently in places, and the attention's key bias, whose gradient is zero
     but for rounding, takes an Adam step of the learning rate's size from that noise. One
     encoder and one decoder block: tracing time grows with the blocks and their parameters."""
-    options = [*_options(data_root, epochs=1), "train_dataloader.batch_size=16",
+    options = [*toy_options(data_root, epochs=1), "train_dataloader.batch_size=16",
                "model.backbone.arch.num_layers=1", "model.neck.decoder_depth=1"]  # fmt: skip
     eager, compiled = tmp_path / "eager", tmp_path / "compiled"
     train_here(TOY_CFG, eager, cfg_options=options)

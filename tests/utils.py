@@ -23,6 +23,27 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
+HELPERS = ROOT / "tests" / "data" / "helpers"
+
+
+def toy_options(data_root: str | os.PathLike, epochs: int = 3) -> list[str]:
+    """``--cfg-options`` of the toy runs: 16 images / batch 8 = 2 iterations per epoch, a
+    checkpoint every epoch; the dataloader runs as configured (a persistent worker)."""
+    return [
+        f"train_dataloader.dataset.data_root={data_root}",
+        "train_dataloader.dataset.num_train=16",
+        "train_dataloader.dataset.num_val=4",
+        "train_dataloader.batch_size=8",
+        f"train_cfg.max_epochs={epochs}",
+        "default_hooks.checkpoint.interval=1",
+        "default_hooks.checkpoint.max_keep_ckpts=5",
+        "default_hooks.logger.interval=1",
+    ]
+
+
 TOOLS = ROOT / "tools"
 CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
 
