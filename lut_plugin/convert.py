@@ -85,15 +85,10 @@ def timm_to_mmpretrain_key(key: str, to_timm: bool = False) -> str:
                    f"{key!r}")  # fmt: skip
 
 
-def mmpretrain_to_timm_key(key: str) -> str:
-    """A ``LUT`` model key as its timm-style name; ``KeyError`` for keys timm has not got."""
-    return timm_to_mmpretrain_key(key, to_timm=True)
-
-
 def encoder_to_timm(encoder_sd: Mapping[str, torch.Tensor]) -> OrderedDict:
     """An encoder state dict (of :func:`extract_encoder`) under the names of timm's
     ``VisionTransformer`` (``num_classes=0``); ``mask_token`` left out."""
-    return OrderedDict((mmpretrain_to_timm_key(f"backbone.{k}"), v)
+    return OrderedDict((timm_to_mmpretrain_key(f"backbone.{k}", to_timm=True), v)
                        for k, v in encoder_sd.items() if k not in PRETRAIN_ONLY_KEYS)  # fmt: skip
 
 

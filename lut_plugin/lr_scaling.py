@@ -48,9 +48,7 @@ class SqrtLRScalingHook(Hook):
         wrappers = runner.optim_wrapper
         for wrapper in wrappers.values() if isinstance(wrappers, OptimWrapperDict) else [wrappers]:
             for group in wrapper.optimizer.param_groups:
-                for key in ("lr", "initial_lr"):
-                    if key in group:
-                        group[key] *= factor
+                group.update({k: group[k] * factor for k in ("lr", "initial_lr") if k in group})
         schedulers = runner.param_schedulers or []
         if isinstance(schedulers, dict):
             schedulers = [s for group in schedulers.values() for s in group]

@@ -7,6 +7,7 @@ embedding shape); the 224-px key/shape check, ViT-L included, runs on the meta d
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
 import pytest
@@ -16,11 +17,7 @@ from conftest import ROOT, build_tiny_lut
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from lut_plugin.convert import (
-    encoder_to_timm,
-    mmpretrain_to_timm_key,
-    timm_to_mmpretrain_key,
-)
+from lut_plugin.convert import encoder_to_timm, timm_to_mmpretrain_key
 from lut_plugin.models import LUTViT
 
 _spec = importlib.util.spec_from_file_location(
@@ -29,6 +26,7 @@ _spec = importlib.util.spec_from_file_location(
 convert_tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(convert_tool)
 
+mmpretrain_to_timm_key = functools.partial(timm_to_mmpretrain_key, to_timm=True)
 ATOL = 1e-5
 SIZES = {  # mmpretrain arch -> timm model
     "deit-s": "vit_small_patch16_224",
