@@ -15,9 +15,8 @@ GREY = 64  # the pixel value of hidden patches (dark: toy backgrounds are light 
 
 
 class Reconstruction(NamedTuple):
-    """Normalised images and reconstruction, ``(B, L)`` masks (``mask2``: LUT's view 2)."""
+    """Normalised reconstruction, ``(B, L)`` masks (``mask2``: LUT's view 2)."""
 
-    image: torch.Tensor
     rec: torch.Tensor
     mask1: torch.Tensor
     mask2: torch.Tensor | None
@@ -68,7 +67,7 @@ def reconstruct(model: nn.Module, images: torch.Tensor) -> Reconstruction:
         if head.norm_pix:
             pred = undo_norm_pix(pred, head.patchify(images))
         rec = head.unpatchify(pred)
-    return Reconstruction(images, rec.float(), mask1, mask2)
+    return Reconstruction(rec.float(), mask1, mask2)
 
 
 def reconstruction_grid(model: nn.Module, images: torch.Tensor, seed: int = 0, scale: int = 1):
@@ -89,7 +88,7 @@ def reconstruction_grid(model: nn.Module, images: torch.Tensor, seed: int = 0, s
         out = reconstruct(model, images)
     model.train(was_training)
     mean, std = model.data_preprocessor.mean.to(images), model.data_preprocessor.std.to(images)
-    image = (out.image * std + mean).clamp(0, 255)
+    image = (images * std + mean).clamp(0, 255)
     rec = (out.rec * std + mean).clamp(0, 255)
     side = int(out.mask1.shape[1] ** 0.5)
 

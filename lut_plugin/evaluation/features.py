@@ -109,10 +109,10 @@ def load_encoder(config: str | Config, checkpoint: str, encoder: str = "student"
 def split_dataset_cfgs(config: str | Config, splits: tuple[str, str] = ("train", "val")) -> tuple:
     """A config's training dataset (no pipeline), its ``split`` set to each of ``splits``."""
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    dataset = dict(cfg.get("train_dataloader", {}).get("dataset", {}), pipeline=None)
+    dataset = dict(cfg.get("train_dataloader", {}).get("dataset", {}))
+    dataset.pop("pipeline", None)
     if "split" not in dataset:
         raise ValueError(f"{cfg.filename}: its training dataset has no 'split'; give an image "
                          "folder with train/ and val/ class sub-folders instead")  # fmt: skip
-    del dataset["pipeline"]
     label = {"with_label": True} if "with_label" in dataset else {}
     return tuple(dict(copy.deepcopy(dataset), split=split, **label) for split in splits)

@@ -5,7 +5,7 @@ from mmpretrain.registry import MODELS
 
 from lut_plugin.core import BroaderContextLoss
 
-from .backbones.lut_vit import CheckpointedLayers, LUTViT, TwoViewLatents
+from .backbones.lut_vit import CheckpointedLayers, LUTViT
 from .backbones.mff_vit import LUTMFFViT
 from .backbones.simmim_vit import LUTSimMIMViT, SimMIMMasks
 from .data_preprocessor import LUTDataPreprocessor

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from mmengine.model import BaseModule, ModuleList
 from mmengine.utils import to_2tuple
@@ -42,14 +40,6 @@ class _Checkpointed:
 
     def __getattr__(self, name: str):
         return getattr(self.layer, name)
-
-
-class TwoViewLatents(NamedTuple):
-    """Both views' encoder outputs (cls first) and their masks."""
-
-    z1: torch.Tensor
-    z2: torch.Tensor
-    masks: tuple
 
 
 @MODELS.register_module()
@@ -97,20 +87,18 @@ class LUTViT(MAEViT):
             x = layer(x)
         return self.norm1(x) if self.final_norm else x
 
-    def draw_noise(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        return torch.rand(batch_size, self.num_patches, device=device)
-
     def forward_views(self, x1: torch.Tensor, x2: torch.Tensor,
-                      noise: torch.Tensor | None = None) -> TwoViewLatents:  # fmt: skip
-        """Encode the visible tokens of two views masked by ``(B, L)`` noise (drawn if None)."""
+                      noise: torch.Tensor | None = None) -> tuple:  # fmt: skip
+        """``(z1, z2, masks)``: the visible tokens of two views masked by ``(B, L)`` noise (drawn
+        if None), encoded (cls first)."""
         batch = x1.shape[0]
-        noise = self.draw_noise(batch, x1.device) if noise is None else noise
+        noise = torch.rand(batch, self.num_patches, device=x1.device) if noise is None else noise
         masks = disjoint_masks_from_noise(noise, self.mask_ratio)
         # Only the visible patches are embedded: a quarter of the work at r = 0.75.
         v1, v2 = self._embed_patches(x1, masks.ids_keep1), self._embed_patches(x2, masks.ids_keep2)
         # One pass for both views: the encoder has no cross-sample layer.
         z1, z2 = self._encode(torch.cat([v1, v2])).split(batch)
-        return TwoViewLatents(z1, z2, masks)
+        return z1, z2, masks
 
     def forward_full(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 1 + L, C)`` final-normed tokens of every patch."""

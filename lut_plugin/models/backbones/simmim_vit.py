@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 
 from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, keep_count
 
-from .lut_vit import CheckpointedLayers, TwoViewLatents
+from .lut_vit import CheckpointedLayers
 from .patch_embed import embed_patches
 
 
@@ -55,7 +55,7 @@ class LUTSimMIMViT(BEiTPretrainViT):
                 f"the {grid} patch grid cannot be cut into {mask_patch_size} px mask blocks: "
                 f"img_size must be a multiple of mask_patch_size"
             )
-        self.mask_ratio, self.mask_patch_size = float(mask_ratio), int(mask_patch_size)
+        self.mask_ratio = float(mask_ratio)
         self.block_resolution = tuple(g // s for g, s in zip(grid, self.mask_scale))
         self.num_blocks = self.block_resolution[0] * self.block_resolution[1]
         keep_count(self.num_blocks, self.mask_ratio)  # fails at build time
@@ -70,12 +70,9 @@ class LUTSimMIMViT(BEiTPretrainViT):
         """Both views' block masks from ``(B, N_blocks)`` noise, expanded to patches."""
         blocks = disjoint_masks_from_noise(noise, self.mask_ratio)
         (bh, bw), (sh, sw) = self.block_resolution, self.mask_scale
-
-        def to_patches(block_mask: torch.Tensor) -> torch.Tensor:
-            mask = block_mask.reshape(-1, bh, bw).repeat_interleave(sh, dim=1)
-            return mask.repeat_interleave(sw, dim=2).flatten(1)
-
-        return SimMIMMasks(to_patches(blocks.mask1), to_patches(blocks.mask2), blocks)
+        both = torch.stack([blocks.mask1, blocks.mask2]).reshape(2, -1, bh, 1, bw, 1)
+        mask1, mask2 = both.expand(-1, -1, -1, sh, -1, sw).flatten(2)  # sh x sw patches a block
+        return SimMIMMasks(mask1, mask2, blocks)
 
     def encode_masked(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """``(B, 1 + L, C)`` final-normed tokens, masked patches (1 in ``mask``) as mask token."""
@@ -101,12 +98,12 @@ class LUTSimMIMViT(BEiTPretrainViT):
         return patch_tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *self.patch_resolution)
 
     def forward_views(self, x1: torch.Tensor, x2: torch.Tensor,
-                      noise: torch.Tensor | None = None) -> TwoViewLatents:  # fmt: skip
-        """Encode two views masked by ``(B, N_blocks)`` noise (drawn when omitted)."""
+                      noise: torch.Tensor | None = None) -> tuple:  # fmt: skip
+        """``(z1, z2, masks)`` of two views masked by ``(B, N_blocks)`` noise (drawn if None)."""
         batch = x1.shape[0]
         masks = self.masks_from_noise(self.draw_noise(batch, x1.device) if noise is None else noise)
         tokens = self.encode_masked(torch.cat([x1, x2]), torch.cat([masks.mask1, masks.mask2]))
-        return TwoViewLatents(*tokens.split(batch), masks)
+        return *tokens.split(batch), masks
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple:
         """``(featmap,)`` with a mask (1 = masked), else ``BEiTViT``'s forward."""

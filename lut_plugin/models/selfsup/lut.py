@@ -123,28 +123,25 @@ class LUT(BaseSelfSupervisor):
                     f"LUT: model.{setting} is {size}, but must equal {what} ({expected})"
                 )
 
-    def _student_parts(self) -> dict:
-        return {"backbone": self.backbone, "projector": self.projector}
-
     def init_weights(self) -> None:
         """Initialise the student; the teacher starts as its exact copy."""
         super().init_weights()
         if self.teacher is not None:
-            self.teacher.update_from(self._student_parts(), momentum=0.0)
+            self.teacher.update_from(dict(self.named_children()), momentum=0.0)
 
     def update_teacher(self, cur_iter: int, max_iters: int) -> float:
         """EMA step after optimiser step ``cur_iter`` of ``max_iters``; returns the momentum."""
         if self.teacher is None:
             return 1.0
         momentum = cosine_momentum(cur_iter, max_iters, self.base_momentum, self.end_momentum)
-        self.teacher.update_from(self._student_parts(), momentum)
+        self.teacher.update_from(dict(self.named_children()), momentum)
         return momentum
 
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Update the teacher if ``optimizer`` trains this model, at the ``MessageHub``'s
         ``iter`` of ``max_iters`` (outside a Runner the loop calls :meth:`update_teacher`)."""
         # Recognised by one trained student parameter (a frozen one, e.g. cls token, skipped).
-        params = (p for part in self._student_parts().values() for p in part.parameters())
+        params = (p for name in self.teacher for p in getattr(self, name).parameters())
         trained = next((p for p in params if p.requires_grad), None)
         groups = optimizer.param_groups
         if not self.training or not any(p is trained for g in groups for p in g["params"]):
