@@ -81,14 +81,10 @@ def _gradient(rng: np.random.Generator, size: int, c0: np.ndarray, c1: np.ndarra
     return img + rng.uniform(10.0, 30.0) * texture[..., None]
 
 
-def _canvas(size: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+def _draw(size: int, shape: str, xy: list, **kwargs) -> np.ndarray:
+    """Boolean (size, size) mask of one ``ImageDraw`` ``shape`` (``'line'``, ``'ellipse'``)."""
     canvas = Image.new("L", (size, size), 0)
-    return canvas, ImageDraw.Draw(canvas)
-
-
-def _line(size: int, xy: list, width: int) -> np.ndarray:
-    canvas, draw = _canvas(size)
-    draw.line(xy, fill=255, width=width)
+    getattr(ImageDraw.Draw(canvas), shape)(xy, fill=255, **kwargs)
     return np.asarray(canvas) > 127
 
 
@@ -102,8 +98,8 @@ def _shape_mask(kind: str, rng: np.random.Generator, size: int, r: float,
                 centre: tuple[float, float]) -> np.ndarray:  # fmt: skip
     """Boolean (size, size) mask of one rotated shape of :data:`TOY_CLASSES` or
     :data:`TOY_CLS_CLASSES`."""
-    canvas, draw = _canvas(size)
-    (cx, cy), u = centre, rng.uniform
+    canvas = Image.new("L", (size, size), 0)
+    draw, (cx, cy), u = ImageDraw.Draw(canvas), centre, rng.uniform
     angle = u(0.0, 2.0 * math.pi)
     pts = None  # a polygon, rotated by ``angle`` about ``centre``
     if kind in ("circle", "ring", "crescent"):
@@ -137,8 +133,6 @@ def _shape_mask(kind: str, rng: np.random.Generator, size: int, r: float,
         t = u(0.4, 0.55)  # arm thickness
         pts = np.array([[-0.9, -0.8], [-0.9 + t, -0.8], [0.0, 0.85 - 1.9 * t], [0.9 - t, -0.8],
                         [0.9, -0.8], [0.0, 0.85]]) * r  # fmt: skip
-    elif kind != "circle":
-        raise ValueError(f"unknown shape kind {kind!r}; expected one of {_KIND_CLASSES}")
     if pts is not None:
         draw.polygon(_rotate(pts, angle, centre), fill=255)
     return np.asarray(canvas) > 127
@@ -163,11 +157,9 @@ def _texture(rng: np.random.Generator, size: int, c0: np.ndarray, c1: np.ndarray
         on = (fu < 0.5) ^ (fv < 0.5)
     elif pattern == "dots":
         on = (fu - 0.5) ** 2 + (fv - 0.5) ** 2 < rng.uniform(0.05, 0.1)
-    elif pattern == "grid":
+    else:  # grid
         width = rng.uniform(0.2, 0.3)
         on = (fu < width) | (fv < width)
-    else:
-        raise ValueError(f"unknown pattern {pattern!r}; expected one of {TOY_PATTERNS[1:]}")
     return np.where(on[..., None], c0[None, None, :], c1[None, None, :])
 
 
@@ -177,11 +169,10 @@ def _clutter_mask(rng: np.random.Generator, size: int, scale: float) -> np.ndarr
     if rng.random() >= 0.5:
         length, a = rng.uniform(1.5, 4.0) * scale * size, rng.uniform(0.0, 2.0 * math.pi)
         end = (x + length * math.cos(a), y + length * math.sin(a))
-        return _line(size, [(x, y), end], max(1, round(rng.uniform(0.02, 0.05) * size)))
-    canvas, draw = _canvas(size)
+        width = max(1, round(rng.uniform(0.02, 0.05) * size))
+        return _draw(size, "line", [(x, y), end], width=width)
     rx, ry = rng.uniform(0.3, 1.0, size=2) * scale * size
-    draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255)
-    return np.asarray(canvas) > 127
+    return _draw(size, "ellipse", [x - rx, y - ry, x + rx, y + ry])
 
 
 def _paint(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
@@ -231,7 +222,7 @@ def render_classification_sample(label: int, rng: np.random.Generator,
         dx, dy = 2 * size * math.cos(a), 2 * size * math.sin(a)
         x, y = float(xs[pick]), float(ys[pick])
         width = max(2, round(rng.uniform(0.07, 0.12) * size))
-        bar = _line(size, [(x - dx, y - dy), (x + dx, y + dy)], width)
+        bar = _draw(size, "line", [(x - dx, y - dy), (x + dx, y + dy)], width=width)
         if (obj & ~bar).sum() >= 0.7 * obj.sum():
             _paint(img, bar, rng)
     for _ in range(int(rng.integers(0, 2))):  # clutter in front
@@ -277,7 +268,6 @@ def render_segmentation_sample(rng: np.random.Generator, image_size: int = 64,
 def _write(root: Path, meta: dict) -> None:
     """Write the dataset that ``meta`` (see :func:`ensure_toy_dataset`) describes."""
     kind, size, seed, classes = meta["kind"], meta["image_size"], meta["seed"], meta["classes"]
-    png = dict(format="PNG", optimize=False)
     for split in ("train", "val"):
         sub, lines = _ADE_SPLIT_DIR[split], []
         folders = [f"{split}/{c}" for c in classes] + ["meta"]
@@ -288,15 +278,14 @@ def _write(root: Path, meta: dict) -> None:
             if kind == "cls":
                 label = i % len(classes)  # balanced classes
                 rel = f"{classes[label]}/{classes[label]}_{i:05d}.png"
-                Image.fromarray(render_classification_sample(label, rng, size)).save(
-                    root / split / rel, **png
-                )
+                img = render_classification_sample(label, rng, size)
+                Image.fromarray(img).save(root / split / rel)
                 lines.append(f"{rel} {label}\n")
             else:
                 img, label = render_segmentation_sample(rng, size, meta["max_shapes"])
                 stem = f"{sub}/ADE_{split}_{i + 1:08d}"
                 Image.fromarray(img).save(root / "images" / f"{stem}.jpg", "JPEG", quality=95)
-                Image.fromarray(label).save(root / "annotations" / f"{stem}.png", **png)
+                Image.fromarray(label).save(root / "annotations" / f"{stem}.png")
         if kind == "cls":
             (root / "meta" / f"{split}.txt").write_text("".join(lines))
     (root / "classes.txt").write_text("\n".join(classes) + "\n")
