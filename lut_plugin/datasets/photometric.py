@@ -149,15 +149,10 @@ def adjust_hue(img: np.ndarray, hue_factor: float) -> np.ndarray:
     return cv2.merge([(packed >> cv2.LUT(hue, s)).astype(np.uint8) for s in tables["shift"]])
 
 
-@functools.cache
-def _solarize_table(threshold: int) -> np.ndarray:
-    values = np.arange(256)
-    return np.where(values < threshold, values, 255 - values).astype(np.uint8)
-
-
 def solarize(img: np.ndarray, threshold: int = 128) -> np.ndarray:
     """PIL's ``ImageOps.solarize(img, threshold)``: invert values >= ``threshold``."""
-    return cv2.LUT(_check(img), _solarize_table(threshold))
+    values = np.arange(256, dtype=np.uint8)
+    return cv2.LUT(_check(img), np.where(values < threshold, values, 255 - values))
 
 
 def box_kernel(radius: float) -> np.ndarray:
