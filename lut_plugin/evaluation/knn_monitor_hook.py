@@ -68,18 +68,15 @@ class LUTKNNMonitorHook(Hook):
         encoders = dict(student=model.backbone, teacher=teacher and teacher["backbone"])
         metrics = {}
         with torch.random.fork_rng(devices=[]):
-            for name in self.encoders:
-                if encoders[name] is None:
-                    continue
+            for name in [name for name in self.encoders if encoders[name] is not None]:
                 suffix = "" if name == "student" else f"_{name}"
                 for pooling, row in evaluate_encoder(encoders[name], *self._data,
                                                      **self.settings).items():  # fmt: skip
-                    metrics[f"knn_top1_{pooling}{suffix}"] = row["knn_top1"]
+                    key = f"{pooling}{suffix}"
+                    metrics[f"knn_top1_{key}"] = row["knn_top1"]
+                    runner.message_hub.update_scalar(f"train/knn_top1_{key}", row["knn_top1"])
                     if self.collapse:
-                        metrics[f"erank_{pooling}{suffix}"] = row["effective_rank"]
-        for key, value in metrics.items():
-            if key.startswith("knn"):
-                runner.message_hub.update_scalar(f"train/{key}", value)
+                        metrics[f"erank_{key}"] = row["effective_rank"]
         runner.visualizer.add_scalars(dict(metrics, epoch=epoch), step=runner.iter)
         text = "  ".join(f"{key}: {value:.2f}" for key, value in metrics.items())
         runner.logger.info(f"Epoch(knn) [{epoch}]  {text}")

@@ -21,15 +21,15 @@ from ..backbones.lut_vit import CheckpointedLayers
 
 
 class LUTOutputs(NamedTuple):
-    """One LUT step's unweighted losses, masks, predictions and targets."""
+    """One LUT step's masks, unweighted losses, predictions and targets (None: not computed)."""
 
-    loss_mim: torch.Tensor | None
-    loss_bc: torch.Tensor | None
     masks: tuple
-    p1: torch.Tensor | None
-    p2: torch.Tensor | None
-    t1: torch.Tensor | None
-    t2: torch.Tensor | None
+    loss_mim: torch.Tensor | None = None
+    loss_bc: torch.Tensor | None = None
+    p1: torch.Tensor | None = None
+    p2: torch.Tensor | None = None
+    t1: torch.Tensor | None = None
+    t2: torch.Tensor | None = None
 
 
 @MODELS.register_module()
@@ -160,11 +160,10 @@ class LUT(BaseSelfSupervisor):
         """One LUT step on two views; ``noise`` (drawn when omitted) defines both masks."""
         z1, z2, masks = self.backbone.forward_views(x1, x2, noise)
         loss_mim = self.mim_loss(z1, x1, masks) if self.w_mim > 0 else None
-        loss_bc = p1 = p2 = t1 = t2 = None
-        if self.w_bc > 0:
-            g1, g2 = self.pool(z1, masks.mask1), self.pool(z2, masks.mask2)
-            loss_bc, p1, p2, t1, t2 = self.broader_context(g1, g2, x1, x2)
-        return LUTOutputs(loss_mim, loss_bc, masks, p1, p2, t1, t2)
+        if self.w_bc == 0:
+            return LUTOutputs(masks, loss_mim)
+        g1, g2 = self.pool(z1, masks.mask1), self.pool(z2, masks.mask2)
+        return LUTOutputs(masks, loss_mim, *self.broader_context(g1, g2, x1, x2))
 
     def mim_loss(self, z1: torch.Tensor, x1: torch.Tensor, masks: tuple) -> torch.Tensor:
         """MAE flavour: reconstruct view 1 from its visible tokens (as ``MAE.loss``)."""
