@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import torch
 
-from lut_plugin.runtime.loading import CheckpointMismatchError
+from lut_plugin.runtime.loading import CheckpointMismatchError, first_items
 
 #: state-dict prefix of each encoder in a LUT pre-training checkpoint.
 ENCODER_PREFIXES = {"student": "backbone.", "teacher": "teacher.backbone."}
@@ -48,10 +48,9 @@ def extract_encoder(
     if not out:
         what = (f"no {prefix!r}* keys" if encoder != "teacher" else "no 'teacher.backbone.*' keys "
                 "(an MAE checkpoint, or a LUT run saved without its teacher?)")  # fmt: skip
-        keys = list(state_dict)
         raise CheckpointMismatchError(
             f"{filename!r} is not a LUT/MAE pre-training checkpoint for encoder={encoder!r}: "
-            f"{what}. Its first keys: {', '.join(keys[:5])} ({len(keys)} in all)"
+            f"{what}. Its first keys: {first_items(state_dict)}"
         )
     return out
 

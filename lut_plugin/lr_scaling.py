@@ -7,7 +7,6 @@ import math
 from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapperDict
 from mmengine.registry import HOOKS
-from torch.utils.data import DataLoader
 
 
 def lr_scale(batch_size: int, base_batch_size: int, rule: str = "linear") -> float:
@@ -40,9 +39,7 @@ class SqrtLRScalingHook(Hook):
         cfg = runner.auto_scale_lr
         if not cfg or not cfg.get("enable", False):
             return
-        loader = runner.train_dataloader
-        batch = loader.batch_size if isinstance(loader, DataLoader) else loader["batch_size"]
-        real, base = runner.world_size * batch, cfg["base_batch_size"]
+        real, base = runner.world_size * runner.train_dataloader.batch_size, cfg["base_batch_size"]
         linear = lr_scale(real, base, "linear")
         factor = lr_scale(real, base, "sqrt") / linear
         wrappers = runner.optim_wrapper

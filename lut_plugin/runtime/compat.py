@@ -6,6 +6,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
@@ -37,8 +38,6 @@ def python_drop_rates(model: nn.Module) -> None:
 def init_cpu_distributed(cfg: MutableMapping) -> None:
     """Start the process group for ``--launcher pytorch`` without a GPU (mmengine 0.10.7's
     ``init_dist`` calls ``torch.cuda.set_device``), with ``env_cfg.dist_cfg``'s backend."""
-    import torch.distributed as dist
-
     if cfg.get("launcher", "none") != "pytorch" or torch.cuda.is_available():
         return
     if dist.is_available() and not dist.is_initialized():

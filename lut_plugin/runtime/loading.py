@@ -139,7 +139,8 @@ def load_checkpoint_file(
     return dict(ckpt)
 
 
-def _first(items: Iterable[str], n: int = 5) -> str:
+def first_items(items: Iterable[str], n: int = 5) -> str:
+    """``a, b, c, d, e, ... (7 in all)``: the first ``n`` items, for error messages."""
     items = list(items)
     return f"{', '.join(items[:n])}{', ...' if len(items) > n else ''} ({len(items)} in all)"
 
@@ -170,7 +171,7 @@ def match_state_dict(
               if k not in expected and not allowed(k, allow_unused)]  # fmt: skip
     shapes = [f"{k}: checkpoint {list(v.shape)} vs model {list(expected[k])}"
               for k, v in state.items() if k in expected and v.shape != expected[k]]  # fmt: skip
-    lines = [f"  {name} {_first(keys)}" for name, keys in (
+    lines = [f"  {name} {first_items(keys)}" for name, keys in (
         ("shape mismatch:", shapes), ("missing in checkpoint:", missing),
         ("unexpected in checkpoint:", unused)) if keys]  # fmt: skip
     if lines:
@@ -205,14 +206,13 @@ class StrictPretrainedInit:
     def __call__(self, module: torch.nn.Module) -> None:
         name = self.checkpoint
         ckpt = load_checkpoint_file(name, self.map_location)
-        state = ckpt.get("state_dict", ckpt)
+        state = full = ckpt.get("state_dict", ckpt)
         if self.prefix:
-            n = len(self.prefix)
-            state = {k[n:]: v for k, v in state.items() if k.startswith(self.prefix)}
+            state = {k[len(self.prefix) :]: v for k, v in full.items() if k.startswith(self.prefix)}
             if not state:
-                first = _first(ckpt.get("state_dict", ckpt))
                 raise CheckpointMismatchError(
-                    f"Checkpoint {name!r} has no {self.prefix!r}* keys; its first keys: {first}"
+                    f"Checkpoint {name!r} has no {self.prefix!r}* keys; its first keys: "
+                    f"{first_items(full)}"
                 )
         if prepare := getattr(module, "_prepare_relative_position_bias_table", None):
             prepare(state, "")  # BEiTViT: each block starts from the pre-trained shared table

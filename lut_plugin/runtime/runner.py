@@ -51,12 +51,10 @@ class SafeResumeRunner(Runner):
             if isinstance(cfg.get(key), MutableMapping):
                 compat.strip_collate_scope(cfg[key])
         notes = []
-        if not cfg.get("default_hooks"):
-            cfg["default_hooks"] = {}
-        hooks = cfg["default_hooks"]  # (a Config stores a copy of what it is given)
+        hooks = cfg.get("default_hooks") or {}
         ckpt = hooks.get("checkpoint", dict(type="CheckpointHook"))  # mmengine's default
         if isinstance(ckpt, MutableMapping) and _name(ckpt.get("type")) == "CheckpointHook":
-            hooks["checkpoint"] = {**ckpt, "type": "AtomicCheckpointHook"}
+            cfg["default_hooks"] = {**hooks, "checkpoint": {**ckpt, "type": "AtomicCheckpointHook"}}
             notes.append("checkpoints by AtomicCheckpointHook")
         train = cfg.get("train_dataloader")
         sampler = train.get("sampler") if isinstance(train, MutableMapping) else None

@@ -36,13 +36,10 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
 
 @register_backend("atomic_local")
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's local file backend, writing through :func:`atomic_write`."""
+    """mmengine's local file backend, writing checkpoints (``put``) through :func:`atomic_write`."""
 
     def put(self, obj: bytes, filepath: str | os.PathLike) -> None:
         atomic_write(filepath, obj)
-
-    def put_text(self, obj: str, filepath: str | os.PathLike, encoding: str = "utf-8") -> None:
-        atomic_write(filepath, obj.encode(encoding))
 
 
 def earlier_run_checkpoints(
