@@ -28,12 +28,11 @@ def capture_attention(encoder: nn.Module):
             handle.remove()
 
 
-def mean_attention_distance(attn: torch.Tensor, grid: tuple[int, int], patch_size: int,
-                            num_extra_tokens: int = 1) -> torch.Tensor:  # fmt: skip
+def mean_attention_distance(attn: torch.Tensor, grid: tuple, patch_size: int) -> torch.Tensor:
     """``(heads,)`` attention-weighted query-key distance in pixels, averaged over queries and
-    batch, of ``(B, heads, N, N)`` ``attn`` on an ``(H, W)`` ``grid`` (extra tokens dropped,
+    batch, of ``(B, heads, N, N)`` ``attn`` on an ``(H, W)`` ``grid`` (the cls token dropped,
     each query's weights renormalised)."""
-    a = attn[..., num_extra_tokens:, num_extra_tokens:]
+    a = attn[..., 1:, 1:]
     if a.shape[-1] != grid[0] * grid[1]:
         raise ValueError(f"attention over {a.shape[-1]} patches does not fit a {grid} grid")
     ys, xs = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")

@@ -13,7 +13,7 @@ from .features import encoder_input_size, evaluate_encoder, labelled_splits, spl
 
 @HOOKS.register_module()
 class LUTKNNMonitorHook(Hook):
-    """Log the k-NN top-1 (and effective rank) of the frozen encoders every ``interval``
+    """Log the k-NN top-1 and effective rank of the frozen encoders every ``interval``
     epochs (docs/evaluation.md); the random state is restored, so training is unchanged.
 
     Args:
@@ -26,7 +26,6 @@ class LUTKNNMonitorHook(Hook):
         temperature (float): Vote temperature. Defaults to 0.07.
         img_size (int, optional): Image side. Defaults to the encoder's input size.
         batch_size (int): Images per forward pass. Defaults to 256.
-        collapse_metrics (bool): Also log the effective rank. Defaults to True.
     """
 
     priority = "LOW"
@@ -34,7 +33,7 @@ class LUTKNNMonitorHook(Hook):
     def __init__(self, bank: dict | None = None, query: dict | None = None, interval: int = 1,
                  before_training: bool = True, encoders: tuple[str, ...] = ("student",),
                  k: int = 20, temperature: float = 0.07, img_size: int | None = None,
-                 batch_size: int = 256, collapse_metrics: bool = True) -> None:  # fmt: skip
+                 batch_size: int = 256) -> None:  # fmt: skip
         if int(interval) < 1:
             raise ValueError(f"LUTKNNMonitorHook interval must be >= 1 epoch, got {interval}")
         if not encoders or set(encoders) - {"student", "teacher"}:
@@ -42,7 +41,7 @@ class LUTKNNMonitorHook(Hook):
         self.cfgs, self.interval, self.encoders = (bank, query), int(interval), tuple(encoders)
         self.before_training, self._data = before_training, None
         self.settings = dict(k=k, temperature=temperature, probe_epochs=0)
-        self.img_size, self.batch_size, self.collapse = img_size, batch_size, collapse_metrics
+        self.img_size, self.batch_size = img_size, batch_size
 
     def before_train(self, runner) -> None:
         if not is_main_process():
@@ -75,8 +74,7 @@ class LUTKNNMonitorHook(Hook):
                     key = f"{pooling}{suffix}"
                     metrics[f"knn_top1_{key}"] = row["knn_top1"]
                     runner.message_hub.update_scalar(f"train/knn_top1_{key}", row["knn_top1"])
-                    if self.collapse:
-                        metrics[f"erank_{key}"] = row["effective_rank"]
+                    metrics[f"erank_{key}"] = row["effective_rank"]
         runner.visualizer.add_scalars(dict(metrics, epoch=epoch), step=runner.iter)
         text = "  ".join(f"{key}: {value:.2f}" for key, value in metrics.items())
         runner.logger.info(f"Epoch(knn) [{epoch}]  {text}")
