@@ -45,9 +45,9 @@ def reconstruct(model: nn.Module, images: torch.Tensor) -> Reconstruction:
     if neck is None or head is None:
         raise ValueError(f"{type(model).__name__} has no decoder (w_mim = 0?): nothing to show")
     mask2 = pred = rec = None
-    if hasattr(model, "broader_context"):  # LUT, both flavours
+    if hasattr(backbone, "forward_views"):  # LUT (both flavours), SimMIM on LUTSimMIMViT
         z1, _, masks = backbone.forward_views(images, images)
-        mask1, mask2 = masks.mask1, masks.mask2
+        mask1, mask2 = masks.mask1, masks.mask2 if hasattr(model, "broader_context") else None
         if hasattr(head, "patchify"):
             pred = neck(z1, masks.ids_restore1)
         else:
@@ -55,12 +55,9 @@ def reconstruct(model: nn.Module, images: torch.Tensor) -> Reconstruction:
     elif hasattr(head, "patchify"):  # mmpretrain's MAE
         latent, mask1, ids_restore = backbone(images, mask=True)
         pred = neck(latent, ids_restore)
-    else:  # mmpretrain's SimMIM: the encoder's block mask, else 60 % of the head's patches
-        if hasattr(backbone, "masks_from_noise"):
-            mask1 = backbone.masks_from_noise(backbone.draw_noise(len(images), images.device)).mask1
-        else:
-            n = (images.shape[-1] // head.patch_size) ** 2
-            mask1 = (torch.rand(len(images), n, device=images.device) < 0.6).float()
+    else:  # mmpretrain's SimMIM on another encoder: 60 % of the head's patches at random
+        n = (images.shape[-1] // head.patch_size) ** 2
+        mask1 = (torch.rand(len(images), n, device=images.device) < 0.6).float()
         side = int(mask1.shape[1] ** 0.5)
         rec = neck(backbone(images, mask1.reshape(-1, side, side))[0])
     if pred is not None:

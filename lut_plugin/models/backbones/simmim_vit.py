@@ -63,9 +63,6 @@ class LUTSimMIMViT(BEiTPretrainViT):
         if self.with_cp:
             self.layers = CheckpointedLayers(self.layers)
 
-    def draw_noise(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        return torch.rand(batch_size, self.num_blocks, device=device)
-
     def masks_from_noise(self, noise: torch.Tensor) -> SimMIMMasks:
         """Both views' block masks from ``(B, N_blocks)`` noise, expanded to patches."""
         blocks = disjoint_masks_from_noise(noise, self.mask_ratio)
@@ -101,7 +98,8 @@ class LUTSimMIMViT(BEiTPretrainViT):
                       noise: torch.Tensor | None = None) -> tuple:  # fmt: skip
         """``(z1, z2, masks)`` of two views masked by ``(B, N_blocks)`` noise (drawn if None)."""
         batch = x1.shape[0]
-        masks = self.masks_from_noise(self.draw_noise(batch, x1.device) if noise is None else noise)
+        noise = torch.rand(batch, self.num_blocks, device=x1.device) if noise is None else noise
+        masks = self.masks_from_noise(noise)
         tokens = self.encode_masked(torch.cat([x1, x2]), torch.cat([masks.mask1, masks.mask2]))
         return *tokens.split(batch), masks
 
