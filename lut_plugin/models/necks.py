@@ -20,16 +20,14 @@ class LUTProjectionMLP(BaseModule):
         num_layers (int): Number of linear layers. Defaults to 2.
         norm (str): ``'bn'``, ``'syncbn'``, ``'ln'`` or ``'none'``. Defaults to ``'bn'``.
         act (str): ``'relu'`` or ``'gelu'``. Defaults to ``'relu'``.
-        with_bias (bool): Bias in the linear layers. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
     """
 
     def __init__(self, in_channels: int, hid_channels: int = 4096, out_channels: int | None = None,
-                 num_layers: int = 2, norm: str = "bn", act: str = "relu", with_bias: bool = False,
+                 num_layers: int = 2, norm: str = "bn", act: str = "relu",
                  init_cfg: dict | list[dict] | None = None) -> None:  # fmt: skip
         super().__init__(init_cfg=init_cfg)
-        args = (in_channels, hid_channels, out_channels, num_layers, norm, act, with_bias)
-        self.mlp = ProjectionMLP(*args)
+        self.mlp = ProjectionMLP(in_channels, hid_channels, out_channels, num_layers, norm, act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(x)
