@@ -39,9 +39,7 @@ def fuse_linear_gelu(module: nn.Module) -> int:
         module (nn.Module): Changed in place.
     """
     count = 0
-    for seq in list(module.modules()):
-        if not isinstance(seq, nn.Sequential):
-            continue
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
         names = list(seq._modules)
         for first, second in zip(names, names[1:]):
             linear, act = seq._modules[first], seq._modules[second]
