@@ -83,6 +83,9 @@ class LUTViT(MAEViT):
     def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
         cls_token = self.cls_token + self.pos_embed[:, :1, :]
         x = torch.cat((cls_token.expand(patch_tokens.shape[0], -1, -1), patch_tokens), dim=1)
+        return self._blocks(x)
+
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x)
         return self.norm1(x) if self.final_norm else x

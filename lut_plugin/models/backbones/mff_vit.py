@@ -21,9 +21,7 @@ class LUTMFFViT(LUTViT, MFFViT):
         **kwargs: The arguments of ``LUTViT``.
     """
 
-    def _encode(self, patch_tokens: torch.Tensor) -> torch.Tensor:
-        cls_token = self.cls_token + self.pos_embed[:, :1, :]
-        x = torch.cat((cls_token.expand(patch_tokens.shape[0], -1, -1), patch_tokens), dim=1)
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
         levels, last = [], self.out_indices[-1]
         for i, layer in enumerate(self.layers):
             x = layer(x)
