@@ -53,13 +53,14 @@ def encoder_features(encoder: nn.Module | None, batches: list) -> tuple[dict, to
     """``({'cls': (N, C), 'mean': (N, C)}, (N,) labels)``: cls token and mean patch token of
     the unmasked, final-normed output in eval mode; ``encoder=None``: ``{'pixels': (N, 3HW)}``."""
     training = encoder is not None and encoder.training
+    if encoder is not None:
+        encoder.eval()
+    full = getattr(encoder, "forward_full", None)
     feats = {}
     for images, _ in batches:
         if encoder is None:
             pooled = {"pixels": images.flatten(1)}
         else:
-            encoder.eval()
-            full = getattr(encoder, "forward_full", None)
             tokens = full(images) if full else encoder(images, mask=None)[-1]
             pooled = {"cls": tokens[:, 0], "mean": tokens[:, 1:].mean(dim=1)}
         for name, value in pooled.items():
