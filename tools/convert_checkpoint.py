@@ -27,6 +27,7 @@ from lut_plugin.convert import (  # noqa: E402
     extract_encoder,
 )
 from lut_plugin.runtime import atomic_write, load_checkpoint_file  # noqa: E402
+from lut_plugin.runtime.loading import first_items  # noqa: E402
 
 #: (img_size, patch_size, embed_dim, depth, mlp_ratio) -> timm model of the paper's ViT sizes.
 TIMM_MODELS = {
@@ -61,9 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _vit_encoder(ckpt: dict, encoder: str, src: str) -> dict:
     encoder_sd = extract_encoder(ckpt, encoder, src)
     if "patch_embed.projection.weight" not in encoder_sd or "pos_embed" not in encoder_sd:
-        first = list(encoder_sd)[:5]
-        raise ValueError(f"{src!r}: the {encoder} encoder has no patch_embed.projection.weight "
-                         f"/ pos_embed: not a ViT. Its first keys: {first}")  # fmt: skip
+        raise ValueError(
+            f"{src!r}: the {encoder} encoder has no patch_embed.projection.weight / pos_embed: "
+            f"not a ViT. Its first keys: {first_items(encoder_sd)}"
+        )
     return encoder_sd
 
 
@@ -86,7 +88,7 @@ def convert_from_timm(src: str, dst: str, teacher_key=None, unsafe_load: bool = 
     """Write a ``LUT`` state dict converted from timm-style reference weights."""
     ckpt = load_checkpoint_file(src, unsafe=unsafe_load)
     if teacher_key is not None and teacher_key not in ckpt:
-        raise KeyError(f"{src!r} has no {teacher_key!r}; its keys: {list(ckpt)[:10]}")
+        raise KeyError(f"{src!r} has no {teacher_key!r}; its keys: {first_items(ckpt, 10)}")
     student = ckpt.get("model", ckpt.get("state_dict", ckpt))
     state_dict = convert_timm_lut(student, ckpt[teacher_key] if teacher_key else None)
     save({"state_dict": state_dict, "meta": {"converted_from": osp.abspath(src)}}, dst)
