@@ -56,9 +56,8 @@ def reconstruct(model: nn.Module, images: torch.Tensor) -> Reconstruction:
         latent, mask1, ids_restore = backbone(images, mask=True)
         pred = neck(latent, ids_restore)
     else:  # mmpretrain's SimMIM on another encoder: 60 % of the head's patches at random
-        n = (images.shape[-1] // head.patch_size) ** 2
-        mask1 = (torch.rand(len(images), n, device=images.device) < 0.6).float()
-        side = int(mask1.shape[1] ** 0.5)
+        side = images.shape[-1] // head.patch_size
+        mask1 = (torch.rand(len(images), side * side, device=images.device) < 0.6).float()
         rec = neck(backbone(images, mask1.reshape(-1, side, side))[0])
     if pred is not None:
         if head.norm_pix:
