@@ -195,7 +195,6 @@ def distort(img: np.ndarray, params: dict) -> np.ndarray:
         img (np.ndarray): (H, W, 3) uint8 BGR image.
         params (dict): ``jitter``, ``exclusive``, ``blur_radius``, ``solarize_threshold``.
     """
-    img = np.ascontiguousarray(img)
     if params["jitter"] is not None:
         order, *factors = params["jitter"]
         for index in order:
