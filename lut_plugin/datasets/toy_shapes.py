@@ -35,5 +35,4 @@ class LUTToyShapesDataset(CustomDataset):
         if {"data_prefix", "ann_file"} & set(kwargs):
             raise ValueError(f"LUTToyShapesDataset sets data_prefix and ann_file from {split=}")
         ensure_toy_dataset(data_root, "cls", image_size, num_train, num_val, seed)
-        self.split = split
         super().__init__(data_root, data_prefix=split, ann_file=f"meta/{split}.txt", **kwargs)
