@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout, not installed
 import lut_plugin  # noqa: E402,F401  (registers LUT's components and the runtime)
 from lut_plugin.runtime.compat import init_cpu_distributed  # noqa: E402
+from lut_plugin.runtime.runner import type_name  # noqa: E402
 
 
 def common_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -35,10 +36,6 @@ def common_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argp
     return args
 
 
-def _name(type_) -> str:
-    return (type_ if isinstance(type_, str) else getattr(type_, "__name__", "")).split(".")[-1]
-
-
 def _to_bn(node) -> int:
     """Set SyncBN norm configs (and LUT heads' ``norm='syncbn'``) to BN; count them."""
     if isinstance(node, list | tuple):
@@ -46,7 +43,7 @@ def _to_bn(node) -> int:
     if not isinstance(node, MutableMapping):
         return 0
     count = 0
-    if _name(node.get("type")) in ("SyncBN", "MMSyncBN", "SyncBatchNorm"):
+    if type_name(node.get("type")) in ("SyncBN", "MMSyncBN", "SyncBatchNorm"):
         node["type"], count = "BN", 1
     if str(node.get("norm", "")).lower() == "syncbn":
         node["norm"], count = "bn", count + 1
@@ -60,7 +57,8 @@ def cpu_config(cfg: Config) -> list[str]:
     if "type" in wrappers or "optimizer" in wrappers:
         wrappers = {"optim_wrapper": wrappers}
     for key, wrapper in wrappers.items():
-        if isinstance(wrapper, MutableMapping) and _name(wrapper.get("type")) == "AmpOptimWrapper":
+        kind = type_name(wrapper.get("type")) if isinstance(wrapper, MutableMapping) else None
+        if kind == "AmpOptimWrapper":
             wrapper["type"] = "OptimWrapper"
             for arg in ("loss_scale", "dtype", "use_fsdp"):
                 wrapper.pop(arg, None)
@@ -114,7 +112,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
-        wrapper = _name(cfg.optim_wrapper.get("type", "OptimWrapper"))
+        wrapper = type_name(cfg.optim_wrapper.get("type", "OptimWrapper"))
         if wrapper not in ("OptimWrapper", "AmpOptimWrapper"):
             raise ValueError(f"--amp needs optim_wrapper type OptimWrapper, not {wrapper!r}.")
         cfg.optim_wrapper.type = "AmpOptimWrapper"

@@ -23,7 +23,8 @@ from .seeding import NamedSampleDataset
 _LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
 
-def _name(type_: Any) -> str:
+def type_name(type_: Any) -> str:
+    """A config's ``type`` (``'mmpretrain.X'``, ``'X'`` or a class) as its bare class name."""
     return (type_ if isinstance(type_, str) else getattr(type_, "__name__", "")).split(".")[-1]
 
 
@@ -53,19 +54,19 @@ class SafeResumeRunner(Runner):
         notes = []
         hooks = cfg.get("default_hooks") or {}
         ckpt = hooks.get("checkpoint", dict(type="CheckpointHook"))  # mmengine's default
-        if isinstance(ckpt, MutableMapping) and _name(ckpt.get("type")) == "CheckpointHook":
+        if isinstance(ckpt, MutableMapping) and type_name(ckpt.get("type")) == "CheckpointHook":
             cfg["default_hooks"] = {**hooks, "checkpoint": {**ckpt, "type": "AtomicCheckpointHook"}}
             notes.append("checkpoints by AtomicCheckpointHook")
         train = cfg.get("train_dataloader")
         sampler = train.get("sampler") if isinstance(train, MutableMapping) else None
         wrap = isinstance(sampler, MutableMapping) and "batch_sampler" not in train
-        if wrap and _name(sampler.get("type")) != "SeededSampler":
+        if wrap and type_name(sampler.get("type")) != "SeededSampler":
             train["sampler"] = dict(type="SeededSampler", sampler=sampler)
             notes.append("training samples seeded by position (SeededSampler around "
-                         f"{_name(sampler['type'])})")  # fmt: skip
+                         f"{type_name(sampler['type'])})")  # fmt: skip
         if train is not None:
             custom = list(cfg.get("custom_hooks") or [])
-            present = {_name(h.get("type") if isinstance(h, MutableMapping) else type(h))
+            present = {type_name(h.get("type") if isinstance(h, MutableMapping) else type(h))
                        for h in custom}  # fmt: skip
             added = [h for h in ("StepSeedHook", "FiniteCheckHook") if h not in present]
             cfg["custom_hooks"] = [*custom, *(dict(type=h) for h in added)]
@@ -110,8 +111,8 @@ class SafeResumeRunner(Runner):
             except FileNotFoundError as exc:
                 page = "segmentation" if self.cfg.get("default_scope") == "mmseg" else "data"
                 raise FileNotFoundError(
-                    f"{_name(dataloader['dataset'].get('type'))} dataset not found: {exc}. Point "
-                    f"its data_root at your copy, e.g. --cfg-options {key}.dataset.data_root="
+                    f"{type_name(dataloader['dataset'].get('type'))} dataset not found: {exc}. "
+                    f"Point its data_root at your copy, e.g. --cfg-options {key}.dataset.data_root="
                     f"/path/to/dataset (the expected folder layout is in docs/{page}.md)."
                 ) from exc
         dataset, batch, sampler = cfg.get("dataset"), cfg.get("batch_size"), cfg.get("sampler")
@@ -123,7 +124,8 @@ class SafeResumeRunner(Runner):
                     f"batch_size {batch} with drop_last=True. Lower batch_size or give it more "
                     "samples."
                 )
-        if isinstance(dataset, Dataset) or _name((sampler or {}).get("type")) == "SeededSampler":
+        seeded = type_name((sampler or {}).get("type")) == "SeededSampler"
+        if isinstance(dataset, Dataset) or seeded:
             cfg["dataset"] = NamedSampleDataset(dataset)
         return Runner.build_dataloader(cfg, seed, diff_rank_seed)
 
