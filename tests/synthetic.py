@@ -1,4 +1,4 @@
-"""Natural-looking images for tests and benchmarks, made here (nothing is downloaded).
+"""Natural-looking images for the photometric tests, made here (nothing is downloaded).
 
 Photographs are not white noise: their spectrum falls off roughly as 1/f, colour channels
 are strongly correlated, objects occlude each other with sharp edges, and sensors add a
