@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_lut_cfg
 from mmengine.visualization import LocalVisBackend, Visualizer
 from mmpretrain.registry import MODELS
 
@@ -19,28 +20,11 @@ from lut_plugin.visualization import (
     undo_norm_pix,
 )
 
-SIZE, PATCH, DIM = 16, 4, 32
 PRE = dict(type="SelfSupDataPreprocessor", mean=[120.0, 110.0, 100.0], std=[50.0, 60.0, 70.0])
-ARCH = dict(embed_dims=DIM, num_layers=1, num_heads=2, feedforward_channels=64)
-MAE_PARTS = dict(
-    neck=dict(
-        type="MAEPretrainDecoder",
-        num_patches=(SIZE // PATCH) ** 2,
-        patch_size=PATCH,
-        embed_dim=DIM,
-        decoder_embed_dim=16,
-        decoder_depth=1,
-        decoder_num_heads=2,
-    ),
-    head=dict(
-        type="MAEPretrainHead",
-        norm_pix=True,
-        patch_size=PATCH,
-        loss=dict(type="PixelReconstructionLoss", criterion="L2"),
-    ),
-    data_preprocessor=PRE,
-)
-MLP = dict(type="LUTProjectionMLP", in_channels=DIM, hid_channels=16, out_channels=DIM)
+LUT_CFG = tiny_lut_cfg(data_preprocessor=PRE)
+SIZE, PATCH = LUT_CFG["backbone"]["img_size"], LUT_CFG["backbone"]["patch_size"]
+ARCH, MLP = LUT_CFG["backbone"]["arch"], LUT_CFG["projector"]
+MAE_PARTS = dict(neck=LUT_CFG["neck"], head=LUT_CFG["head"], data_preprocessor=PRE)
 SIMMIM_VIT = dict(
     type="LUTSimMIMViT",
     arch=ARCH,
@@ -52,7 +36,7 @@ SIMMIM_VIT = dict(
     use_shared_rel_pos_bias=True,
 )
 SIMMIM_PARTS = dict(
-    neck=dict(type="SimMIMLinearDecoder", in_channels=DIM, encoder_stride=PATCH),
+    neck=dict(type="SimMIMLinearDecoder", in_channels=ARCH["embed_dims"], encoder_stride=PATCH),
     head=dict(
         type="SimMIMHead",
         patch_size=PATCH,
@@ -61,13 +45,7 @@ SIMMIM_PARTS = dict(
     data_preprocessor=PRE,
 )
 MODEL_CFGS = {
-    "LUT": dict(
-        type="LUT",
-        backbone=dict(type="LUTViT", arch=ARCH, img_size=SIZE, patch_size=PATCH),
-        projector=MLP,
-        predictor=MLP,
-        **MAE_PARTS,
-    ),
+    "LUT": LUT_CFG,
     "MAE": dict(
         type="MAE",
         backbone=dict(type="MAEViT", arch=ARCH, img_size=SIZE, patch_size=PATCH),
