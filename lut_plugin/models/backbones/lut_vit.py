@@ -65,7 +65,7 @@ class LUTViT(MAEViT):
                 f"{patch_size} (the reconstruction target is cut into whole patches)"
             )
         super().__init__(arch, img_size, patch_size, mask_ratio=mask_ratio, **kwargs)
-        self.num_keep = keep_count(self.num_patches, mask_ratio)
+        keep_count(self.num_patches, mask_ratio)  # fails at build time
         heads = self.layers[0].attn.num_heads
         if self.embed_dims % heads:
             raise ValueError(
