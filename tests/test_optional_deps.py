@@ -9,11 +9,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 EXTRAS = {"mmseg": "seg", "lightly": "lightly", "timm": "timm"}
 
 BLOCK_EXTRAS = f"""
