@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -17,13 +16,6 @@ IMG, PATCH, MASK_PATCH, DIM = 32, 4, 8, 64
 GRID = IMG // PATCH  # 8x8 patches
 BLOCKS = IMG // MASK_PATCH  # 4x4 mask blocks of 2x2 patches
 KEEP_BLOCKS = int(BLOCKS * BLOCKS * (1 - 0.6))  # 6 of 16 blocks visible per view
-
-
-@pytest.fixture(scope="module", autouse=True)
-def mmpretrain_scope():
-    """Build in mmpretrain's scope even if an earlier test left another default scope current."""
-    with DefaultScope.overwrite_default_scope("mmpretrain"):
-        yield
 
 
 def tiny_backbone_cfg(**overrides) -> dict:
