@@ -110,7 +110,7 @@ def test_two_process_distributed_run_ends_with_identical_ranks(data_root, tmp_pa
 
 
 def _toy_runner(work_dir, data_root, epochs: int = 3, runner_cls=Runner, **overrides) -> Runner:
-    """An in-process Runner of the toy config with the options of ``_options``."""
+    """An in-process Runner of the toy config with ``toy_options``' settings, no workers."""
     cfg = Config.fromfile(str(TOY_CFG))
     cfg.merge_from_dict(
         {
