@@ -9,9 +9,8 @@ import math
 
 import pytest
 import torch
-from conftest import ROOT
 from mmengine.config import Config
-from utils import load_checkpoint, load_tool, train_here
+from utils import TOY_CFG, load_checkpoint, load_tool, train_here
 
 from lut_plugin.evaluation import LUTKNNMonitorHook
 from lut_plugin.evaluation.features import build_dataset, encoder_features
@@ -23,8 +22,6 @@ from lut_plugin.evaluation.metrics import (
     singular_value_spectrum,
     std_of_l2_normalized,
 )
-
-TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
 
 
 def _clusters(num_classes: int, per_class: int, dim: int = 8, noise: float = 0.05, seed: int = 0):
