@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -12,17 +11,13 @@ import torch.nn.functional as F
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.models.utils import resize_pos_embed
 from mmseg.models.backbones import MAE
+from utils import load_tool
 
 import lut_plugin  # noqa: F401  (registers LUTMAE)
 from lut_plugin.mmseg import LUTMAE
 from lut_plugin.runtime import CheckpointError, CheckpointMismatchError
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "convert_checkpoint", ROOT / "tools/convert_checkpoint.py"
-)
-convert_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(convert_tool)
+convert_tool = load_tool("convert_checkpoint")
 TOL = 1e-5
 
 # A tiny ViT: 32-d, 4 blocks, 2 heads, 8-px patches on 32-px images (4x4 grid).

@@ -8,23 +8,19 @@ embedding shape); the 224-px key/shape check, ViT-L included, runs on the meta d
 from __future__ import annotations
 
 import functools
-import importlib.util
 
 import pytest
 import timm
 import torch
-from conftest import ROOT, build_tiny_lut
+from conftest import build_tiny_lut
 from safetensors import safe_open
 from safetensors.torch import load_file
+from utils import load_tool
 
 from lut_plugin.convert import encoder_to_timm, timm_to_mmpretrain_key
 from lut_plugin.models import LUTViT
 
-_spec = importlib.util.spec_from_file_location(
-    "convert_checkpoint", ROOT / "tools/convert_checkpoint.py"
-)
-convert_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(convert_tool)
+convert_tool = load_tool("convert_checkpoint")
 
 mmpretrain_to_timm_key = functools.partial(timm_to_mmpretrain_key, to_timm=True)
 ATOL = 1e-5
