@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from utils import (
     CONFIGS,
+    TOY_CFG,
     assert_state_dicts_equal,
     load_checkpoint,
     load_tool,
@@ -39,11 +40,7 @@ from lut_plugin.runtime import (
     load_checkpoint_file,
 )
 
-TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
 CLS_CFG = CONFIGS / "cls_tiny_vit.py"
-
-
-_tool = load_tool
 
 
 class _Payload:
@@ -160,28 +157,30 @@ def _load_everywhere(path: str, toy_opts, cls_opts, tmp: Path):
     def auto_resume():
         (tmp / "work").mkdir(parents=True, exist_ok=True)
         (tmp / "work" / "last_checkpoint").write_text(path)
-        _tool("train").main([*train[:3], "--resume", *train[3:]])
+        load_tool("train").main([*train[:3], "--resume", *train[3:]])
 
     def finetune_init_cfg():
         _tiny_vit(init_cfg=_strict_init(path, prefix="backbone.")).init_weights()
 
     return {
         "loader": lambda: load_checkpoint_file(path),
-        "train --resume": lambda: _tool("train").main([*train[:3], "--resume", path, *train[3:]]),
+        "train --resume": lambda: load_tool("train").main(
+            [*train[:3], "--resume", path, *train[3:]]
+        ),
         "train --resume (auto)": auto_resume,
-        "train load_from": lambda: _tool("train").main([*train, f"load_from={path}"]),
-        "test.py": lambda: _tool("test").main(
+        "train load_from": lambda: load_tool("train").main([*train, f"load_from={path}"]),
+        "test.py": lambda: load_tool("test").main(
             [str(CLS_CFG), path, "--work-dir", str(tmp / "test"), "--cfg-options", *cls_opts]
         ),
         "init_cfg Pretrained (fine-tuning)": finetune_init_cfg,
         "mmseg LUTMAE pretrained": lambda: _tiny_lutmae(path).init_weights(),
-        "convert --to mmseg": lambda: _tool("convert_checkpoint").main(
+        "convert --to mmseg": lambda: load_tool("convert_checkpoint").main(
             ["--to", "mmseg", path, str(tmp / "out.pth")]
         ),
-        "convert --from timm": lambda: _tool("convert_checkpoint").main(
+        "convert --from timm": lambda: load_tool("convert_checkpoint").main(
             ["--from", "timm", path, str(tmp / "out.pth")]
         ),
-        "encoder_analysis": lambda: _tool("analysis/encoder_analysis").load_encoder(
+        "encoder_analysis": lambda: load_tool("analysis/encoder_analysis").load_encoder(
             str(TOY_CFG), path
         ),
     }
@@ -265,7 +264,7 @@ def test_resume_never_runs_config_text_from_a_checkpoint(toy, tmp_path):
     crafted = tmp_path / "epoch_1.pth"
     torch.save(state, crafted)  # plain strings only: it passes the weights-only loader
     work = ["--work-dir", str(tmp_path / "work")]
-    _tool("train").main(
+    load_tool("train").main(
         [
             str(TOY_CFG),
             *work,
@@ -293,17 +292,17 @@ def test_unsafe_load_is_an_explicit_opt_in(toy, tmp_path):
     with checkpoint_policy(unsafe=True):
         assert load_checkpoint_file(str(trusted))["meta"]["note"] == Fraction(1, 3)
 
-    convert = _tool("convert_checkpoint")
+    convert = load_tool("convert_checkpoint")
     with pytest.raises(CheckpointError):
         convert.main(["--to", "mmseg", str(trusted), str(tmp_path / "a.pth")])
     convert.main(["--to", "mmseg", "--unsafe-load", str(trusted), str(tmp_path / "a.pth")])
     with pytest.raises(CheckpointError):
         convert.main(["--to", "timm", str(trusted), str(tmp_path / "t.pth")])
     convert.main(["--to", "timm", "--unsafe-load", str(trusted), str(tmp_path / "t.pth")])
-    analysis = _tool("analysis/encoder_analysis")
+    analysis = load_tool("analysis/encoder_analysis")
     assert analysis.load_encoder(str(TOY_CFG), str(trusted), unsafe_load=True) is not None
 
-    train = _tool("train")
+    train = load_tool("train")
     args = [str(TOY_CFG), "--work-dir", str(tmp_path / "work"), "--cfg-options", *opts]
     with pytest.raises(CheckpointError, match="--unsafe-load"):
         train.main([*args, f"load_from={trusted}"])
@@ -335,7 +334,7 @@ def test_a_new_run_never_overwrites_an_earlier_runs_checkpoints(toy, tmp_path):
     """Starting from scratch in a work directory that holds checkpoints is refused (nothing
     written); --resume continues the run there."""
     opts, good = toy
-    train = _tool("train")
+    train = load_tool("train")
     work = tmp_path / "work"
     args = [str(TOY_CFG), "--work-dir", str(work), "--cfg-options", *opts]
     # what `train.main(args)` leaves: the toy run is that command, in another folder
@@ -378,7 +377,7 @@ def test_resume_refuses_a_file_that_is_not_a_training_checkpoint(toy, tmp_path, 
     torch.save(state, partial)
     args = [str(TOY_CFG), "--work-dir", str(tmp_path / "work"), "--resume", str(partial)]
     with pytest.raises(CheckpointError) as err:
-        _tool("train").main([*args, "--cfg-options", *opts, "train_cfg.max_epochs=2"])
+        load_tool("train").main([*args, "--cfg-options", *opts, "train_cfg.max_epochs=2"])
     msg = str(err.value)
     assert str(partial) in msg and named in msg and "load_from" in msg, msg
     for key in dropped[1:]:
@@ -436,7 +435,7 @@ def test_a_non_finite_loss_stops_any_config_before_a_checkpoint(cls_data, tmp_pa
     work = tmp_path / "work"
     args = [str(CLS_CFG), "--work-dir", str(work), "--cfg-options", *cls_data]
     with pytest.raises(FloatingPointError, match="loss"):
-        _tool("train").main([*args, "model.head.loss.loss_weight=nan"])
+        load_tool("train").main([*args, "model.head.loss.loss_weight=nan"])
     assert not list(work.glob("*.pth")) and not (work / "last_checkpoint").exists()
 
 
@@ -453,7 +452,7 @@ def test_convert_never_replaces_its_source_or_an_existing_file_unasked(toy, tmp_
     src = tmp_path / "src.pth"
     shutil.copy(good, src)
     before = src.read_bytes()
-    convert = _tool("convert_checkpoint")
+    convert = load_tool("convert_checkpoint")
     with pytest.raises(SystemExit, match="is the source checkpoint itself"):
         convert.main(["--to", "mmseg", str(src), str(src), "--force"])
     assert src.read_bytes() == before

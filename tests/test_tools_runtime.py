@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from utils import (  # noqa: E402
     CONFIGS,
     ROOT,
+    TOY_CFG,
     assert_state_dicts_equal,
     load_checkpoint,
     load_tool,
@@ -39,10 +40,6 @@ from lut_plugin.runtime.compat import strip_collate_scope  # noqa: E402
 MAE_CFG = CONFIGS / "mae_tiny_resume.py"
 SEG_CFG = CONFIGS / "seg_tiny_upernet.py"
 CLS_CFG = CONFIGS / "cls_tiny_vit.py"
-
-
-TOY_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
-_load_tool = load_tool
 
 
 # ----------------------------------------------------------------------------------
@@ -174,7 +171,7 @@ def test_strip_collate_scope_makes_the_dataloader_work(tmp_path):
 
 
 def test_cpu_flag_changes_a_gpu_config_and_prints_each_change(capsys):
-    train = _load_tool("train")
+    train = load_tool("train")
     cfg = Config.fromfile(MAE_CFG)
     cfg.test_cfg = dict(fp16=True)
     cfg.optim_wrapper.dtype = "bfloat16"
@@ -217,17 +214,17 @@ def test_missing_resume_and_test_checkpoint_are_named(tmp_path):
     missing = tmp_path / "nope" / "epoch_7.pth"
     work = ["--work-dir", str(tmp_path / "work"), "--cpu"]
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
-        _load_tool("train").main([str(MAE_CFG), *work, "--resume", str(missing), *opts])
+        load_tool("train").main([str(MAE_CFG), *work, "--resume", str(missing), *opts])
     with pytest.raises(FileNotFoundError, match="is a directory"):
-        _load_tool("train").main([str(MAE_CFG), *work, "--resume", str(tmp_path), *opts])
+        load_tool("train").main([str(MAE_CFG), *work, "--resume", str(tmp_path), *opts])
     for i, name in enumerate(("cat", "dog")):
         write_tiny_images(tmp_path / "cls" / name, n=2, seed=i)
     cls = [f"{k}_dataloader.dataset.data_root={tmp_path / 'cls'}" for k in ("val", "test")]
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
-        _load_tool("test").main([str(CLS_CFG), str(missing), *work, "--cfg-options", *cls])
+        load_tool("test").main([str(CLS_CFG), str(missing), *work, "--cfg-options", *cls])
     with pytest.raises(ValueError, match=r"has no test_dataloader, test_cfg, test_evaluator"):
-        _load_tool("test").main([str(MAE_CFG), str(missing), *work])  # a pre-training config
-    train = _load_tool("train")
+        load_tool("test").main([str(MAE_CFG), str(missing), *work])  # a pre-training config
+    train = load_tool("train")
     cfg = train.merge_args(Config.fromfile(MAE_CFG), train.parse_args(["c.py", "--resume"]))
     assert cfg.resume is True and cfg.load_from is None
 
@@ -240,7 +237,7 @@ def test_missing_resume_and_test_checkpoint_are_named(tmp_path):
 def test_the_runtime_is_what_a_config_includes(tmp_path):
     """A config with ``reliability_runtime.py`` gets SafeResumeRunner, which logs the hooks and
     sampler it uses; the same config without it runs on mmengine's Runner, unchanged."""
-    train = _load_tool("train")
+    train = load_tool("train")
     args = train.parse_args([str(SEG_CFG), "--work-dir", str(tmp_path)])
     cfg = train.merge_args(Config.fromfile(SEG_CFG), args)
     assert cfg.runner_type == "SafeResumeRunner"
@@ -344,12 +341,12 @@ def test_seg_config_trains_and_tests(tmp_path):
     data_root = write_tiny_seg_dataset(tmp_path / "ade", n_train=4, n_val=2)
     opts = [f"{k}_dataloader.dataset.data_root={data_root}" for k in ("train", "val", "test")]
     work = tmp_path / "seg"
-    _load_tool("train").main([str(SEG_CFG), "--work-dir", str(work), "--cfg-options", *opts])
+    load_tool("train").main([str(SEG_CFG), "--work-dir", str(work), "--cfg-options", *opts])
     ckpt = work / "iter_2.pth"
     assert ckpt.is_file()
     assert load_checkpoint(ckpt)["meta"]["iter"] == 2
 
-    metrics = _load_tool("test").main(
+    metrics = load_tool("test").main(
         [str(SEG_CFG), str(ckpt), "--work-dir", str(work), "--cfg-options", *opts]
     )
     assert set(metrics) >= {"aAcc", "mIoU", "mAcc"}
@@ -369,11 +366,11 @@ def test_classifier_config_trains_and_tests_in_process(tmp_path):
         f"{k}_dataloader.dataset.data_root={tmp_path / 'data'}" for k in ("train", "val", "test")
     ]
     work = tmp_path / "cls"
-    _load_tool("train").main([str(CLS_CFG), "--work-dir", str(work), "--cfg-options", *opts])
+    load_tool("train").main([str(CLS_CFG), "--work-dir", str(work), "--cfg-options", *opts])
     ckpt = work / "epoch_1.pth"
     assert ckpt.is_file()
 
-    test = _load_tool("test")
+    test = load_tool("test")
     preds = tmp_path / "preds.pkl"
     metrics = test.main(
         [
@@ -416,7 +413,7 @@ def test_classifier_config_trains_and_tests_in_process(tmp_path):
 
 
 def test_tool_parsers_accept_upstream_flags():
-    train = _load_tool("train").parse_args(
+    train = load_tool("train").parse_args(
         [
             "c.py",
             "--work-dir",
@@ -439,7 +436,7 @@ def test_tool_parsers_accept_upstream_flags():
         "pytorch",
     )
     assert train.cfg_options == {"a": 1}
-    test = _load_tool("test").parse_args(
+    test = load_tool("test").parse_args(
         ["c.py", "k.pth", "--out", "r.json", "--out-item", "metrics"]
     )
     assert (test.checkpoint, test.out, test.out_item) == ("k.pth", "r.json", "metrics")
