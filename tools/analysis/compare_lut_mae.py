@@ -76,7 +76,7 @@ def run_config(base: Path, args: argparse.Namespace, run: dict, options: dict) -
         raise ValueError(f"{base}: no LUTKNNMonitorHook in custom_hooks, nothing to plot")
     monitors[0].interval = args.knn_interval or monitors[0].interval
     cfg.randomness = dict(seed=seed, diff_rank_seed=True)
-    cfg.work_dir = str(work_dir)
+    cfg.work_dir, run["epochs"] = str(work_dir), cfg.train_cfg.max_epochs
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg.dump(str(work_dir / "run_config.py"))
     return work_dir / "run_config.py"
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = dict(
         command=shlex.join(["python", "tools/analysis/compare_lut_mae.py",
                             *map(str, argv or sys.argv[1:])]),
-        seeds=args.seeds, epochs=Config.fromfile(str(runs[0]["config"])).train_cfg.max_epochs,
+        seeds=args.seeds, epochs=runs[0]["epochs"],
         data=dict(num_train=cfgs[0]["num_train"], num_val=cfgs[1]["num_val"]), jobs=args.jobs,
         threads=args.threads, probe_epochs=args.probe_epochs, test_images=args.test_images,
         dim=rows[0]["dim"], machine=f"{platform.machine()} {os.cpu_count()} CPU cores",
