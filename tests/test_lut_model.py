@@ -555,39 +555,3 @@ def test_a_training_iteration_makes_the_host_wait_only_in_mmengines_logging():
     with HostSyncs() as syncs:
         RuntimeInfoHook().after_train_iter(runner, 2, outputs=outputs)
     assert syncs.seen == ["aten._local_scalar_dense.default"] * len(outputs)
-
-
-def test_lut_runtime_info_hook_reads_the_losses_once_per_interval():
-    """The configs' ``DeferredRuntimeInfoHook`` reads nothing between its reads and then hands
-    the message hub every iteration's values in order, as ``RuntimeInfoHook`` would."""
-    from types import SimpleNamespace
-
-    from lut_plugin.runtime.hooks import DeferredRuntimeInfoHook
-
-    hub = MessageHub.get_instance("lut_runtime_info_hook_test")
-    runner = SimpleNamespace(message_hub=hub, iter=0, train_dataloader=[None] * 10)
-    hook = DeferredRuntimeInfoHook(interval=3)
-    outputs = [
-        dict(loss=torch.tensor(1.0 + i), loss_bc=torch.tensor([0.1 * i], dtype=torch.float16))
-        for i in range(4)
-    ]
-    for i in range(2):
-        runner.iter = i
-        with HostSyncs() as syncs:
-            hook.after_train_iter(runner, i, outputs=outputs[i])
-        assert syncs.seen == [] and "train/loss" not in hub.log_scalars, f"iteration {i}"
-    runner.iter = 2
-    hook.after_train_iter(runner, 2, outputs=outputs[2])  # the read
-    assert hub.log_scalars["train/loss"].data[0].tolist() == [1.0, 2.0, 3.0]
-    # each value as ``.item()`` gives it, float16 rounding included
-    expected = [outputs[i]["loss_bc"].item() for i in range(3)]
-    assert hub.log_scalars["train/loss_bc"].data[0].tolist() == expected
-    runner.iter = 3
-    hook.after_train_iter(runner, 3, outputs=outputs[3])  # pending until a read
-    assert len(hub.log_scalars["train/loss"].data[0]) == 3
-    hook.before_val(runner)
-    assert hub.log_scalars["train/loss"].data[0].tolist() == [1.0, 2.0, 3.0, 4.0]
-    with pytest.raises(ValueError, match="interval"):
-        DeferredRuntimeInfoHook(interval=0)
-    with pytest.raises(ValueError, match="'loss' has 2 elements"):
-        hook.after_train_iter(runner, 4, outputs=dict(loss=torch.ones(2)))

@@ -3,7 +3,6 @@ checks, gradient accumulation, ``compile``, two processes. (test_lut_training.py
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -35,35 +34,6 @@ def data_root(tmp_path_factory):
     dataset = Config.fromfile(str(TOY_CFG)).train_dataloader.dataset
     DATASETS.build({**dataset, "data_root": str(root), "num_train": 16, "num_val": 4})
     return root
-
-
-def test_deferred_runtime_info_logs_and_checkpoints_as_mmengines(data_root, tmp_path):
-    """``DeferredRuntimeInfoHook`` (the configs' default) reads the losses every 3 iterations;
-    logs and the message hub of a checkpoint taken between two reads (iteration 5) are those
-    of mmengine's ``RuntimeInfoHook``."""
-    runs = {}
-    for hook in ("DeferredRuntimeInfoHook", "RuntimeInfoHook"):
-        options = [
-            f"train_dataloader.dataset.data_root={data_root}",
-            "train_dataloader.dataset.num_train=16", "train_dataloader.dataset.num_val=4",
-            "train_dataloader.batch_size=4", "train_cfg.max_epochs=2",
-            "default_hooks.logger.interval=3", "default_hooks.checkpoint.by_epoch=False",
-            "default_hooks.checkpoint.interval=5", f"default_hooks.runtime_info.type={hook}",
-        ]  # fmt: skip
-        train_here(TOY_CFG, tmp_path / hook, cfg_options=options)
-        (log,) = (tmp_path / hook).glob("*/vis_data/scalars.json")
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        for record in records:  # wall-clock fields
-            for key in ("time", "data_time", "eta"):
-                record.pop(key, None)
-        hub = load_checkpoint(tmp_path / hook / "iter_5.pth")["message_hub"]["log_scalars"]
-        runs[hook] = records, {k: v.data for k, v in hub.items() if "time" not in k}
-    (records, hub), (ref_records, ref_hub) = runs.values()
-    assert records == ref_records and any("loss_bc" in r for r in records)
-    assert hub.keys() == ref_hub.keys() and len(hub["train/loss"][0]) == 5
-    for key, (history, counts) in hub.items():
-        assert history.tolist() == ref_hub[key][0].tolist(), key
-        assert counts.tolist() == ref_hub[key][1].tolist(), key
 
 
 @pytest.mark.parametrize(

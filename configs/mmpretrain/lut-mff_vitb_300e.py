@@ -37,4 +37,3 @@ optim_wrapper = dict(
     optimizer=dict(fused=True),
     paramwise_cfg=dict(norm_decay_mult=0.0))
 custom_hooks = [dict(type='FiniteCheckHook')]
-default_hooks = dict(runtime_info=dict(type='DeferredRuntimeInfoHook'))

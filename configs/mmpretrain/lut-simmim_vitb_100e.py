@@ -38,5 +38,4 @@ optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')
 
 # stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
 custom_hooks = [dict(type='FiniteCheckHook')]
-default_hooks = dict(runtime_info=dict(type='DeferredRuntimeInfoHook'))  # as lut_vitb_400e.py
 

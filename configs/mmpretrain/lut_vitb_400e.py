@@ -47,6 +47,3 @@ optim_wrapper = dict(
 
 # stop at a NaN/inf loss or weight before a checkpoint holds it, without a per-step sync
 custom_hooks = [dict(type='FiniteCheckHook')]
-# the logged losses read once per logging interval instead of every iteration (same logs):
-# the host no longer waits for each step to finish before it queues the next
-default_hooks = dict(runtime_info=dict(type='DeferredRuntimeInfoHook'))

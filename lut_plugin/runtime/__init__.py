@@ -5,7 +5,6 @@ importing it registers its components and allow-lists mmengine checkpoints for `
 from .compat import SkipFrozenOptimWrapperConstructor
 from .hooks import (
     CompileTransformerBlocksHook,
-    DeferredRuntimeInfoHook,
     FiniteCheckHook,
     compile_transformer_blocks,
 )

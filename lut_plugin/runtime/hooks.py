@@ -1,4 +1,4 @@
-"""Training hooks without a host synchronisation per iteration, and compiled blocks."""
+"""The non-finite stop without a host synchronisation per iteration, and compiled blocks."""
 
 from __future__ import annotations
 
@@ -6,23 +6,12 @@ import math
 from collections.abc import Iterable
 
 import torch
-from mmengine.hooks import Hook, LoggerHook, RuntimeInfoHook
+from mmengine.hooks import Hook, LoggerHook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.utils import apply_to
 from torch import nn
 
 from .compat import python_drop_rates
-
-
-def _interval(interval: int | None) -> int | None:
-    if interval is not None and interval < 1:
-        raise ValueError(f"interval must be >= 1, got {interval}")
-    return interval
-
-
-def _logger_interval(runner) -> int:
-    return next((h.interval for h in runner.hooks if isinstance(h, LoggerHook)), 1)
 
 
 def _read(rows: list[dict]) -> list[dict]:
@@ -50,7 +39,9 @@ class FiniteCheckHook(Hook):
     priority = "HIGH"  # after_train_iter before the logger and checkpoint hooks
 
     def __init__(self, interval: int | None = None) -> None:
-        self.interval = _interval(interval)
+        if interval is not None and interval < 1:
+            raise ValueError(f"interval must be >= 1, got {interval}")
+        self.interval = interval
         self._tensors: dict[str, torch.Tensor] = {}
         self._pending: list[dict] = []
 
@@ -60,7 +51,8 @@ class FiniteCheckHook(Hook):
                          if t.is_floating_point() and t.numel() > 0}  # fmt: skip
         if self.interval is None:
             on_cpu = all(t.device.type == "cpu" for t in self._tensors.values())
-            self.interval = 1 if on_cpu else _logger_interval(runner)
+            logger = (h.interval for h in runner.hooks if isinstance(h, LoggerHook))
+            self.interval = 1 if on_cpu else next(logger, 1)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         values = {k: v.detach().float().mean() for k, v in (outputs or {}).items()
@@ -105,60 +97,6 @@ class FiniteCheckHook(Hook):
             )
         raise FloatingPointError("; ".join(parts) + ". Training stopped; checkpoints saved "
                                  "before are untouched and none holds these values")  # fmt: skip
-
-
-@HOOKS.register_module()
-class DeferredRuntimeInfoHook(RuntimeInfoHook):
-    """``RuntimeInfoHook`` that reads the logged losses once per logging interval.
-
-    mmengine's hook reads each loss every iteration (the host waits for the GPU); this one
-    keeps the tensors and hands the message hub the same values, in order, in one read: when
-    the ``LoggerHook`` logs, at the end of an epoch, before validation and checkpoints.
-
-    Args:
-        interval (int, optional): Iterations between reads. Defaults to the ``LoggerHook``'s.
-    """
-
-    def __init__(self, interval: int | None = None) -> None:
-        self.interval = _interval(interval)
-        self._pending: list[dict] = []
-
-    def before_train(self, runner) -> None:
-        super().before_train(runner)
-        self.interval = self.interval or _logger_interval(runner)
-
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        for key, value in (outputs or {}).items():
-            if torch.is_tensor(value) and value.numel() != 1:  # metadata only, no sync
-                raise ValueError(f"model output {key!r} has {value.numel()} elements; "
-                                 "only scalars can be logged")  # fmt: skip
-        self._pending.append({k: v.detach() if torch.is_tensor(v) else v
-                              for k, v in (outputs or {}).items()})  # fmt: skip
-        if (self.every_n_inner_iters(batch_idx, self.interval)
-                or self.every_n_train_iters(runner, self.interval)
-                or self.end_of_epoch(runner.train_dataloader, batch_idx)):  # fmt: skip
-            self._flush(runner)
-
-    def _flush(self, runner) -> None:
-        for out in _read(self._pending):
-            for key, value in out.items():
-                runner.message_hub.update_scalar(f"train/{key}", value)
-        self._pending = []
-
-    def before_val(self, runner) -> None:
-        self._flush(runner)
-        super().before_val(runner)
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        if self._pending:  # the runner stored the message hub before calling this: again
-            self._flush(runner)
-            checkpoint["message_hub"] = apply_to(
-                runner.message_hub.state_dict(), lambda x: hasattr(x, "cpu"), lambda x: x.cpu()
-            )
-
-    def after_train(self, runner) -> None:
-        self._flush(runner)
-        super().after_train(runner)
 
 
 def compile_transformer_blocks(
