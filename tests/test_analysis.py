@@ -52,14 +52,25 @@ def test_captured_attention_reproduces_the_blocks_output():
     assert not attn._forward_pre_hooks  # the capture's hooks are gone
 
 
-def test_encoder_analysis_draws_every_figure(tmp_path):
+def test_encoder_analysis_draws_every_figure(tmp_path, monkeypatch):
+    """Each model's images are normalised with its own config's mean and std."""
     images = write_tiny_images(tmp_path / "images", n=4)
-    out = tmp_path / "analysis"
-    load_tool("analysis/encoder_analysis").main(
-        ["--model", "A", str(TOY_CFG), "random", "--model", "B", str(TOY_CFG), "random",
-         "--images", str(images), "--out", str(out)])  # fmt: skip
+    out, other = tmp_path / "analysis", tmp_path / "other_norm.py"
+    norm = "data_preprocessor = dict(mean=[10.0, 20.0, 30.0], std=[2.0, 4.0, 8.0])"
+    other.write_text(f"_base_ = [{str(TOY_CFG)!r}]\n{norm}\n")
+    tool, inputs = load_tool("analysis/encoder_analysis"), []
+    analyse = tool.analyse
+    monkeypatch.setattr(tool, "analyse", lambda enc, x: inputs.append(x) or analyse(enc, x))
+    tool.main(["--model", "A", str(TOY_CFG), "random", "--model", "B", str(TOY_CFG), "random",
+               "--model", "C", str(other), "random", "--images", str(images),
+               "--out", str(out)])  # fmt: skip
     for name in ("attention_maps.png", "attention_distance.png", "spectrum.png"):
         assert (out / name).stat().st_size > 1000, name
+    raw = torch.from_numpy(tool.load_images(images, 32, 256)).permute(0, 3, 1, 2).double()
+    for x, mean, std in ((inputs[0], (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+                         (inputs[2], (10.0, 20.0, 30.0), (2.0, 4.0, 8.0))):  # fmt: skip
+        mean, std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+        torch.testing.assert_close(x.double(), (raw - mean) / std, rtol=1e-6, atol=1e-5)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["A"] == summary["B"]  # the same seeded initialisation
     assert len(summary["A"]["mean_attention_distance_per_layer"]) == 4  # the toy encoder

@@ -24,25 +24,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # a checkout, not 
 import lut_plugin  # noqa: E402,F401  (registers the components)
 from lut_plugin.evaluation import attention, features, metrics  # noqa: E402
 
-MEAN, STD = np.array([123.675, 116.28, 103.53]), np.array([58.395, 57.12, 57.375])
-
 
 def load_encoder(config: str, checkpoint: str, encoder: str = "student",
-                 unsafe_load: bool = False) -> torch.nn.Module:  # fmt: skip
-    """The config's encoder, loaded strictly from a pre-training checkpoint."""
-    return features.load_encoder(config, checkpoint, encoder, unsafe=unsafe_load)[0]
+                 unsafe_load: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:  # fmt: skip
+    """The config's encoder, loaded strictly from a pre-training checkpoint, and the config's
+    data preprocessor (the normalisation the encoder was trained with)."""
+    return features.load_encoder(config, checkpoint, encoder, unsafe=unsafe_load)
 
 
-def load_images(folder: Path, size: int, limit: int) -> tuple[torch.Tensor, np.ndarray]:
-    """Up to ``limit`` images (sorted by path) resized to ``size``: normalised and raw."""
+def load_images(folder: Path, size: int, limit: int) -> np.ndarray:
+    """Up to ``limit`` RGB images (sorted by path) resized to ``size``, ``(N, H, W, 3)`` uint8."""
     from PIL import Image
 
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
     if not paths:
         raise FileNotFoundError(f"no .png/.jpg images under {folder}")
-    raw = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC))
-                    for p in paths[:limit]])  # fmt: skip
-    return torch.from_numpy((raw - MEAN) / STD).permute(0, 3, 1, 2).float(), raw
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC))
+                     for p in paths[:limit]])  # fmt: skip
 
 
 @torch.no_grad()
@@ -76,11 +74,12 @@ def main(argv: list[str] | None = None) -> None:
 
     results, images = {}, {}
     for label, config, ckpt in args.model:
-        encoder = load_encoder(config, ckpt, args.encoder, args.unsafe_load)
+        encoder, preprocessor = load_encoder(config, ckpt, args.encoder, args.unsafe_load)
         size = features.encoder_input_size(encoder)
-        images.setdefault(size, load_images(args.images, size, args.num_images))
-        results[label] = analyse(encoder, images[size][0])
-    raw, grid = images[size][1][args.show], results[label]["grid"]
+        raw = images.setdefault(size, load_images(args.images, size, args.num_images))
+        x = torch.from_numpy(raw).permute(0, 3, 1, 2).float()  # RGB, as the preprocessor's mean
+        results[label] = analyse(encoder, (x - preprocessor.mean) / preprocessor.std)
+    raw, grid = images[size][args.show], results[label]["grid"]
     (qr, qc), heads = args.query, max(r["last"].shape[1] for r in results.values())
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
                               effective_rank=erank)  # fmt: skip
     ax2.set(xticks=blocks, xlabel="block", ylabel="mean attention distance (pixels)")
     ax3.set(xlabel="index", ylabel="normalised singular value",
-            title=f"spectrum of mean-pooled features, {len(images[size][0])} images")  # fmt: skip
+            title=f"spectrum of mean-pooled features, {len(images[size])} images")  # fmt: skip
     for fig, ax, name in ((fig2, ax2, "attention_distance"), (fig3, ax3, "spectrum")):
         ax.legend()
         fig.tight_layout()
