@@ -1,5 +1,5 @@
-"""LUT's toy config through mmengine's machinery: the deferred loss reads, the non-finite
-checks, gradient accumulation, ``compile``, two processes. (test_lut_training.py: the resumes.)"""
+"""LUT's toy config through mmengine's machinery: the non-finite checks, build-time errors,
+gradient accumulation, ``compile``, two processes. (test_lut_training.py: the resumes.)"""
 
 from __future__ import annotations
 
