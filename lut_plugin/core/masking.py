@@ -25,15 +25,14 @@ def keep_count(num_patches: int, mask_ratio: float) -> int:
 
 
 class DisjointMasks(NamedTuple):
-    """Both views' keep indices, ``(B, L)`` masks (1 = removed, as MAE) and the restore
-    indices that ``MAEPretrainDecoder`` expects (each view's visible tokens first)."""
+    """Both views' keep indices, ``(B, L)`` masks (1 = removed, as MAE) and view 1's restore
+    indices for ``MAEPretrainDecoder`` (only view 1 is reconstructed)."""
 
     ids_keep1: torch.Tensor
     ids_keep2: torch.Tensor
     mask1: torch.Tensor
     mask2: torch.Tensor
     ids_restore1: torch.Tensor
-    ids_restore2: torch.Tensor
 
 
 def disjoint_masks_from_noise(noise: torch.Tensor, mask_ratio: float) -> DisjointMasks:
@@ -47,7 +46,6 @@ def disjoint_masks_from_noise(noise: torch.Tensor, mask_ratio: float) -> Disjoin
     keep = keep_count(num_patches, mask_ratio)
     ids_shuffle = torch.argsort(noise, dim=1)
     ids_keep1, ids_keep2 = ids_shuffle[:, :keep], ids_shuffle[:, keep : 2 * keep]
-    order2 = torch.cat([ids_keep2, ids_shuffle[:, :keep], ids_shuffle[:, 2 * keep :]], dim=1)
     ones = torch.ones(batch, num_patches, device=noise.device)
     return DisjointMasks(
         ids_keep1,
@@ -55,7 +53,6 @@ def disjoint_masks_from_noise(noise: torch.Tensor, mask_ratio: float) -> Disjoin
         ones.scatter(1, ids_keep1, 0.0),
         ones.scatter(1, ids_keep2, 0.0),
         torch.argsort(ids_shuffle, dim=1),
-        torch.argsort(order2, dim=1),
     )
 
 
