@@ -17,7 +17,6 @@ from utils import (
     TOY_CFG,
     assert_state_dicts_equal,
     load_checkpoint,
-    load_state_dict,
     run_dist_train,
     state_dict_max_diff,
     toy_options,
@@ -122,7 +121,7 @@ def test_non_finite_gradient_stops_before_a_checkpoint_holds_it(data_root, tmp_p
     if interval == 100:  # read before saving epoch_2.pth, after iteration 3 (loss NaN by then)
         assert "non-finite loss at iteration 3: loss_mim=nan" in message
     assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["epoch_1.pth"]
-    state = load_state_dict(tmp_path / "epoch_1.pth")
+    state = load_checkpoint(tmp_path / "epoch_1.pth")["state_dict"]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 

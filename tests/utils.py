@@ -121,98 +121,6 @@ def write_tiny_seg_dataset(
     return root
 
 
-def _tool_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    full_env = dict(os.environ)
-    full_env.update(
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-    )
-    if env:
-        full_env.update(env)
-    return full_env
-
-
-def start_tool(
-    script: str,
-    *args: str | os.PathLike,
-    cwd: str | os.PathLike | None = None,
-    env: Mapping[str, str] | None = None,
-) -> subprocess.Popen:
-    """Start ``tools/<script>`` in the background (finish it with :func:`finish_tool`).
-
-    Runs with this interpreter, one CPU thread, no GPU unless ``CUDA_VISIBLE_DEVICES``
-    is set, and the repository root on ``PYTHONPATH``.
-
-    Args:
-        script: ``'train.py'``, ``'test.py'``, ...
-        *args: Its command line.
-        cwd: Working directory (defaults to the repository root).
-        env: Extra environment variables.
-
-    Returns:
-        subprocess.Popen: The process, stderr merged into stdout.
-    """
-    cmd = [sys.executable, str(TOOLS / script), *map(str, args)]
-    return subprocess.Popen(
-        cmd,
-        cwd=str(cwd or ROOT),
-        env=_tool_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def finish_tool(
-    proc: subprocess.Popen, timeout: float = 600, check: bool = True
-) -> subprocess.CompletedProcess:
-    """Wait for a process of :func:`start_tool`.
-
-    Args:
-        proc: The process.
-        timeout: Seconds.
-        check: Raise ``AssertionError`` with the output's tail if it failed.
-
-    Returns:
-        subprocess.CompletedProcess: With ``stdout`` (stderr merged into it).
-    """
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        raise AssertionError(f"{' '.join(proc.args)} timed out:\n{out[-6000:]}") from None
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(proc.args)} exited with {proc.returncode}:\n{out[-6000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
-
-
-def run_tool(
-    script: str,
-    *args: str | os.PathLike,
-    cwd: str | os.PathLike | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 600,
-    check: bool = True,
-) -> subprocess.CompletedProcess:
-    """Run ``tools/<script>`` and wait (see :func:`start_tool`).
-
-    Args:
-        script: ``'train.py'``, ``'test.py'``, ...
-        *args: Its command line.
-        cwd: Working directory (defaults to the repository root).
-        env: Extra environment variables.
-        timeout: Seconds.
-        check: Raise ``AssertionError`` with the output's tail if it fails.
-
-    Returns:
-        subprocess.CompletedProcess: With ``stdout`` (stderr merged into it).
-    """
-    return finish_tool(start_tool(script, *args, cwd=cwd, env=env), timeout, check)
-
-
 def train_cmd(
     config: str | os.PathLike,
     work_dir: str | os.PathLike,
@@ -228,36 +136,12 @@ def train_cmd(
         cfg_options: ``key=value`` strings for ``--cfg-options``.
 
     Returns:
-        list[str]: Arguments for :func:`start_tool` / :func:`run_tool` after ``'train.py'``.
+        list[str]: The arguments of ``tools/train.py`` (its ``main`` or a process).
     """
     cmd = [str(config), "--work-dir", str(work_dir), *args]
     if cfg_options:
         cmd += ["--cfg-options", *cfg_options]
     return cmd
-
-
-def run_train(
-    config: str | os.PathLike,
-    work_dir: str | os.PathLike,
-    *args: str,
-    cfg_options: Sequence[str] = (),
-    **kwargs,
-) -> subprocess.CompletedProcess:
-    """Run ``tools/train.py`` (see :func:`train_cmd`) and wait.
-
-    Args:
-        config: Config file.
-        work_dir: Work directory.
-        *args: More command-line arguments (``'--resume'``, path, ...).
-        cfg_options: ``key=value`` strings for ``--cfg-options``.
-        **kwargs: Passed to :func:`run_tool`.
-
-    Returns:
-        subprocess.CompletedProcess: The finished process.
-    """
-    return run_tool(
-        "train.py", *train_cmd(config, work_dir, *args, cfg_options=cfg_options), **kwargs
-    )
 
 
 def run_dist_train(
@@ -284,17 +168,8 @@ def run_dist_train(
     """
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     env["PORT"] = str(port_base + os.getpid() % 1000)
-    cmd = [
-        "bash",
-        str(TOOLS / "dist_train.sh"),
-        str(config),
-        str(gpus),
-        "--work-dir",
-        str(work_dir),
-        *args,
-    ]
-    if cfg_options:
-        cmd += ["--cfg-options", *cfg_options]
+    _, *train_args = train_cmd(config, work_dir, *args, cfg_options=cfg_options)
+    cmd = ["bash", str(TOOLS / "dist_train.sh"), str(config), str(gpus), *train_args]
     proc = subprocess.run(
         cmd, cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, timeout=300,
@@ -357,19 +232,6 @@ def train_here(
     return logs[-1].read_text() if logs else ""
 
 
-def latest_checkpoint(work_dir: str | os.PathLike) -> Path:
-    """The checkpoint named in ``work_dir/last_checkpoint`` (written by mmengine).
-
-    Args:
-        work_dir: Work directory of a finished run.
-
-    Returns:
-        Path: The checkpoint file.
-    """
-    text = (Path(work_dir) / "last_checkpoint").read_text().strip()
-    return Path(text)
-
-
 def logged_losses(work_dir: str | os.PathLike, last_run_only: bool = False) -> dict[int, float]:
     """``{iteration: loss}`` from a work dir's ``vis_data/scalars.json`` (the latest run wins).
 
@@ -401,18 +263,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     from lut_plugin.runtime import load_checkpoint_file
 
     return load_checkpoint_file(str(path))
-
-
-def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The model ``state_dict`` of an mmengine checkpoint.
-
-    Args:
-        path: Checkpoint file.
-
-    Returns:
-        dict[str, torch.Tensor]: Parameters and buffers.
-    """
-    return load_checkpoint(path)["state_dict"]
 
 
 def state_dict_max_diff(
