@@ -24,12 +24,9 @@ def _read(rows: list[dict]) -> list[dict]:
 
 @HOOKS.register_module()
 class FiniteCheckHook(Hook):
-    """Stop training when a loss term or a weight becomes NaN or infinite.
-
-    The loss terms and (after an optimiser step) the weights' largest norm are kept on the
-    device and read every ``interval`` iterations, before every checkpoint (none holds bad
-    values) and at the end: a ``FloatingPointError`` names each term's first bad iteration
-    and the tensors.
+    """Stop training when a loss term or a weight becomes NaN or infinite: what is recorded on
+    the device is read every ``interval`` iterations, before every checkpoint and at the end
+    (docs/training.md).
 
     Args:
         interval (int, optional): Iterations between reads. Defaults to 1 for a model on the

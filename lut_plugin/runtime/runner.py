@@ -31,14 +31,7 @@ def type_name(type_: Any) -> str:
 @RUNNERS.register_module()
 class SafeResumeRunner(Runner):
     """mmengine's ``Runner`` with the guarantees of docs/reliability.md (a config opts in with
-    ``configs/_base_/reliability_runtime.py``).
-
-    It uses :class:`AtomicCheckpointHook` where the config names ``CheckpointHook``, seeds each
-    training sample (:class:`SeededSampler`) and step (:class:`StepSeedHook`) from its position,
-    adds :class:`FiniteCheckHook` and logs all that; it loads checkpoints weights only
-    (``unsafe_load=True`` opts out) and strictly, never evaluates config text from them,
-    resumes only from training checkpoints and names a missing dataset's option.
-    """
+    ``configs/_base_/reliability_runtime.py``); it logs the hooks and sampler it sets up."""
 
     @classmethod
     def from_cfg(cls, cfg) -> SafeResumeRunner:

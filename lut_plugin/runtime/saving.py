@@ -62,13 +62,8 @@ def _remove(backend, path) -> None:
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
-    """``CheckpointHook`` (same arguments) whose checkpoints survive a crash at any moment.
-
-    In a local folder: the checkpoint is written atomically, then ``last_checkpoint``, and only
-    then the one that fell out of ``max_keep_ckpts`` (or the previous best) is deleted.
-    ``.partial`` leftovers are removed at the start; a run that would overwrite another run's
-    checkpoints (from scratch where some are, resumed where later ones are) is refused.
-    """
+    """``CheckpointHook`` (same arguments) whose checkpoints survive a crash at any moment and
+    never overwrite another run's (docs/reliability.md, section 2)."""
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
