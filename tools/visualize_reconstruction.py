@@ -23,7 +23,7 @@ from mmpretrain.apis import get_model
 from mmpretrain.registry import DATASETS
 
 import lut_plugin  # noqa: F401  (registers LUT's models and the checkpoint types)
-from lut_plugin.runtime import load_checkpoint_file, match_state_dict
+from lut_plugin.runtime.loading import StrictPretrainedInit
 from lut_plugin.visualization import reconstruction_grid
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -72,11 +72,8 @@ def main(argv=None) -> None:
     MMLogger.get_instance("visualize_reconstruction", log_level="WARNING")  # no init report
     cfg = Config.fromfile(args.config)
     model = get_model(cfg)  # in eval mode, with the config's data preprocessor
-    if args.checkpoint:  # weights only; a misfit is an error naming the file and the keys
-        ckpt = load_checkpoint_file(args.checkpoint)
-        shapes = {k: v.shape for k, v in model.state_dict().items()}
-        what = f"{args.checkpoint} does not fit {args.config}'s model"
-        model.load_state_dict(match_state_dict(ckpt.get("state_dict", ckpt), shapes, what))
+    if args.checkpoint:  # the strict Pretrained: a misfit is an error naming the file and keys
+        StrictPretrainedInit(args.checkpoint)(model)
     else:
         model.init_weights()
     size, pre = model.backbone.patch_embed.init_input_size[0], model.data_preprocessor
