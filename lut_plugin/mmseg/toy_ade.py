@@ -29,7 +29,5 @@ class LUTToyADE20KDataset(ADE20KDataset):
                  image_size: int = 64, num_train: int = 32, num_val: int = 8, seed: int = 0,
                  max_shapes: int = 3, **kwargs) -> None:  # fmt: skip
         ensure_toy_dataset(data_root, "ade", image_size, num_train, num_val, seed, max_shapes)
-        data_prefix = data_prefix or dict(
-            img_path="images/training", seg_map_path="annotations/training"
-        )
-        super().__init__(data_root=data_root, data_prefix=data_prefix, **kwargs)
+        training = dict(img_path="images/training", seg_map_path="annotations/training")
+        super().__init__(data_root=data_root, data_prefix=data_prefix or training, **kwargs)
