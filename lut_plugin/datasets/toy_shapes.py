@@ -32,7 +32,5 @@ class LUTToyShapesDataset(CustomDataset):
                  **kwargs) -> None:  # fmt: skip
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        if {"data_prefix", "ann_file"} & set(kwargs):
-            raise ValueError(f"LUTToyShapesDataset sets data_prefix and ann_file from {split=}")
         ensure_toy_dataset(data_root, "cls", image_size, num_train, num_val, seed)
         super().__init__(data_root, data_prefix=split, ann_file=f"meta/{split}.txt", **kwargs)
