@@ -11,6 +11,7 @@ from lightly.transforms.utils import IMAGENET_NORMALIZE
 from mmcv.transforms import Compose
 from mmpretrain.registry import TRANSFORMS
 from PIL.Image import Image
+from torchvision.transforms.functional import to_tensor
 from torchvision.transforms.v2 import InterpolationMode, Resize
 from torchvision.transforms.v2.functional import normalize as tv_normalize
 
@@ -50,8 +51,7 @@ class LUTView1Transform:
     def __call__(self, image: Image) -> torch.Tensor:
         image = self.resize(image) if self.resize else image
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
-        rgb = np.ascontiguousarray(self.transform(dict(img=bgr))["img"][..., ::-1])
-        view = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255)  # as to_tensor
+        view = to_tensor(np.ascontiguousarray(self.transform(dict(img=bgr))["img"][..., ::-1]))
         if self.normalize:
             view = tv_normalize(view, self.normalize["mean"], self.normalize["std"])
         return view
