@@ -1,10 +1,7 @@
 """View 2's photometric operations on ``(N, 3, H, W)`` uint8 BGR batches on any device, one
-parameter per image, in :mod:`.photometric`'s arithmetic (so PIL's pixels).
-
-``LUTDataPreprocessor`` applies :func:`distort` when the pipeline only drew the parameters
-(``LUTPhotometricParams``): the workers then deliver 518 instead of 298 images/s per core,
-for 12.9 ms per 512 views on one H200 (docs/results/speed.md). On a CPU it is slower than
-:mod:`.photometric` in the workers.
+parameter per image, in :mod:`.photometric`'s arithmetic (so PIL's pixels). On the GPU they
+relieve the DataLoader workers (``LUTDataPreprocessor``; measured in docs/results/speed.md);
+on a CPU they are slower than :mod:`.photometric` in the workers.
 """
 
 from __future__ import annotations
