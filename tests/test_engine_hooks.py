@@ -27,11 +27,13 @@ def _views(batch: int = 4, seed: int = 0) -> list[torch.Tensor]:
 
 def test_compiled_blocks_give_the_eager_loss_and_gradients_with_the_same_keys():
     """``aot_eager``: Dynamo capture and AOT autograd as with inductor, without the C++
-    code generation that would take minutes on this CPU."""
+    code generation that would take minutes on this CPU. Also the one-graph check of the
+    default model (no drop path, no fused GELU)."""
     eager = build_tiny_lut()
     compiled = build_tiny_lut()
     compiled.load_state_dict(eager.state_dict())
     keys = list(compiled.state_dict())
+    torch._dynamo.reset()  # compile afresh, not from an earlier test's cache
     # student encoder 2 blocks + teacher encoder 2 + decoder 1
     assert compile_transformer_blocks(compiled, backend="aot_eager") == 5
     assert list(compiled.state_dict()) == keys
@@ -49,6 +51,7 @@ def test_compiled_blocks_give_the_eager_loss_and_gradients_with_the_same_keys():
         results.append((losses, grads))
     (eager_losses, eager_grads), (compiled_losses, compiled_grads) = results
     assert not counters["graph_break"], dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] > 0
     for key in ("loss_mim", "loss_bc"):
         torch.testing.assert_close(compiled_losses[key], eager_losses[key], atol=1e-6, rtol=1e-5)
     assert eager_grads.keys() == compiled_grads.keys()
@@ -56,9 +59,7 @@ def test_compiled_blocks_give_the_eager_loss_and_gradients_with_the_same_keys():
         torch.testing.assert_close(compiled_grads[name], eager_grads[name], atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize(
-    ("drop_path_rate", "fuse_teacher_gelu"), [(0.0, False), (0.1, False), (0.0, True)]
-)
+@pytest.mark.parametrize(("drop_path_rate", "fuse_teacher_gelu"), [(0.1, False), (0.0, True)])
 def test_compiled_blocks_are_one_graph_each(drop_path_rate, fuse_teacher_gelu):
     """mmpretrain gives DropPath numpy drop rates, which Dynamo would branch on as tensors:
     the old code split every encoder block into 6 graphs (5 breaks)."""
