@@ -18,10 +18,6 @@ from torchvision.transforms.v2.functional import normalize as tv_normalize
 from lut_plugin.datasets import lut_view_pipelines
 
 
-def _resize(input_size: int) -> Resize:
-    return Resize(input_size, interpolation=InterpolationMode.BICUBIC)
-
-
 class LUTView1Transform:
     """LUT's first view of a PIL image as a normalised tensor: short side resized (bicubic),
     random crop after reflect padding, random horizontal flip.
@@ -42,7 +38,7 @@ class LUTView1Transform:
                  normalize: dict[str, list[float]] | None = IMAGENET_NORMALIZE,
                  resize: bool = True) -> None:  # fmt: skip
         self.input_size, self.normalize = input_size, normalize
-        self.resize = _resize(input_size) if resize else None
+        self.resize = Resize(input_size, InterpolationMode.BICUBIC) if resize else None
         pipeline = lut_view_pipelines(input_size, padding)[self._VIEW]
         pipeline[1]["prob"] = hf_prob
         pipeline[2:] = [dict(t, **self._distortion) for t in pipeline[2:]]
@@ -112,7 +108,7 @@ class LUTTransform(MultiViewTransform):
         views = [view_1_transform or LUTView1Transform(input_size, resize=False),
                  view_2_transform or LUTView2Transform(input_size, resize=False)]  # fmt: skip
         super().__init__(views)
-        self.resize = _resize(input_size)
+        self.resize = Resize(input_size, InterpolationMode.BICUBIC)
 
     def __call__(self, image: Image) -> list[torch.Tensor]:
         return super().__call__(self.resize(image))
