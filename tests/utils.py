@@ -307,6 +307,21 @@ def assert_state_dicts_equal(
     )
 
 
+def assert_same_training_state(a: Mapping, b: Mapping) -> None:
+    """Assert two checkpoints hold the same iteration, weights (buffers included) and Adam
+    moments.
+
+    Args:
+        a: First checkpoint.
+        b: Second checkpoint.
+    """
+    assert a["meta"]["iter"] == b["meta"]["iter"]
+    assert_state_dicts_equal(a["state_dict"], b["state_dict"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"])
+        assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+
+
 class HostSyncs(TorchDispatchMode):
     """Records the operators that make the host wait for a GPU: reading a value (``.item()``,
     ``bool()``, ``float()``) or an output whose size depends on the values. On the CPU a
