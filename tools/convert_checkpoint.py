@@ -9,12 +9,12 @@ implementation's weights (the teacher under ``--teacher-key``) as a ``LUT`` stat
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os.path as osp
 import sys
 
 import torch
-from mmengine.runner.checkpoint import save_checkpoint
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -38,8 +38,11 @@ TIMM_MODELS = {
 
 
 def save(obj, dst: str) -> None:
-    """``torch.save`` that writes ``dst`` completely or not at all."""
-    save_checkpoint(obj, dst, backend_args=dict(backend="atomic_local"))
+    """``torch.save`` that writes ``dst`` completely or not at all (not through mmengine's
+    ``save_checkpoint``, which logs two deprecation warnings of its own file client)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(dst, buffer.getvalue())
 
 
 def parse_args(argv=None) -> argparse.Namespace:
