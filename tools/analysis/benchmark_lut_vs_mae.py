@@ -72,6 +72,7 @@ def step_worker(args: argparse.Namespace) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     import lut_plugin  # noqa: F401
+    from lut_plugin.evaluation.features import encoder_input_size
     from lut_plugin.runtime.compat import python_drop_rates
     from lut_plugin.runtime.hooks import compile_transformer_blocks
 
@@ -94,7 +95,7 @@ def step_worker(args: argparse.Namespace) -> dict:
     model = MODELS.build(cfg)
     model.init_weights()
     model.to(device).train()
-    size = model.backbone.patch_resolution[0] * model.backbone.patch_embed.projection.stride[0]
+    size = encoder_input_size(model.backbone)
     views = torch.randn(2, args.batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     inputs = list(views.to(device)) if args.step_worker == "lut" else views[0].to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=cuda)
