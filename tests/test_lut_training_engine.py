@@ -17,6 +17,7 @@ from utils import (
     TOY_CFG,
     assert_state_dicts_equal,
     load_checkpoint,
+    load_tool,
     run_dist_train,
     state_dict_max_diff,
     toy_options,
@@ -24,6 +25,7 @@ from utils import (
 )
 
 from lut_plugin.runtime import SafeResumeRunner
+from lut_plugin.runtime.compat import strip_collate_scope
 
 
 @pytest.fixture(scope="module")
@@ -79,25 +81,20 @@ def test_two_process_distributed_run_ends_with_identical_ranks(data_root, tmp_pa
 
 
 def _toy_runner(work_dir, data_root, epochs: int = 3, runner_cls=Runner, **overrides) -> Runner:
-    """An in-process Runner of the toy config with ``toy_options``' settings, no workers."""
+    """An in-process Runner of the toy config with ``toy_options`` (parsed as train.py parses
+    them), no workers."""
+    args = load_tool("train").parse_args(["c.py", "--cfg-options", *toy_options(data_root, epochs)])
     cfg = Config.fromfile(str(TOY_CFG))
     cfg.merge_from_dict(
         {
+            **args.cfg_options,
             "work_dir": str(work_dir),
-            "train_dataloader.dataset.data_root": str(data_root),
-            "train_dataloader.dataset.num_train": 16,
-            "train_dataloader.dataset.num_val": 4,
-            "train_dataloader.batch_size": 8,
             "train_dataloader.num_workers": 0,
             "train_dataloader.persistent_workers": False,
-            "train_cfg.max_epochs": epochs,
-            "default_hooks.checkpoint.interval": 1,
-            "default_hooks.checkpoint.max_keep_ckpts": 5,
-            "default_hooks.logger.interval": 1,
             **overrides,
         }
     )
-    cfg.train_dataloader.collate_fn = dict(type="default_collate")  # no inherited _scope_
+    strip_collate_scope(cfg.train_dataloader)
     return runner_cls.from_cfg(cfg)
 
 
