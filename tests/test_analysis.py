@@ -59,13 +59,15 @@ def test_encoder_analysis_draws_every_figure(tmp_path, monkeypatch):
     norm = "data_preprocessor = dict(mean=[10.0, 20.0, 30.0], std=[2.0, 4.0, 8.0])"
     other.write_text(f"_base_ = [{str(TOY_CFG)!r}]\n{norm}\n")
     tool, inputs = load_tool("analysis/encoder_analysis"), []
-    analyse = tool.analyse
+    analyse, load_images, reads = tool.analyse, tool.load_images, []
     monkeypatch.setattr(tool, "analyse", lambda enc, x: inputs.append(x) or analyse(enc, x))
+    monkeypatch.setattr(tool, "load_images", lambda *a: reads.append(a) or load_images(*a))
     tool.main(["--model", "A", str(TOY_CFG), "random", "--model", "B", str(TOY_CFG), "random",
                "--model", "C", str(other), "random", "--images", str(images),
                "--out", str(out)])  # fmt: skip
     for name in ("attention_maps.png", "attention_distance.png", "spectrum.png"):
         assert (out / name).stat().st_size > 1000, name
+    assert len(reads) == 1  # three models of one input size: the images are read once
     raw = torch.from_numpy(tool.load_images(images, 32, 256)).permute(0, 3, 1, 2).double()
     for x, mean, std in ((inputs[0], (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
                          (inputs[2], (10.0, 20.0, 30.0), (2.0, 4.0, 8.0))):  # fmt: skip

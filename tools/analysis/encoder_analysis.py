@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     for label, config, ckpt in args.model:
         encoder, preprocessor = load_encoder(config, ckpt, args.encoder, args.unsafe_load)
         size = features.encoder_input_size(encoder)
-        raw = images.setdefault(size, load_images(args.images, size, args.num_images))
-        x = torch.from_numpy(raw).permute(0, 3, 1, 2).float()  # RGB, as the preprocessor's mean
+        if size not in images:  # read once per input size, not once per model
+            images[size] = load_images(args.images, size, args.num_images)
+        x = torch.from_numpy(images[size]).permute(0, 3, 1, 2).float()  # RGB, as preprocessor.mean
         results[label] = analyse(encoder, (x - preprocessor.mean) / preprocessor.std)
     raw, grid = images[size][args.show], results[label]["grid"]
     (qr, qc), heads = args.query, max(r["last"].shape[1] for r in results.values())
