@@ -23,6 +23,7 @@ from mmpretrain.apis import get_model
 from mmpretrain.registry import DATASETS
 
 import lut_plugin  # noqa: F401  (registers LUT's models and the checkpoint types)
+from lut_plugin.datasets import LUTToyShapesDataset
 from lut_plugin.runtime.loading import StrictPretrainedInit
 from lut_plugin.visualization import reconstruction_grid
 
@@ -36,7 +37,7 @@ def image_paths(cfg: Config, folder: str | None, num: int) -> list[str]:
         data = cfg.get("train_dataloader", {}).get("dataset", {})
         if data.get("type") != "LUTToyShapesDataset":
             data = dict(type="LUTToyShapesDataset")  # or the one a toy config generated
-        folder = Path(data.get("data_root", "data/generated/toy_shapes")) / "val"
+        folder = Path(data.get("data_root", LUTToyShapesDataset.DEFAULT_ROOT)) / "val"
         if not folder.is_dir():
             DATASETS.build(dict(data, split="val", pipeline=[], lazy_init=True))
     paths = sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in SUFFIXES)
