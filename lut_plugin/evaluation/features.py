@@ -52,23 +52,18 @@ def encoder_input_size(encoder: nn.Module) -> int:
 def encoder_features(encoder: nn.Module | None, batches: list) -> tuple[dict, torch.Tensor]:
     """``({'cls': (N, C), 'mean': (N, C)}, (N,) labels)``: cls token and mean patch token of
     the unmasked, final-normed output in eval mode; ``encoder=None``: ``{'pixels': (N, 3HW)}``."""
-    training = encoder is not None and encoder.training
-    if encoder is not None:
-        encoder.eval()
-    full = getattr(encoder, "forward_full", None)
-    feats = {}
-    for images, _ in batches:
-        if encoder is None:
-            pooled = {"pixels": images.flatten(1)}
-        else:
-            tokens = full(images) if full else encoder(images, mask=None)[-1]
-            pooled = {"cls": tokens[:, 0], "mean": tokens[:, 1:].mean(dim=1)}
-        for name, value in pooled.items():
-            feats.setdefault(name, []).append(value.float().cpu())
-    if training:
-        encoder.train()
     labels = torch.cat([y.long().cpu() for _, y in batches])
-    return {name: torch.cat(value) for name, value in feats.items()}, labels
+    if encoder is None:
+        return {"pixels": torch.cat([x.flatten(1).float().cpu() for x, _ in batches])}, labels
+    training, full = encoder.training, getattr(encoder, "forward_full", None)
+    encoder.eval()
+    cls, mean = [], []
+    for images, _ in batches:
+        tokens = full(images) if full else encoder(images, mask=None)[-1]
+        cls.append(tokens[:, 0].float().cpu())
+        mean.append(tokens[:, 1:].mean(dim=1).float().cpu())
+    encoder.train(training)
+    return {"cls": torch.cat(cls), "mean": torch.cat(mean)}, labels
 
 
 def evaluate_encoder(encoder: nn.Module | None, train: list, val: list,
