@@ -72,7 +72,7 @@ def _vit_encoder(ckpt: dict, encoder: str, src: str) -> dict:
 
 def convert(src: str, dst: str, encoder: str = "student", unsafe_load: bool = False) -> dict:
     """Write the chosen encoder of ``src`` for mmseg to ``dst``; return its state dict."""
-    ckpt = load_checkpoint_file(src, unsafe=unsafe_load)
+    ckpt = load_checkpoint_file(src, unsafe=unsafe_load, mmap=True)
     meta = ckpt.get("meta") if isinstance(ckpt.get("meta"), dict) else {}
     if EXPORT_META_KEY in meta:
         raise ValueError(f"{src!r} is already an exported encoder, not a pre-training checkpoint")
@@ -87,7 +87,7 @@ def convert(src: str, dst: str, encoder: str = "student", unsafe_load: bool = Fa
 
 def convert_from_timm(src: str, dst: str, teacher_key=None, unsafe_load: bool = False) -> dict:
     """Write a ``LUT`` state dict converted from timm-style reference weights."""
-    ckpt = load_checkpoint_file(src, unsafe=unsafe_load)
+    ckpt = load_checkpoint_file(src, unsafe=unsafe_load, mmap=True)
     if teacher_key is not None and teacher_key not in ckpt:
         raise KeyError(f"{src!r} has no {teacher_key!r}; its keys: {first_items(ckpt, 10)}")
     student = ckpt.get("model", ckpt.get("state_dict", ckpt))
@@ -126,7 +126,7 @@ def convert_to_timm(src: str, dst: str, encoder: str = "student", unsafe_load: b
     """Write the chosen encoder of ``src`` under timm key names; return it and the timm model."""
     if osp.splitext(dst)[1] not in {".safetensors", ".pth", ".pt"}:
         raise ValueError(f"--to timm writes .safetensors, .pth or .pt files, got {dst!r}")
-    sd = _vit_encoder(load_checkpoint_file(src, unsafe=unsafe_load), encoder, src)
+    sd = _vit_encoder(load_checkpoint_file(src, unsafe=unsafe_load, mmap=True), encoder, src)
     # safetensors wants contiguous tensors that share no storage
     state_dict = {k: v.detach().clone().contiguous() for k, v in encoder_to_timm(sd).items()}
     timm_model = check_loads_in_timm(state_dict, src)
