@@ -19,9 +19,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from utils import (  # noqa: E402
+from utils import (
     CONFIGS,
     ROOT,
     TOY_CFG,
@@ -29,13 +27,14 @@ from utils import (  # noqa: E402
     load_checkpoint,
     load_tool,
     state_dict_max_diff,
+    toy_options,
     train_here,
     write_tiny_images,
     write_tiny_seg_dataset,
 )
 
-from lut_plugin.runtime import SAFE_GLOBALS, SafeResumeRunner, seed_everything  # noqa: E402
-from lut_plugin.runtime.compat import strip_collate_scope  # noqa: E402
+from lut_plugin.runtime import SAFE_GLOBALS, SafeResumeRunner, seed_everything
+from lut_plugin.runtime.compat import strip_collate_scope
 
 MAE_CFG = CONFIGS / "mae_tiny_resume.py"
 SEG_CFG = CONFIGS / "seg_tiny_upernet.py"
@@ -314,9 +313,7 @@ def test_mmpretrains_own_launcher_trains_the_toy_config(tmp_path):
     import mmpretrain
 
     launcher = Path(mmpretrain.__file__).parent / ".mim" / "tools" / "train.py"
-    opts = [f"train_dataloader.dataset.data_root={tmp_path / 'toy'}",
-            "train_dataloader.dataset.num_train=16", "train_dataloader.dataset.num_val=4",
-            "train_dataloader.batch_size=8", "train_cfg.max_epochs=1"]  # fmt: skip
+    opts = toy_options(tmp_path / "toy", epochs=1)
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONPATH=path)
     proc = subprocess.run(
@@ -444,8 +441,6 @@ def test_tool_parsers_accept_upstream_flags():
 def test_slurm_launchers_check_their_arguments_then_call_srun(tmp_path, script, fourth, tool):
     """A missing argument stops with the usage (an empty WORK_DIR would train into the current
     folder); otherwise one srun task per GPU runs the tool with mmengine's slurm launcher."""
-    import subprocess
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "srun").write_text('#!/bin/sh\necho "srun $*"\n')
