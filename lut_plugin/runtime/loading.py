@@ -205,7 +205,9 @@ class StrictPretrainedInit:
 
     def __call__(self, module: torch.nn.Module) -> None:
         name = self.checkpoint
-        ckpt = load_checkpoint_file(name, self.map_location)
+        # mapped: of a pre-training checkpoint only the tensors loaded are read (not the
+        # optimiser state), and ranks share the pages
+        ckpt = load_checkpoint_file(name, self.map_location, mmap=True)
         state = full = ckpt.get("state_dict", ckpt)
         if self.prefix:
             state = {k[len(self.prefix) :]: v for k, v in full.items() if k.startswith(self.prefix)}
