@@ -205,8 +205,7 @@ class StrictPretrainedInit:
 
     def __call__(self, module: torch.nn.Module) -> None:
         name = self.checkpoint
-        # mapped: of a pre-training checkpoint only the tensors loaded are read (not the
-        # optimiser state), and ranks share the pages
+        # mapped: only the tensors loaded are read (not a pre-training run's optimiser state)
         ckpt = load_checkpoint_file(name, self.map_location, mmap=True)
         state = full = ckpt.get("state_dict", ckpt)
         if self.prefix:
