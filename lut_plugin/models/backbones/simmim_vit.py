@@ -9,18 +9,17 @@ from mmengine.utils import to_2tuple
 from mmpretrain.models.selfsup.beit import BEiTPretrainViT
 from mmpretrain.registry import MODELS
 
-from lut_plugin.core import DisjointMasks, disjoint_masks_from_noise, keep_count
+from lut_plugin.core import disjoint_masks_from_noise, keep_count
 
 from .lut_vit import CheckpointedLayers
 from .patch_embed import embed_patches
 
 
 class SimMIMMasks(NamedTuple):
-    """Both views' ``(B, L)`` patch masks (1 = mask token) and the block-level masks."""
+    """Both views' ``(B, L)`` patch masks (1 = mask token)."""
 
     mask1: torch.Tensor
     mask2: torch.Tensor
-    blocks: DisjointMasks
 
 
 @MODELS.register_module()
@@ -69,7 +68,7 @@ class LUTSimMIMViT(BEiTPretrainViT):
         (bh, bw), (sh, sw) = self.block_resolution, self.mask_scale
         both = torch.stack([blocks.mask1, blocks.mask2]).reshape(2, -1, bh, 1, bw, 1)
         mask1, mask2 = both.expand(-1, -1, -1, sh, -1, sw).flatten(2)  # sh x sw patches a block
-        return SimMIMMasks(mask1, mask2, blocks)
+        return SimMIMMasks(mask1, mask2)
 
     def encode_masked(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """``(B, 1 + L, C)`` final-normed tokens, masked patches (1 in ``mask``) as mask token."""
