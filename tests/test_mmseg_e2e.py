@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,13 +11,11 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
-from utils import load_checkpoint, load_tool, train_here
+from utils import ROOT, TOY_CFG, load_checkpoint, load_tool, train_here
 
 import lut_plugin  # noqa: F401
 from lut_plugin.runtime import CheckpointMismatchError
 
-ROOT = Path(__file__).resolve().parents[1]
-PRE_CFG = ROOT / "configs" / "mmpretrain" / "lut_vit-tiny_toy_cpu.py"
 SEG_CFG = ROOT / "configs" / "mmseg" / "lut_vit-tiny_upernet_toy-ade_cpu.py"
 
 # Smaller toy sets and loops than the configs' defaults, to keep the test short.
@@ -53,7 +50,7 @@ def pretrain_ckpt(workspace):
     """A tiny LUT checkpoint written by the pre-training tools (one short epoch)."""
     work = workspace / "pretrain"
     train_here(
-        PRE_CFG,
+        TOY_CFG,
         work,
         cfg_options=[*PRE_OPTS, f"train_dataloader.dataset.data_root={workspace / 'toy'}"],
     )
