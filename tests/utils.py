@@ -7,7 +7,6 @@ Import as ``from utils import ...`` (pytest puts ``tests/`` on ``sys.path``; do 
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import itertools
 import json
@@ -16,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -194,10 +194,6 @@ def load_tool(name: str):
 _RUNS = itertools.count()
 
 
-def _loader_iterators() -> set:
-    return {o for o in gc.get_objects() if type(o) is _MultiProcessingDataLoaderIter}
-
-
 def train_here(
     config: str | os.PathLike, work_dir: str | os.PathLike, *args: str, cfg_options=()
 ) -> str:
@@ -216,17 +212,24 @@ def train_here(
         str: The text of the log file the run wrote.
     """
     name = f"experiment_name=run{next(_RUNS)}_{os.getpid()}"
-    before = _loader_iterators()
+    started = []  # the run's dataloader iterators with worker processes
+    init = _MultiProcessingDataLoaderIter.__init__
+
+    def recorded_init(iterator, *init_args, **init_kwargs):
+        init(iterator, *init_args, **init_kwargs)
+        started.append(iterator)
+
     try:
-        load_tool("train").main(
-            train_cmd(config, work_dir, *args, cfg_options=[*cfg_options, name])
-        )
+        with mock.patch.object(_MultiProcessingDataLoaderIter, "__init__", recorded_init):
+            load_tool("train").main(
+                train_cmd(config, work_dir, *args, cfg_options=[*cfg_options, name])
+            )
     finally:
         torch.use_deterministic_algorithms(False)  # (a config's randomness.deterministic)
         # The run's persistent dataloader workers: stopped now, they exit at once; left to the
         # garbage collector (mmengine collects whenever it builds a dataset), torch waits 5 s
         # for each of them.
-        for iterator in _loader_iterators() - before:
+        for iterator in started:
             iterator._shutdown_workers()
     logs = sorted(Path(work_dir).glob("*/*.log"), key=os.path.getmtime)
     return logs[-1].read_text() if logs else ""
