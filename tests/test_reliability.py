@@ -27,6 +27,7 @@ from utils import (
     load_checkpoint,
     load_tool,
     logged_losses,
+    toy_options,
     train_here,
     write_tiny_images,
 )
@@ -56,17 +57,10 @@ class _Payload:
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    """Options of a 2-iteration toy LUT run in this process, and its checkpoint."""
+    """Options of a 2-iteration toy LUT run in this process (no workers), and its checkpoint."""
     tmp = tmp_path_factory.mktemp("toy")
-    opts = [
-        f"train_dataloader.dataset.data_root={tmp / 'data'}",
-        "train_dataloader.dataset.num_train=16",
-        "train_dataloader.dataset.num_val=4",
-        "train_dataloader.batch_size=8",
-        "train_dataloader.num_workers=0",
-        "train_dataloader.persistent_workers=False",
-        "train_cfg.max_epochs=1",
-    ]
+    workers = ["train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False"]
+    opts = [*toy_options(tmp / "data", epochs=1), *workers]
     train_here(TOY_CFG, tmp / "run", cfg_options=opts)
     return opts, tmp / "run" / "epoch_1.pth"
 
