@@ -259,7 +259,7 @@ def test_param_groups(name):
             name_ = names[id(param)]
             seen.append(name_)
             ids = re.match(r"backbone\.(?:layers\.(\d+)\.|patch_embed|cls_token|pos_embed)", name_)
-            layer_id = depth + 1 if not ids else int(ids[1]) + 1 if ids[1] else 0
+            layer_id = (int(ids[1]) + 1 if ids[1] else 0) if ids else depth + 1
             assert math.isclose(group["lr"], lr * decay ** (depth + 1 - layer_id)), name_
             no_decay = param.ndim == 1 or name_.endswith(row["no_decay"])
             assert group["weight_decay"] == (0.0 if no_decay else wd), name_
@@ -268,10 +268,10 @@ def test_param_groups(name):
 
 # -- the evaluation configs load a LUT checkpoint: every encoder tensor, from the chosen encoder
 # fmt: off
-TINY = {"model.backbone.arch": dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=4,
-                                    feedforward_channels=384),
-        "model.backbone.img_size": 32, "model.backbone.patch_size": 4}
-TINY_SIMMIM = {**TINY, "model.backbone.mask_patch_size": 8, "model.neck.in_channels": 96,
+TO_TINY = {"model.backbone.arch": dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=4,
+                                       feedforward_channels=384),
+           "model.backbone.img_size": 32, "model.backbone.patch_size": 4}  # TINY's encoder
+TINY_SIMMIM = {**TO_TINY, "model.backbone.mask_patch_size": 8, "model.neck.in_channels": 96,
                "model.neck.encoder_stride": 4, "model.head.patch_size": 4,
                "model.projector.in_channels": 96, "model.predictor.in_channels": 96}
 LOADING = [(n, p) for n, r in sorted(RECIPES.items()) if "init" in r and n[:4] == "mmpr"
@@ -311,7 +311,7 @@ def test_evaluation_config_loads_the_encoder(name, prefix, checkpoints):
     block the shared relative position bias; the linear probes load every tensor."""
     row, simmim = RECIPES[name], RECIPES[name]["model"][1] == "BEiTViT"
     path, state = checkpoints["lut-simmim_vitb_100e" if simmim else "lut_vit-tiny_toy_cpu"]
-    over = {**TINY, "model.backbone.init_cfg.checkpoint": path, "model.head.in_channels": 96,
+    over = {**TO_TINY, "model.backbone.init_cfg.checkpoint": path, "model.head.in_channels": 96,
             "model.backbone.init_cfg.prefix": prefix}  # fmt: skip
     if "frozen" in row:  # a linear probe: its BatchNorm neck, all blocks frozen
         over["model.backbone.frozen_stages"] = 4
