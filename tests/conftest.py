@@ -117,6 +117,14 @@ def _mmpretrain_default_scope_for_module_fixtures():
         yield
 
 
+@pytest.fixture(scope="module")
+def golden():
+    """The reference LUT step (tests/data), shared by the golden-step and lightly tests."""
+    if not GOLDEN.exists():
+        pytest.fail(f"golden file missing: {GOLDEN}")
+    return torch.load(GOLDEN, weights_only=True)
+
+
 @pytest.fixture
 def tiny_lut():
     return build_tiny_lut()

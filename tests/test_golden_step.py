@@ -8,18 +8,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import GOLDEN, build_tiny_lut, tiny_lut_cfg
+from conftest import build_tiny_lut, tiny_lut_cfg
 
 from lut_plugin.convert import convert_timm_lut
 
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def golden():
-    if not GOLDEN.exists():
-        pytest.fail(f"golden file missing: {GOLDEN}")
-    return torch.load(GOLDEN, weights_only=True)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from functools import partial
 
 import pytest
 import torch
-from conftest import GOLDEN, ROOT
+from conftest import ROOT
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -45,13 +45,6 @@ def _decoder(state: dict) -> dict:
 
 def _heads(state: dict, name: str) -> dict:
     return _renamed(state, f"{name}.", "layers.")
-
-
-@pytest.fixture(scope="module")
-def golden():
-    if not GOLDEN.exists():
-        pytest.fail(f"golden file missing: {GOLDEN}")
-    return torch.load(GOLDEN, weights_only=True)
 
 
 @pytest.fixture(scope="module")
